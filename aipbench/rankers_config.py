@@ -94,6 +94,8 @@ class AMRConfig:
     factors: int = _f(Range(1))
     embedding_length: int = _f(Range(1))
     visual_bias: bool
+    # "vbpr": start from the trained VBPR checkpoint (as AMR's authors do), then train adversarially.
+    init: Literal["vbpr", "random"]
     # Which embeddings receive the perturbation Δ (fast-gradient direction, L2 size ``adv_epsilon`` per
     # row): "user" = γ_u and θ_u, "item" = γ_i, "visual" = the projected visual embedding E·Φ(x_i).
     perturb: tuple[Literal["user", "item", "visual"], ...]
@@ -109,6 +111,7 @@ class DVBPRConfig:
     embedding_length: int = _f(Range(1))
     conv_widths: tuple[int, ...] = _f(Range(1))
     fc_widths: tuple[int, ...] = _f(Range(1))
+    local_response_norm: bool  # CNN-F's LRN after conv1 and conv2 (the paper's model has it)
     dropout: float = _f(Range(0, 1))
     train: TrainConfig
 

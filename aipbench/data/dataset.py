@@ -103,6 +103,12 @@ class Dataset:
 
     def save(self, interactions_path: Path, images_path: Path) -> None:
         """Write the two files (callers write to temporary paths and rename: see ``artifacts``)."""
+        self.save_interactions(interactions_path)
+        with open(images_path, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(self.images))
+
+    def save_interactions(self, interactions_path: Path) -> None:
+        """Write everything but the images (a real data set streams its images to disk itself)."""
         with open(interactions_path, "wb") as fh:
             np.savez(
                 fh,
@@ -113,8 +119,6 @@ class Dataset:
                 cold_items=self.cold_items,
                 hook_item=np.int64(self.hook_item),
             )
-        with open(images_path, "wb") as fh:
-            np.save(fh, self.images)
 
     @classmethod
     def load(cls, interactions_path: Path, images_path: Path, *, mmap: bool = True) -> "Dataset":

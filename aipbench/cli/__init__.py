@@ -1,0 +1,59 @@
+"""The `aipbench` command line: a thin click layer over the library, with lazily imported commands."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+__all__ = ["main"]
+
+# command name -> "module:attribute"; modules are imported only when their command runs, so that
+# `aipbench --help` stays instant (no torch import).
+COMMANDS = {
+    "protocols": "aipbench.cli.protocols:protocols",
+    "data": "aipbench.cli.data:data",
+    "prepare": "aipbench.cli.prepare:prepare",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            ctx.fail(f"No such command '{name}'.{hint}")
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        # Library errors about user input become one line and exit status 1, never a traceback.
+        from aipbench.errors import USER_ERRORS
+
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aipbench")
+def main() -> None:
+    """aipbench: a benchmark for Adversarial Item Promotion on visually-aware recommenders."""

@@ -1,0 +1,1 @@
+"""Rankers: the first-stage BPR and the visually-aware second-stage models."""

@@ -1,0 +1,142 @@
+"""Protocol loading: strict validation with one-line errors, and a canonical, stable hash."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aipbench.cli import main
+from aipbench.protocol import ProtocolError, list_protocols, load_protocol
+
+PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
+TINY = (PROTOCOLS / "tiny.toml").read_text()
+
+
+def write(tmp_path: Path, text: str, name: str = "tiny") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_protocols_load():
+    names = {p.stem for p in list_protocols()}
+    assert {"synthetic-v1", "tiny"} <= names
+    for path in list_protocols():
+        proto = load_protocol(path)
+        assert proto.name == path.stem
+        assert re.fullmatch(r"[0-9a-f]{64}", proto.sha256)
+
+
+def test_synthetic_v1_meets_the_issue_sizes():
+    p = load_protocol("synthetic-v1")
+    assert p.data.synthetic.n_users >= 5000
+    assert p.data.synthetic.n_catalog_items >= 10000
+    assert p.data.n_cold_items == 1000
+    assert p.data.image_size >= 64
+    assert p.bpr.factors == 64 and p.bpr.n_candidates == 1000
+    assert p.threat.epsilon == 32 and p.threat.epsilon_sweep == (4, 8, 16, 32)
+    assert p.metrics.hit_ranks == (5, 10, 20) and p.metrics.significance_level == 0.01
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "rule"),
+    [
+        ("seed = 1\n", "seed = 1\nsed = 2\n", "split.sed", "unknown key"),
+        ("factors = 64\n", "", "bpr.factors", "missing required key"),
+        ("factors = 64\n", 'factors = "64"\n', "bpr.factors", "expected an integer"),
+        ("factors = 64\n", "factors = 6.4\n", "bpr.factors", "expected an integer"),
+        ("factors = 64\n", "factors = true\n", "bpr.factors", "expected an integer"),
+        ("learning_rate = 0.05\n", "learning_rate = -0.05\n", "bpr.learning_rate", "out of range"),
+        ("learning_rate = 0.05\n", "learning_rate = 0\n", "bpr.learning_rate", "out of range"),
+        ("epsilon = 32 ", "epsilon = 300 ", "threat.epsilon", "out of range"),
+        ("epsilon_sweep = [4, 8, 16, 32]", "epsilon_sweep = [4, 0]", "threat.epsilon_sweep", "out of range"),
+        ("epsilon_sweep = [4, 8, 16, 32]", "epsilon_sweep = 4", "threat.epsilon_sweep", "expected a list"),
+        ('rule = "leave-two-out"', 'rule = "random"', "split.rule", "expected one of"),
+        ('source = "synthetic"', 'source = "dvbpr-npy"', "data", "needs a [data.file] table"),
+        ("conv_widths = [16, 32, 32, 32, 32]\nfc_width", "conv_widths = [16, 32]\nfc_width", "rankers.extractor",
+         "5 convolution widths"),
+        ("significance_level = 0.01", "significance_level = 1.5", "metrics.significance_level", "out of range"),
+        ('name = "tiny"', 'name = "other"', "protocol.name", "must equal the file name"),
+    ],
+)
+def test_each_bad_case_is_one_line_naming_file_and_key(tmp_path, old, new, key, rule):
+    assert old in TINY, old
+    path = write(tmp_path, TINY.replace(old, new, 1))
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert f"key '{key}'" in message
+    assert rule in message
+
+
+def test_missing_section_and_invalid_toml(tmp_path):
+    no_metrics = TINY.split("[metrics]")[0]
+    with pytest.raises(ProtocolError, match=r"key 'metrics': missing required key"):
+        load_protocol(write(tmp_path, no_metrics))
+    with pytest.raises(ProtocolError, match=r"not valid TOML"):
+        load_protocol(write(tmp_path, TINY + "\n[bpr\n"))
+    with pytest.raises(ProtocolError, match=r"unknown protocol; did you mean 'tiny'"):
+        load_protocol("tiyn")
+
+
+def test_hash_ignores_key_order_comments_whitespace_and_int_vs_float(tmp_path):
+    base = load_protocol(write(tmp_path, TINY)).sha256
+    # comments and blank lines gone, extra spaces added
+    stripped = "\n".join(
+        re.sub(r"\s*#.*$", "", line).replace(" = ", "   =   ") for line in TINY.splitlines() if line.strip()
+    )
+    assert load_protocol(write(tmp_path, stripped)).sha256 == base
+    # the same tables written in another order, keys reversed inside each table
+    data = tomllib.loads(TINY)
+    assert load_protocol(write(tmp_path, _dump_reversed(data))).sha256 == base
+    # a float written as an integer is the same value
+    assert load_protocol(write(tmp_path, TINY.replace("adv_weight = 1.0", "adv_weight = 1"))).sha256 == base
+    # any real change moves the hash
+    assert load_protocol(write(tmp_path, TINY.replace("seed = 1\n", "seed = 9\n", 1))).sha256 != base
+
+
+def _dump_reversed(data: dict, prefix: str = "") -> str:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    out = [f"[{prefix}]"] if prefix and scalars else []
+    for k in reversed(list(scalars)):
+        v = scalars[k]
+        out.append(f"{k} = {_toml_value(v)}")
+    for k in reversed(list(tables)):
+        out.append(_dump_reversed(tables[k], f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out) + "\n"
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def test_cli_protocols_list_and_show():
+    runner = CliRunner()
+    result = runner.invoke(main, ["protocols", "list"])
+    assert result.exit_code == 0, result.output
+    assert "synthetic-v1" in result.output and load_protocol("tiny").hash12 in result.output
+    result = runner.invoke(main, ["protocols", "show", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert load_protocol("tiny").sha256 in result.output
+    assert "users" in result.output and "bpr.factors" in result.output
+
+
+def test_cli_reports_bad_protocol_as_one_line(tmp_path):
+    path = write(tmp_path, TINY.replace("factors = 64\n", "factors = -1\n"))
+    result = CliRunner().invoke(main, ["protocols", "show", str(path)])
+    assert result.exit_code == 1
+    (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert line.startswith("Error: ") and "bpr.factors" in line and "out of range" in line
