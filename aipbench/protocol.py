@@ -52,6 +52,8 @@ class SyntheticConfig:
     popularity_exponent: float = _f(_NONNEG)
     popularity_weight: float = _f(_NONNEG)
     taste_weight: float = _f(_NONNEG)
+    taste_segments: int = _f(Range(1))  # users share one of this many taste prototypes ...
+    taste_spread: float = _f(_NONNEG)  # ... plus individual variation of this relative size
     noise_std: float = _f(Range(0, 64))
     jitter: float = _f(Range(0, 1))
 

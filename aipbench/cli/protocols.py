@@ -25,7 +25,8 @@ def list_cmd() -> None:
     for path in list_protocols():
         p = load_protocol(path)
         rows.append([p.name, p.version, p.data.source, p.data.image_size, p.hash12, p.protocol.description])
-    click.echo(tabulate(rows, headers=["name", "version", "source", "image", "hash", "description"]))
+    headers = ["name", "version", "source", "image", "hash", "description"]
+    click.echo(tabulate(rows, headers=headers, maxcolwidths=[None, None, None, None, None, 60]))
 
 
 @protocols.command("show")

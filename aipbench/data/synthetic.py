@@ -1,0 +1,142 @@
+"""The procedural catalog: item attributes, rendered photos, users with visual taste and popularity bias."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from aipbench.data import render as _render
+from aipbench.data.dataset import Dataset
+from aipbench.data.splits import build_dataset, leave_two_out, to_csr
+
+if TYPE_CHECKING:
+    from aipbench.protocol import Protocol, SyntheticConfig
+
+__all__ = ["CLASS_COUNTS", "attribute_class", "generate", "item_attributes", "pretraining_set", "sample_interactions"]
+
+# The three visual attributes a taste (and the extractor's pre-training task) is defined over.
+CLASS_COUNTS = {
+    "category": len(_render.CATEGORIES),
+    "colour": len(_render.COLOURS),
+    "pattern": len(_render.PATTERNS),
+}
+# A user's taste: one Gaussian preference per attribute value, scaled per attribute (shape matters most).
+_TASTE_SCALE = {"category": 2.0, "colour": 1.5, "pattern": 1.0}
+_MAX_INTERACTIONS_PER_USER = 200
+_USER_CHUNK = 512
+
+
+def _streams(seed: int) -> dict[str, int]:
+    """Independent sub-seeds for each random stream, derived from the protocol's data seed."""
+    names = ("attributes", "render", "popularity", "users", "interactions", "holdout")
+    states = np.random.SeedSequence(seed).spawn(len(names))
+    return {n: int(s.generate_state(1, np.uint64)[0] >> np.uint64(1)) for n, s in zip(names, states)}
+
+
+def attribute_class(attributes: dict[str, torch.Tensor | np.ndarray]) -> torch.Tensor:
+    """The joint class ``(category × colour) × pattern`` of each item, in ``[0, 320)``."""
+    cat, col, pat = (torch.as_tensor(attributes[k]).long() for k in ("category", "colour", "pattern"))
+    return (cat * CLASS_COUNTS["colour"] + col) * CLASS_COUNTS["pattern"] + pat
+
+
+def item_attributes(protocol: "Protocol") -> dict[str, torch.Tensor]:
+    """Category, colour and pattern of every item of the protocol's catalog (cold items included)."""
+    syn = _synthetic(protocol)
+    n_items = syn.n_catalog_items + protocol.data.n_cold_items
+    gen = torch.Generator().manual_seed(_streams(protocol.data.seed)["attributes"])
+    return _render.sample_attributes(n_items, gen)
+
+
+def _synthetic(protocol: "Protocol") -> "SyntheticConfig":
+    if protocol.data.synthetic is None:
+        raise ValueError(f"protocol {protocol.name!r} is not a synthetic protocol")
+    return protocol.data.synthetic
+
+
+def _user_taste(n_users: int, syn: "SyntheticConfig", gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Each user's preference for every value of every attribute: the user's taste segment's prototype
+    plus individual variation (segments make tastes shared, so collaborative filtering has signal too)."""
+    segment = torch.randint(syn.taste_segments, (n_users,), generator=gen)
+    taste = {}
+    for k, n in CLASS_COUNTS.items():
+        prototypes = torch.randn(syn.taste_segments, n, generator=gen)
+        own = torch.randn(n_users, n, generator=gen)
+        taste[k] = (prototypes[segment] + syn.taste_spread * own) * _TASTE_SCALE[k]
+    return taste
+
+
+def sample_interactions(
+    attributes: dict[str, torch.Tensor],
+    eligible: np.ndarray,
+    syn: "SyntheticConfig",
+    streams: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample each user's distinct items: logits = popularity_weight · log Zipf popularity + taste_weight ·
+    taste(item's attributes), drawn without replacement by Gumbel-top-k, vectorized over a chunk of users.
+
+    Returns the (user, item) pairs; only ``eligible`` items can be drawn."""
+    n_users = syn.n_users
+    eligible_t = torch.as_tensor(eligible, dtype=torch.long)
+    m = eligible_t.numel()
+    # Intrinsic popularity: a Zipf law over a seeded random ranking of the eligible items.
+    rng = np.random.default_rng(streams["popularity"])
+    rank = rng.permutation(m) + 1
+    log_pop = torch.as_tensor(-syn.popularity_exponent * np.log(rank), dtype=torch.float32)
+    # Taste: per user, a Gaussian preference over every value of every attribute.
+    taste = _user_taste(n_users, syn, torch.Generator().manual_seed(streams["users"]))
+    item_attr = {k: torch.as_tensor(v).long()[eligible_t] for k, v in attributes.items()}
+    # How many items each user takes: min + a geometric tail whose mean makes the protocol's average.
+    p = 1.0 / (syn.mean_interactions_per_user - syn.min_interactions_per_user + 1.0)
+    counts = syn.min_interactions_per_user - 1 + rng.geometric(p, size=n_users)
+    counts = np.minimum(counts, min(_MAX_INTERACTIONS_PER_USER, m))
+    k_max = int(counts.max())
+    g = torch.Generator().manual_seed(streams["interactions"])
+    users_out, items_out = [], []
+    for s in range(0, n_users, _USER_CHUNK):
+        e = min(s + _USER_CHUNK, n_users)
+        logits = syn.popularity_weight * log_pop.expand(e - s, m).clone()
+        for k in CLASS_COUNTS:
+            logits += syn.taste_weight * taste[k][s:e][:, item_attr[k]]
+        gumbel = -torch.log(-torch.log(torch.rand(e - s, m, generator=g).clamp_(min=1e-20)))
+        top = torch.topk(logits + gumbel, k_max, dim=1).indices  # sorted: the first n_u are the draw
+        take = torch.arange(k_max)[None, :] < torch.as_tensor(counts[s:e])[:, None]
+        rows = torch.arange(s, e)[:, None].expand(-1, k_max)
+        users_out.append(rows[take])
+        items_out.append(eligible_t[top[take]])
+    return torch.cat(users_out).numpy(), torch.cat(items_out).numpy()
+
+
+def _photos(attributes: dict[str, torch.Tensor], protocol: "Protocol", seed: int, batch_size: int = 1024) -> np.ndarray:
+    syn = _synthetic(protocol)
+    gen = torch.Generator().manual_seed(seed)
+    return _render.render(attributes, protocol.data.image_size, jitter=syn.jitter, noise_std=syn.noise_std,
+                          generator=gen, batch_size=batch_size)
+
+
+def generate(protocol: "Protocol", *, batch_size: int = 1024) -> Dataset:
+    """The protocol's synthetic data set: images, leave-two-out splits, cold items and hook.
+
+    ``n_catalog_items + n_cold_items`` items are rendered; a seeded set of ``n_cold_items`` of them is
+    held out of the sampling (so enough items are uninteracted), then the protocol's cold rule picks the
+    cold items uniformly among all items nobody interacted with."""
+    syn = _synthetic(protocol)
+    streams = _streams(protocol.data.seed)
+    attributes = item_attributes(protocol)
+    n_items = int(attributes["category"].shape[0])
+    images = _photos(attributes, protocol, streams["render"], batch_size)
+    held_out = np.random.default_rng(streams["holdout"]).choice(n_items, protocol.data.n_cold_items, replace=False)
+    eligible = np.setdiff1d(np.arange(n_items), held_out)
+    users, items = sample_interactions(attributes, eligible, syn, streams)
+    indptr, flat = to_csr(users, items, syn.n_users)
+    train_indptr, train_items, val, test = leave_two_out(indptr, flat, protocol.split.seed)
+    return build_dataset(images, train_indptr, train_items, val, test, protocol.data.n_cold_items, protocol.split.seed)
+
+
+def pretraining_set(protocol: "Protocol", n_images: int, seed: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+    """A fresh image set, disjoint from the catalog (own seed), with its attribute labels: the synthetic
+    protocols' stand-in for ImageNet when pre-training the feature extractor."""
+    streams = _streams(seed)
+    attributes = _render.sample_attributes(n_images, torch.Generator().manual_seed(streams["attributes"]))
+    return _photos(attributes, protocol, streams["render"]), attributes
