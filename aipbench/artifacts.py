@@ -38,6 +38,20 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """Build with torch's deterministic kernels (e.g. the scatter-adds in embedding gradients), so that
+    the same protocol gives the same artifact bytes on CPU; restores the previous setting afterwards."""
+    import torch
+
+    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn)
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """How to build one artifact: its files, the artifacts it reads, and a builder.
@@ -165,7 +179,8 @@ class ArtifactStore:
         tmp.mkdir(parents=True)
         started = time.perf_counter()
         try:
-            step.build(self, tmp)
+            with deterministic_torch():
+                step.build(self, tmp)
             missing = [f for f in step.files if not (tmp / f).is_file()]
             if missing:
                 raise ArtifactError(f"building '{name}' did not write {', '.join(missing)}")

@@ -75,6 +75,9 @@ class TrainConfig:
     epochs: int = _f(Range(1))
     batch_size: int = _f(Range(1))
     seed: int = _f(_SEED)
+    # Adam's rate for the per-user parameters (γ_u, θ_u), which get only a few updates per epoch on
+    # sparse data (about 5 training items per user); absent: ``learning_rate``.
+    user_learning_rate: float | None = field(default=None, metadata={"range": _POS})
 
 
 @dataclasses.dataclass(frozen=True)

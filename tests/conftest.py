@@ -24,3 +24,10 @@ def tiny_store(tiny, tiny_home):
     store = open_store(tiny, home=tiny_home)
     store.prepare(["candidates"])
     return store
+
+
+@pytest.fixture(scope="session")
+def tiny_rankers(tiny_store):
+    """The tiny store with the extractor, features and all four rankers built too."""
+    tiny_store.prepare(["alexrank", "vbpr", "dvbpr", "amr"])
+    return tiny_store

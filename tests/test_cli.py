@@ -53,17 +53,18 @@ def test_unknown_command_suggests_the_closest():
 def test_prepare_show_rerun_and_heal(home):
     first = run("prepare", "tiny")
     assert first.exit_code == 0, first.output
-    assert "built dataset, bpr, candidates" in first.output
+    assert "built dataset, bpr, candidates, extractor, features, alexrank, vbpr, dvbpr, amr" in first.output
     (root,) = home.iterdir()
     from aipbench.protocol import load_protocol
 
     assert root.name == f"tiny-{load_protocol('tiny').hash12}"
     manifest = json.loads((root / "manifest.json").read_text())
-    assert set(manifest["artifacts"]) == {"dataset", "bpr", "candidates"}
+    assert set(manifest["artifacts"]) == {"dataset", "bpr", "candidates", "extractor", "features", "alexrank",
+                                          "vbpr", "dvbpr", "amr"}
     assert all(len(d) == 64 for a in manifest["artifacts"].values() for d in a["files"].values())
 
     again = run("prepare", "tiny")
-    assert again.exit_code == 0 and again.output.startswith("nothing to do: 3 artifacts up to date")
+    assert again.exit_code == 0 and again.output.startswith("nothing to do: 9 artifacts up to date")
 
     # show reports measured Table-2 statistics once prepared
     shown = json.loads(run("protocols", "show", "tiny", "--json").output)

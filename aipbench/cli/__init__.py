@@ -14,6 +14,7 @@ COMMANDS = {
     "protocols": "aipbench.cli.protocols:protocols",
     "data": "aipbench.cli.data:data",
     "prepare": "aipbench.cli.prepare:prepare",
+    "rankers": "aipbench.cli.rankers:rankers",
 }
 
 

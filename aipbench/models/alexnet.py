@@ -11,7 +11,7 @@ from torch import nn
 if TYPE_CHECKING:
     from aipbench.rankers_config import ExtractorConfig
 
-__all__ = ["FeatureExtractor", "build_extractor", "normalize", "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["FeatureExtractor", "conv_trunk", "build_extractor", "normalize", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -25,6 +25,29 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (x - mean) / std
 
 
+def conv_trunk(conv_widths: tuple[int, ...], *, lrn: bool) -> nn.Sequential:
+    """AlexNet's / CNN-F's five convolutions: 11/4, pool, 5, pool, 3, 3, 3, pool (LRN after the first two
+    when ``lrn``; without it the module indices equal torchvision's ``alexnet.features``)."""
+    c1, c2, c3, c4, c5 = conv_widths
+
+    def block(cin: int, cout: int, k: int, *, stride: int = 1, norm: bool = False, pool: bool = False) -> list[nn.Module]:
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel_size=k, stride=stride, padding=2 if k > 3 else 1),
+                                   nn.ReLU(inplace=True)]
+        if norm and lrn:
+            layers.append(nn.LocalResponseNorm(5))
+        if pool:
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        return layers
+
+    return nn.Sequential(
+        *block(3, c1, 11, stride=4, norm=True, pool=True),
+        *block(c1, c2, 5, norm=True, pool=True),
+        *block(c2, c3, 3),
+        *block(c3, c4, 3),
+        *block(c4, c5, 3, pool=True),
+    )
+
+
 class FeatureExtractor(nn.Module):
     """AlexNet's layer layout (torchvision's exactly when the widths are 64-192-384-256-256 / 4096).
 
@@ -34,22 +57,8 @@ class FeatureExtractor(nn.Module):
 
     def __init__(self, conv_widths: tuple[int, ...], fc_width: int, num_classes: int) -> None:
         super().__init__()
-        c1, c2, c3, c4, c5 = conv_widths
-        self.features = nn.Sequential(
-            nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c1, c2, kernel_size=5, padding=2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c2, c3, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-        )
+        c5 = conv_widths[4]
+        self.features = conv_trunk(conv_widths, lrn=False)
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Dropout(p=0.5),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aipbench.models.alexnet import normalize
+from aipbench.models.alexnet import conv_trunk, normalize
 
 __all__ = ["CNNF"]
 
@@ -23,26 +23,9 @@ class CNNF(nn.Module):
         self, conv_widths: tuple[int, ...], fc_widths: tuple[int, ...], out_dim: int, dropout: float, *, lrn: bool = True
     ) -> None:
         super().__init__()
-        c1, c2, c3, c4, c5 = conv_widths
+        c5 = conv_widths[4]
         f1, f2 = fc_widths
-        norm = (lambda: nn.LocalResponseNorm(5)) if lrn else nn.Identity
-        self.features = nn.Sequential(
-            nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=2),
-            nn.ReLU(inplace=True),
-            norm(),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c1, c2, kernel_size=5, padding=2),
-            nn.ReLU(inplace=True),
-            norm(),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(c2, c3, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, kernel_size=3, padding=1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-        )
+        self.features = conv_trunk(conv_widths, lrn=lrn)
         self.pool = nn.AdaptiveAvgPool2d((6, 6))
         self.head = nn.Sequential(
             nn.Linear(c5 * 36, f1),

@@ -1,0 +1,207 @@
+"""Artifact steps for Φ, its cached features and the four rankers, and the loaders that rebuild them frozen."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.artifacts import ArtifactStore, Step
+from aipbench.pipeline import load_dataset
+from aipbench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+
+    from aipbench.rankers.base import Ranker
+
+__all__ = ["RANKERS", "RANKER_STEPS", "load_extractor", "load_feature_cache", "load_features", "load_ranker"]
+
+_PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
+# name -> loader(store) -> Ranker; the order is the paper's (Table 4's columns).
+RANKERS: Registry = Registry("ranker")
+
+
+def _save(obj, path: Path) -> None:
+    import torch
+
+    torch.save(obj, path)
+
+
+def _load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _write_history(history: dict, out: Path) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=2, sort_keys=True) + "\n")
+
+
+def _own_state(model: "torch.nn.Module") -> dict:
+    """The ranker's own parameters: the frozen extractor lives in its own artifact."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("extractor.")}
+
+
+# -- builders ------------------------------------------------------------------------------------------------
+
+
+def _build_extractor(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.extractor import make_extractor, pretrain_extractor
+
+    if store.protocol.rankers.extractor.kind == "alexnet-style":
+        model, history = pretrain_extractor(store.protocol, progress=_PROGRESS)
+    else:
+        model, history = make_extractor(store.protocol), {"weights": "torchvision AlexNet_Weights.IMAGENET1K_V1"}
+    _save(model.state_dict(), out / "extractor.pt")
+    _write_history(history, out)
+
+
+def _build_features(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.extractor import extract_features, image_hashes
+
+    images = load_dataset(store).images
+    feats = extract_features(load_extractor(store), images, batch_size=store.protocol.rankers.extractor.batch_size,
+                             progress=_PROGRESS)
+    with open(out / "features.npy", "wb") as fh:
+        np.save(fh, feats.numpy().astype(np.float32))
+    hashes = [h for s in range(0, len(images), 4096) for h in image_hashes(images[s : s + 4096])]
+    (out / "image_sha256.txt").write_text("\n".join(hashes) + "\n")
+
+
+def _build_alexrank(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.alexrank import user_profiles
+
+    dataset = load_dataset(store)
+    mean, mean_sq = user_profiles(load_features(store), dataset.train_indptr, dataset.train_items)
+    _save({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
+
+
+def _build_vbpr(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.training import train_vbpr
+
+    model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
+                                store.protocol.rankers.vbpr, progress=_PROGRESS)
+    _save(_own_state(model), out / "vbpr.pt")
+    _write_history(history, out)
+
+
+def _build_amr(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.training import train_amr
+
+    extractor = load_extractor(store)
+    vbpr_state = {**_load(store.path("vbpr", "vbpr.pt")), **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
+    model, history = train_amr(load_dataset(store), extractor, load_features(store), store.protocol.rankers.amr,
+                               vbpr_state=vbpr_state, progress=_PROGRESS)
+    _save(_own_state(model), out / "amr.pt")
+    _write_history(history, out)
+
+
+def _build_dvbpr(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.training import train_dvbpr
+
+    model, history = train_dvbpr(load_dataset(store), store.protocol.rankers.dvbpr, progress=_PROGRESS)
+    _save(_own_state(model), out / "dvbpr.pt")
+    with open(out / "item_embeddings.npy", "wb") as fh:
+        np.save(fh, model.catalog.numpy().astype(np.float32))
+    _write_history(history, out)
+
+
+RANKER_STEPS: tuple[Step, ...] = (
+    Step("extractor", ("extractor.pt", "history.json"), (), _build_extractor, "Φ: pre-trained, frozen"),
+    Step("features", ("features.npy", "image_sha256.txt"), ("dataset", "extractor"), _build_features,
+         "Φ(x) of every item image"),
+    Step("alexrank", ("alexrank.pt",), ("dataset", "features"), _build_alexrank, "AlexRank user profiles (Eq. 1)"),
+    Step("vbpr", ("vbpr.pt", "history.json"), ("dataset", "features"), _build_vbpr, "VBPR (Eq. 2, BPR loss of Eq. 4)"),
+    Step("dvbpr", ("dvbpr.pt", "item_embeddings.npy", "history.json"), ("dataset",), _build_dvbpr,
+         "DVBPR (Eq. 5), CNN-F end to end"),
+    Step("amr", ("amr.pt", "history.json"), ("dataset", "features", "vbpr"), _build_amr, "AMR (Eq. 10-11)"),
+)
+
+
+# -- loaders -------------------------------------------------------------------------------------------------
+
+
+def load_extractor(store: ArtifactStore):
+    from aipbench.rankers.extractor import make_extractor
+
+    cfg = store.protocol.rankers.extractor
+    state = _load(store.path("extractor", "extractor.pt"))
+    model = make_extractor(store.protocol) if cfg.kind == "alexnet-style" else _bare_alexnet(cfg)
+    model.load_state_dict(state)
+    return model.eval().requires_grad_(False)
+
+
+def _bare_alexnet(cfg):
+    from aipbench.models.alexnet import FeatureExtractor
+
+    return FeatureExtractor(cfg.conv_widths, cfg.fc_width, 1000)
+
+
+def load_features(store: ArtifactStore) -> "torch.Tensor":
+    import torch
+
+    return torch.from_numpy(np.load(store.path("features", "features.npy")))
+
+
+def load_feature_cache(store: ArtifactStore):
+    """Φ keyed by image SHA-256, seeded with every catalog and cooperative cold image."""
+    from aipbench.rankers.extractor import FeatureCache
+
+    hashes = store.path("features", "image_sha256.txt").read_text().split()
+    return FeatureCache(load_extractor(store), hashes, load_features(store),
+                        batch_size=store.protocol.rankers.extractor.batch_size)
+
+
+@RANKERS.register("alexrank")
+def _load_alexrank(store: ArtifactStore) -> "Ranker":
+    from aipbench.rankers.alexrank import AlexRank
+
+    state = _load(store.path("alexrank", "alexrank.pt"))
+    return AlexRank(load_extractor(store), load_features(store), state["mean"], state["mean_sq"])
+
+
+def _load_vbpr_like(store: ArtifactStore, name: str) -> "Ranker":
+    from aipbench.rankers.vbpr import VBPR
+
+    cfg = getattr(store.protocol.rankers, name)
+    state = _load(store.path(name, f"{name}.pt"))
+    model = VBPR(load_extractor(store), load_features(store), state["gamma_user"].shape[0], factors=cfg.factors,
+                 embedding_length=cfg.embedding_length, visual_bias=cfg.visual_bias)
+    model.load_state_dict(state, strict=False)  # the extractor's weights come from their own artifact
+    model.name = name
+    return model.eval().requires_grad_(False)
+
+
+@RANKERS.register("vbpr")
+def _load_vbpr(store: ArtifactStore) -> "Ranker":
+    return _load_vbpr_like(store, "vbpr")
+
+
+@RANKERS.register("dvbpr")
+def _load_dvbpr(store: ArtifactStore) -> "Ranker":
+    import torch
+
+    from aipbench.models.cnnf import CNNF
+    from aipbench.rankers.dvbpr import DVBPR
+
+    cfg = store.protocol.rankers.dvbpr
+    state = _load(store.path("dvbpr", "dvbpr.pt"))
+    cnn = CNNF(cfg.conv_widths, cfg.fc_widths, cfg.embedding_length, cfg.dropout, lrn=cfg.local_response_norm)
+    embeddings = torch.from_numpy(np.load(store.path("dvbpr", "item_embeddings.npy")))
+    model = DVBPR(cnn, state["theta_user"].shape[0], embeddings)
+    model.load_state_dict(state)
+    return model.eval().requires_grad_(False)
+
+
+@RANKERS.register("amr")
+def _load_amr(store: ArtifactStore) -> "Ranker":
+    return _load_vbpr_like(store, "amr")
+
+
+def load_ranker(store: ArtifactStore, name: str, device: str = "cpu") -> "Ranker":
+    """The named ranker, frozen (eval mode, no parameter gradients), on ``device``; pixels stay differentiable."""
+    return RANKERS.get(name)(store).to(device)

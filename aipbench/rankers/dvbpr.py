@@ -1,0 +1,56 @@
+"""DVBPR (Eq. 5): p(u, i) = θ_u · Φ_e(x_i), Φ_e a CNN-F trained end to end; dropout only in training."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from aipbench.models.cnnf import CNNF
+from aipbench.rankers.base import Ranker, Side
+
+__all__ = ["DVBPR"]
+
+
+class DVBPR(Ranker):
+    """``catalog`` holds Φ_e of every catalog image (recomputed after training, in eval mode)."""
+
+    name = "dvbpr"
+
+    def __init__(
+        self,
+        cnn: CNNF,
+        n_users: int,
+        catalog_embeddings: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__(catalog_embeddings)
+        self.cnn = cnn
+        gen = generator or torch.Generator().manual_seed(0)
+        self.theta_user = nn.Parameter(torch.randn(n_users, catalog_embeddings.shape[1], generator=gen) * init_std)
+
+    @property
+    def n_users(self) -> int:
+        return self.theta_user.shape[0]
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.cnn(images)
+
+    def item_side(self, features: torch.Tensor, items: torch.Tensor | None = None) -> Side:
+        return Side(features, features.new_zeros(features.shape[0]))
+
+    def user_side(self, users: torch.Tensor) -> Side:
+        t = self.theta_user[users]
+        return Side(t, t.new_zeros(t.shape[0]))
+
+    @torch.no_grad()
+    def embed_catalog(self, images, *, batch_size: int = 512) -> torch.Tensor:
+        """Φ_e of uint8 images (numpy or tensor, N×3×H×W) in eval mode, batched."""
+        was = self.cnn.training
+        self.cnn.eval()
+        out = torch.cat([self.cnn(torch.as_tensor(np.array(images[s : s + batch_size])))
+                         for s in range(0, len(images), batch_size)])
+        self.cnn.train(was)
+        return out

@@ -1,0 +1,63 @@
+"""Clean quality of the trained rankers (the first two rows of the paper's Table 4), as data and as text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from aipbench.artifacts import ArtifactStore
+
+__all__ = ["format_quality", "ranker_quality"]
+
+
+@torch.no_grad()
+def ranker_quality(store: "ArtifactStore", names: list[str] | None = None, *, device: str = "cpu") -> dict:
+    """Per ranker: AUC and HR@N of the ordinary test items inside their 1,001-item base sets, and the
+    mean HR@N over cold items of the cooperative (unaltered) cold images; plus the random rates."""
+    from aipbench.pipeline import load_base_sets, load_dataset
+    from aipbench.ranker_steps import RANKERS, load_ranker
+    from aipbench.scoring import cold_hit_rates, summarize_base_sets
+
+    protocol = store.protocol
+    ranks = tuple(protocol.metrics.hit_ranks)
+    base = load_base_sets(store)
+    cold = torch.as_tensor(load_dataset(store).cold_items, dtype=torch.long)
+    report: dict = {
+        "protocol": protocol.name,
+        "protocol_sha256": protocol.sha256,
+        "base_set_size": int(base.shape[1]),
+        "random_hit_rate": {str(n): n / base.shape[1] for n in ranks},
+        "rankers": {},
+    }
+    for name in names or RANKERS.names():
+        ranker = load_ranker(store, name, device)
+        summary = summarize_base_sets(ranker, base, ranks)
+        # cold items are scored from their images only (no learned item terms), like any uploaded image
+        cold_scores = ranker.score_features(ranker.all_users(), ranker.catalog[cold.to(ranker.catalog.device)])
+        report["rankers"][name] = {
+            "test_auc": float(summary.test_auc.mean()),
+            "test_hit_rate": {str(n): summary.test_hit_rate(n) for n in ranks},
+            "cooperative_cold_hit_rate": {
+                str(n): float(cold_hit_rates(cold_scores, summary.thresholds[n]).mean()) for n in ranks
+            },
+        }
+    return report
+
+
+def format_quality(report: dict) -> str:
+    """The report as a table: a row per ranker."""
+    from tabulate import tabulate
+
+    ranks = list(report["random_hit_rate"])
+    headers = ["ranker", "test AUC", *[f"test HR@{n}" for n in ranks], *[f"coop. cold HR@{n}" for n in ranks]]
+    rows = [
+        [name, r["test_auc"], *[r["test_hit_rate"][n] for n in ranks], *[r["cooperative_cold_hit_rate"][n] for n in ranks]]
+        for name, r in report["rankers"].items()
+    ]
+    rows.append(["random", 0.5, *[report["random_hit_rate"][n] for n in ranks], *[report["random_hit_rate"][n] for n in ranks]])
+    title = (f"{report['protocol']} ({report['protocol_sha256'][:12]}): ordinary test items and cooperative cold "
+             f"items within the {report['base_set_size']}-item base sets")
+    return title + "\n" + tabulate(rows, headers=headers, floatfmt=".4f")
