@@ -7,6 +7,7 @@ base-set item does not beat it — a cold item hits the top N only if its score 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +18,16 @@ from aipbench.rankers.base import chunked_scores
 if TYPE_CHECKING:
     from aipbench.rankers.base import Ranker
 
-__all__ = ["BaseSetSummary", "base_set_scores", "cold_hit_rates", "summarize_base_sets"]
+__all__ = [
+    "BaseSetSummary",
+    "ColdItemMetrics",
+    "base_set_scores",
+    "cold_hit_rates",
+    "cold_item_metrics",
+    "paired_t_test",
+    "prediction_shift",
+    "summarize_base_sets",
+]
 
 
 @torch.no_grad()
@@ -46,6 +56,7 @@ class BaseSetSummary:
         top = torch.topk(scores, max(hit_ranks), dim=1).values
         self.thresholds = {n: top[:, n - 1].clone() for n in hit_ranks}
         test, candidates = scores[:, -1:], scores[:, :-1]
+        self.test_score = scores[:, -1].clone()
         self.test_rank = (candidates >= test).sum(1)
         self.test_auc = (candidates < test).sum(1).double() / candidates.shape[1]
         self.hit_ranks = tuple(hit_ranks)
@@ -65,3 +76,54 @@ def cold_hit_rates(cold_scores: torch.Tensor, threshold: torch.Tensor) -> torch.
 
     ``cold_scores`` is (users × cold items); ``threshold`` is τ^N per user."""
     return (cold_scores > threshold.to(cold_scores.device)[:, None]).double().mean(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColdItemMetrics:
+    """Per cold item (arrays aligned with the scored items): HR@N over users, availability HR@N of the
+    ordinary test items with this item added, and the mean score over users (for Eq. 8)."""
+
+    hit_rate: dict[int, np.ndarray]
+    availability: dict[int, np.ndarray]
+    mean_score: np.ndarray
+
+
+@torch.no_grad()
+def cold_item_metrics(cold_scores: torch.Tensor, summary: BaseSetSummary, *, chunk: int = 256) -> ColdItemMetrics:
+    """Integrity and availability of cold items from their (users × items) scores, ``chunk`` items at a time.
+
+    Integrity: c is in u's top N iff s_u(c) > τ_u^N. Availability: u's test item stays in the top N iff
+    r_u + [s_u(c) > s_u(t_u)] < N, r_u its rank among the candidates (ties go against the cold item)."""
+    n_items = cold_scores.shape[1]
+    hits = {n: np.empty(n_items) for n in summary.hit_ranks}
+    avail = {n: np.empty(n_items) for n in summary.hit_ranks}
+    means = np.empty(n_items)
+    dev = cold_scores.device
+    rank, test = summary.test_rank.to(dev)[:, None], summary.test_score.to(dev)[:, None]
+    for s in range(0, n_items, chunk):
+        block = cold_scores[:, s : s + chunk]
+        displaced = rank + (block > test).long()
+        for n in summary.hit_ranks:
+            hits[n][s : s + block.shape[1]] = cold_hit_rates(block, summary.thresholds[n]).cpu().numpy()
+            avail[n][s : s + block.shape[1]] = (displaced < n).double().mean(0).cpu().numpy()
+        means[s : s + block.shape[1]] = block.double().mean(0).cpu().numpy()
+    return ColdItemMetrics(hits, avail, means)
+
+
+def prediction_shift(adversarial_mean: np.ndarray, cooperative_mean: np.ndarray) -> tuple[np.ndarray, float]:
+    """Eq. 8: Δ_{p_i} = mean_u (p'_{u,i} − p_{u,i}) per item and Δ_set, their mean over the items."""
+    delta = np.asarray(adversarial_mean, dtype=np.float64) - np.asarray(cooperative_mean, dtype=np.float64)
+    return delta, float(delta.mean())
+
+
+def paired_t_test(adversarial: np.ndarray, cooperative: np.ndarray) -> tuple[float, float]:
+    """Two-sided paired t-test over items (scipy); returns (t, p). Identical samples give (0, 1)."""
+    from scipy import stats
+
+    a, b = np.asarray(adversarial, dtype=np.float64), np.asarray(cooperative, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples differ in shape: {a.shape} vs {b.shape}")
+    if np.array_equal(a, b):
+        return 0.0, 1.0
+    result = stats.ttest_rel(a, b)
+    return float(result.statistic), float(result.pvalue)
