@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 from aipbench.scoring import BaseSetSummary, cold_item_metrics, paired_t_test, prediction_shift
@@ -51,3 +54,40 @@ def test_paired_t_test_is_scipys():
     assert paired_t_test(a, a) == (0.0, 1.0)
     with pytest.raises(ValueError, match="differ in shape"):
         paired_t_test(a, b[:3])
+
+
+def _naive(base: np.ndarray, cold: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append each cold item to each user's base set, sort (ties: candidates, then the test item, then the
+    cold item), and count positions."""
+    users, items = cold.shape
+    hit, kept = np.zeros(items), np.zeros(items)
+    for c in range(items):
+        for u in range(users):
+            scores = np.append(base[u], cold[u, c])
+            kind = np.array([0] * (base.shape[1] - 1) + [1, 2])  # candidates, test item, cold item
+            order = np.lexsort((kind, -scores))
+            position = np.empty_like(order)
+            position[order] = np.arange(order.size)
+            hit[c] += position[-1] < n
+            kept[c] += position[-2] < n
+    return hit / users, kept / users
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    users=st.integers(1, 6),
+    base_size=st.integers(2, 9),
+    items=st.integers(1, 5),
+    n=st.integers(1, 4),
+)
+def test_engine_equals_append_and_sort(data, users, base_size, items, n):
+    n = min(n, base_size)
+    small = st.integers(-3, 3).map(float)  # few distinct values: ties everywhere
+    base = data.draw(arrays(np.float32, (users, base_size), elements=small))
+    cold = data.draw(arrays(np.float32, (users, items), elements=small))
+    summary = BaseSetSummary(torch.from_numpy(base), (n,))
+    metrics = cold_item_metrics(torch.from_numpy(cold), summary, chunk=2)
+    hit, kept = _naive(base, cold, n)
+    assert np.allclose(metrics.hit_rate[n], hit)
+    assert np.allclose(metrics.availability[n], kept)
