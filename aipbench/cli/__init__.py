@@ -15,6 +15,7 @@ COMMANDS = {
     "data": "aipbench.cli.data:data",
     "prepare": "aipbench.cli.prepare:prepare",
     "rankers": "aipbench.cli.rankers:rankers",
+    "submission": "aipbench.cli.submission:submission",
 }
 
 

@@ -1,0 +1,43 @@
+"""`aipbench submission`: start a submission from a template and check one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["submission"]
+
+
+@click.group()
+def submission() -> None:
+    """Create and check submissions."""
+
+
+@submission.command("init")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Submission name (default: the folder's name).")
+def init_cmd(folder: Path, name: str | None) -> None:
+    """Write a commented submission.toml template into FOLDER (never overwrites)."""
+    from aipbench.errors import InputError
+    from aipbench.submission import SUBMISSION_FILE, template
+
+    target = folder / SUBMISSION_FILE
+    if target.exists():
+        raise InputError(f"{target}: already exists; not overwriting")
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(template(name or folder.resolve().name.lower()))
+    click.echo(f"wrote {target}; edit it, add attack.py (or images/), then `aipbench evaluate {folder}`")
+
+
+@submission.command("check")
+@click.argument("folder", type=click.Path(path_type=Path))
+def check_cmd(folder: Path) -> None:
+    """Validate FOLDER's submission.toml and print the resolved submission."""
+    from aipbench.submission import load_submission
+
+    sub = load_submission(folder)
+    info = sub.submission
+    threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
+    source = f"code {sub.entry}" if sub.entry else f"images in {sub.images}"
+    click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")

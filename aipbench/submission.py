@@ -1,0 +1,149 @@
+"""Submissions: a folder with a ``submission.toml``, validated strictly into a frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import field
+from pathlib import Path
+from typing import Literal
+
+from aipbench.config import ConfigError, Range, build
+
+__all__ = ["SUBMISSION_FILE", "Submission", "SubmissionInfo", "ThreatModel", "load_submission", "template"]
+
+SUBMISSION_FILE = "submission.toml"
+_ENTRY = re.compile(r"^(?P<file>[A-Za-z0-9_][A-Za-z0-9_\-]*\.py):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,62}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreatModel:
+    """``linf``: every pixel moves at most ``epsilon`` 8-bit steps; ``unbounded``: any image (semantic edits)."""
+
+    norm: Literal["linf", "unbounded"]
+    epsilon: int | None = field(default=None, metadata={"range": Range(1, 255)})
+
+    def __post_init__(self) -> None:
+        if self.norm == "linf" and self.epsilon is None:
+            raise ValueError("norm 'linf' needs epsilon (in 8-bit units, 1..255)")
+        if self.norm == "unbounded" and self.epsilon is not None:
+            raise ValueError("norm 'unbounded' takes no epsilon")
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmissionInfo:
+    """Who made it and what it is; shown on the leaderboard (escaped)."""
+
+    name: str
+    kind: Literal["attack"]
+    # insider: everything (the ranker, its user embeddings); expert: the ranker's image model only;
+    # semantic: the catalog images, no model; classifier: a public pre-trained classifier only.
+    knowledge: Literal["insider", "expert", "semantic", "classifier"]
+    authors: tuple[str, ...]
+    description: str
+    link: str
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be 1-63 lowercase letters, digits and dashes")
+        if not self.authors or any(not a.strip() for a in self.authors):
+            raise ValueError("authors must list at least one non-empty name")
+        if self.link and not self.link.startswith(("https://", "http://")):
+            raise ValueError(f"link {self.link!r} must be an http(s) URL or empty")
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """A validated submission: exactly one of ``entry`` (code: ``"attack.py:ClassName"``) or ``images``
+    (a folder of pre-made ``<cold_item_id>.png``), both inside the submission folder."""
+
+    submission: SubmissionInfo
+    threat: ThreatModel
+    entry: str | None = None
+    images: str | None = None
+    folder: Path = field(default=Path("."), metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        if (self.entry is None) == (self.images is None):
+            raise ValueError("give exactly one of entry = \"attack.py:ClassName\" or images = \"images/\"")
+        if self.entry is not None and not _ENTRY.match(self.entry):
+            raise ValueError(f"entry {self.entry!r} must look like \"attack.py:ClassName\" (a file in the folder)")
+
+    @property
+    def entry_file(self) -> Path | None:
+        return None if self.entry is None else self.folder / self.entry.split(":")[0]
+
+    @property
+    def entry_class(self) -> str | None:
+        return None if self.entry is None else self.entry.split(":")[1]
+
+    @property
+    def images_dir(self) -> Path | None:
+        return None if self.images is None else self.folder / self.images
+
+
+def _inside(folder: Path, path: Path, source: Path, key: str) -> None:
+    """Refuse links and paths that leave the submission folder."""
+    if path.is_symlink():
+        raise ConfigError(source, key, f"{path.name} is a symbolic link; links are not allowed")
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        raise ConfigError(source, key, "path leaves the submission folder") from None
+
+
+def load_submission(folder: str | Path) -> Submission:
+    """Load and validate ``folder/submission.toml``; every violation is a one-line error naming the file."""
+    folder = Path(folder)
+    source = folder / SUBMISSION_FILE
+    if not folder.is_dir():
+        raise ConfigError(folder, "", "not a folder")
+    if not source.is_file():
+        raise ConfigError(source, "", "missing: a submission folder holds a submission.toml")
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(source, "", f"not valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, "", "not UTF-8 text") from None
+    sub = dataclasses.replace(build(Submission, raw, source), folder=folder)
+    if sub.entry is not None:
+        path = sub.entry_file
+        _inside(folder, path, source, "entry")
+        if not path.is_file():
+            raise ConfigError(source, "entry", f"file {path.name} not found in the submission folder")
+    else:
+        path = sub.images_dir
+        _inside(folder, path, source, "images")
+        if not path.is_dir():
+            raise ConfigError(source, "images", f"folder {sub.images!r} not found in the submission folder")
+    return sub
+
+
+def template(name: str) -> str:
+    """A commented ``submission.toml`` to start from (``aipbench submission init``)."""
+    return f'''# aipbench submission — validated by `aipbench evaluate`; every key below is required unless marked.
+
+# Exactly one of the two (top-level keys come before the first [table]):
+entry = "attack.py:Attack"     # code: a class in a file of this folder (reviewed before it is run)
+# images = "images/"           # pre-made images: <cold_item_id>.png for every cold item (fully validated)
+
+[submission]
+name = "{name}"                # lowercase letters, digits, dashes; the leaderboard key
+kind = "attack"
+# What the attack may see (the harness grants exactly this, nothing more):
+#   insider    — the trained ranker, its user embeddings, the catalog
+#   expert     — the ranker's image model (Φ or Φ_e) and the catalog, no user data
+#   semantic   — the catalog images only, no model
+#   classifier — a public pre-trained image classifier only
+knowledge = "expert"
+authors = ["Your Name"]
+description = "One paragraph: what the attack does."
+link = ""                      # a paper or repository URL (http/https), or empty
+
+[threat]
+norm = "linf"                  # "linf" (pixel budget) or "unbounded" (semantic edits, no epsilon)
+epsilon = 32                   # 8-bit units: every pixel moves at most 32/255
+'''

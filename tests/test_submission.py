@@ -1,0 +1,109 @@
+"""Submission folders: the template validates, and each violation is one line naming the file and the rule."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from aipbench.cli import main
+from aipbench.config import ConfigError
+from aipbench.submission import load_submission, template
+
+GOOD = template("my-attack")
+
+
+def make(tmp_path, text=GOOD, *, attack=True, images=False):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "submission.toml").write_text(text)
+    if attack:
+        (folder / "attack.py").write_text("class Attack: ...\n")
+    if images:
+        (folder / "images").mkdir()
+    return folder
+
+
+def test_template_is_valid(tmp_path):
+    sub = load_submission(make(tmp_path))
+    assert sub.submission.name == "my-attack" and sub.submission.knowledge == "expert"
+    assert sub.threat.norm == "linf" and sub.threat.epsilon == 32
+    assert sub.entry_class == "Attack" and sub.entry_file.name == "attack.py"
+
+
+def test_image_submission(tmp_path):
+    text = GOOD.replace('entry = "attack.py:Attack"', '# entry').replace('# images = "images/"', 'images = "images/"')
+    text = text.replace('norm = "linf"', 'norm = "unbounded"').replace("epsilon = 32 ", "# epsilon ")
+    sub = load_submission(make(tmp_path, text, attack=False, images=True))
+    assert sub.images_dir.name == "images" and sub.threat.epsilon is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule"),
+    [
+        ('kind = "attack"', 'kind = "poison"', "key 'submission.kind': expected one of"),
+        ('knowledge = "expert"', 'knowledge = "oracle"', "key 'submission.knowledge': expected one of"),
+        ('name = "my-attack"', 'name = "My Attack!"', "must be 1-63 lowercase"),
+        ('authors = ["Your Name"]', "authors = []", "at least one"),
+        ('link = ""', 'link = "javascript:alert(1)"', "must be an http(s) URL"),
+        ("epsilon = 32 ", "epsilon = 300 ", "key 'threat.epsilon': value 300 is out of range"),
+        ("epsilon = 32 ", "# epsilon ", "norm 'linf' needs epsilon"),
+        ('norm = "linf"', 'norm = "unbounded"', "'unbounded' takes no epsilon"),
+        ('entry = "attack.py:Attack"', 'entry = "attack.py"', "must look like"),
+        ('entry = "attack.py:Attack"', 'entry = "../x.py:Attack"', "must look like"),
+        ('entry = "attack.py:Attack"', 'entry = "other.py:Attack"', "other.py not found"),
+        ('entry = "attack.py:Attack"', "# none", "give exactly one of"),
+        ('# images = "images/"', 'images = "images/"', "give exactly one of"),
+        ('link = ""', 'link = ""\ncolour = "red"', "key 'submission.colour': unknown key"),
+        ("[threat]", "[threat", "not valid TOML"),
+    ],
+)
+def test_each_violation_is_one_line(tmp_path, old, new, rule):
+    assert old in GOOD, old
+    folder = make(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_submission(folder)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(folder / "submission.toml"))
+    assert rule in message, message
+
+
+def test_a_linked_images_folder_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    text = GOOD.replace('entry = "attack.py:Attack"', "# entry").replace('# images = "images/"', 'images = "images"')
+    folder = make(tmp_path, text, attack=False)
+    os.symlink(outside, folder / "images")
+    with pytest.raises(ConfigError, match="key 'images': images is a symbolic link"):
+        load_submission(folder)
+
+
+def test_a_linked_entry_file_is_refused(tmp_path):
+    (tmp_path / "evil.py").write_text("")
+    folder = make(tmp_path, attack=False)
+    os.symlink(tmp_path / "evil.py", folder / "attack.py")
+    with pytest.raises(ConfigError, match="key 'entry': attack.py is a symbolic link"):
+        load_submission(folder)
+
+
+def test_an_images_path_leaving_the_folder_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    text = GOOD.replace('entry = "attack.py:Attack"', "# entry").replace('# images = "images/"', 'images = "../elsewhere"')
+    with pytest.raises(ConfigError, match="leaves the submission folder"):
+        load_submission(make(tmp_path, text, attack=False))
+
+
+def test_missing_file_and_cli(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["submission", "check", str(empty)])
+    assert result.exit_code == 1 and "missing" in result.output and str(empty) in result.output
+    target = tmp_path / "new-attack"
+    result = CliRunner().invoke(main, ["submission", "init", str(target)])
+    assert result.exit_code == 0 and (target / "submission.toml").read_text() == template("new-attack")
+    again = CliRunner().invoke(main, ["submission", "init", str(target)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    (target / "attack.py").write_text("")
+    ok = CliRunner().invoke(main, ["submission", "check", str(target)])
+    assert ok.exit_code == 0 and ok.output.startswith("ok: new-attack")
