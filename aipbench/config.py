@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-__all__ = ["ConfigError", "Range", "build", "check_range", "to_dict"]
+__all__ = ["ConfigError", "Range", "build", "check_range", "read_toml", "to_dict"]
 
 
 class ConfigError(ValueError):
@@ -134,3 +134,15 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax or encoding problem is a one-line ConfigError naming the file."""
+    import tomllib  # noqa: PLC0415 - only needed when a file is read
+
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, "", f"not valid TOML ({err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None

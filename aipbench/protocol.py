@@ -6,12 +6,11 @@ import dataclasses
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
-from aipbench.config import ConfigError, Range, build, to_dict
+from aipbench.config import ConfigError, Range, build, read_toml, to_dict
 from aipbench.rankers_config import RankersConfig
 
 __all__ = [
@@ -225,12 +224,7 @@ def find_protocol(name_or_path: str | Path) -> Path:
 def load_protocol(name_or_path: str | Path) -> Protocol:
     """Load, validate and return a protocol; any violation raises ``ProtocolError`` (one line)."""
     path = find_protocol(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(path, "", f"not valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, "", "not UTF-8 text") from None
+    raw = read_toml(path)
     proto = dataclasses.replace(build(Protocol, raw, path), source=str(path))
     if proto.name != path.stem:
         raise ConfigError(path, "protocol.name", f"must equal the file name '{path.stem}', got {proto.name!r}")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
-from aipbench.config import ConfigError, Range, build
+from aipbench.config import ConfigError, Range, build, read_toml
 
 __all__ = ["SUBMISSION_FILE", "Submission", "SubmissionInfo", "ThreatModel", "load_submission", "template"]
 
@@ -102,12 +101,7 @@ def load_submission(folder: str | Path) -> Submission:
         raise ConfigError(folder, "", "not a folder")
     if not source.is_file():
         raise ConfigError(source, "", "missing: a submission folder holds a submission.toml")
-    try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(source, "", f"not valid TOML ({err})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(source, "", "not UTF-8 text") from None
+    raw = read_toml(source)
     sub = dataclasses.replace(build(Submission, raw, source), folder=folder)
     if sub.entry is not None:
         path = sub.entry_file
