@@ -1,0 +1,1 @@
+"""Reference attacks (library side); submissions under ``submissions/`` wrap them."""
