@@ -83,9 +83,10 @@ def insa(
         delta = torch.zeros_like(x, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=learning_rate)
         for _ in range(steps):
-            loss = -obj(ranker.encode(x + delta)).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            with torch.enable_grad():  # also when called under torch.no_grad()
+                loss = -obj(ranker.encode(x + delta)).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
             opt.step()
             with torch.no_grad():
                 delta.clamp_(-eps, eps)
