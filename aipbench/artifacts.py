@@ -38,6 +38,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def _identity(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten: size, modification time (ns) and inode."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 @contextlib.contextmanager
 def deterministic_torch() -> Iterator[None]:
     """Build with torch's deterministic kernels (e.g. the scatter-adds in embedding gradients), so that
@@ -75,6 +81,8 @@ class ArtifactStore:
         self.steps = steps
         self.root = (home or aipbench_home()) / f"{protocol.name}-{protocol.hash12}"
         self.manifest_path = self.root / "manifest.json"
+        # path -> (file identity, SHA-256): a file is hashed again only when its size, mtime or inode change
+        self._digests: dict[Path, tuple[tuple[int, int, int], str]] = {}
 
     # -- manifest -------------------------------------------------------------------------------------
 
@@ -107,12 +115,20 @@ class ArtifactStore:
 
     # -- state ----------------------------------------------------------------------------------------
 
+    def _digest(self, path: Path) -> str:
+        identity = _identity(path)
+        cached = self._digests.get(path)
+        if cached is None or cached[0] != identity:
+            cached = (identity, sha256_file(path))
+            self._digests[path] = cached
+        return cached[1]
+
     def dir(self, name: str) -> Path:
         return self.root / name
 
-    def state(self, name: str, manifest: dict | None = None, *, verify: bool = True) -> str:
+    def state(self, name: str, manifest: dict | None = None) -> str:
         """'ok', 'missing', 'corrupt' (a file's hash differs from the manifest) or 'stale' (built from
-        a dependency that has since changed)."""
+        a dependency that has since changed). Every file is checked against its hash (once per change)."""
         manifest = manifest or self.manifest()
         step = self.steps[name]
         record = manifest["artifacts"].get(name)
@@ -122,7 +138,7 @@ class ArtifactStore:
             path = self.dir(name) / fname
             if not path.is_file():
                 return "missing"
-            if verify and sha256_file(path) != digest:
+            if self._digest(path) != digest:
                 return "corrupt"
         for dep in step.deps:
             dep_record = manifest["artifacts"].get(dep)
@@ -193,6 +209,8 @@ class ArtifactStore:
         self._write_manifest(manifest)  # never leave a record pointing at files being replaced
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+        for f, digest in files.items():  # just hashed: no need to read them again
+            self._digests[final / f] = (_identity(final / f), digest)
         manifest["artifacts"][name] = {
             "files": files,
             "deps": {d: self.record_digest(manifest["artifacts"][d]) for d in step.deps},
@@ -202,9 +220,9 @@ class ArtifactStore:
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def path(self, name: str, fname: str, *, verify: bool = True) -> Path:
+    def path(self, name: str, fname: str) -> Path:
         """The path of a built file, after checking the artifact against the manifest."""
-        state = self.state(name, verify=verify)
+        state = self.state(name)
         if state != "ok":
             raise ArtifactError(
                 f"{self.dir(name) / fname}: artifact '{name}' is {state}; run `aipbench prepare {self.protocol.name}`"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from aipbench.evaluation import user_item_pairs
+from aipbench.evaluation import to_device, user_item_pairs
 
 __all__ = ["base_sets", "candidate_sets"]
 
@@ -17,11 +17,6 @@ _BLOCK_ITEMS = 4096
 # _MARGIN * n_candidates items of the full row should pass; rows where fewer than n pass are redone exactly.
 _SAMPLE_STRIDE = 16
 _MARGIN = 2.0
-
-
-def _to(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    return t.to(device=device, dtype=dtype)
 
 
 def _stable_top(values: torch.Tensor, ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,19 +54,19 @@ def candidate_sets(
     rare users with fewer than ``n_candidates`` eligible survivors are recomputed exactly.
     """
     dev = torch.device(device)
-    U, V = _to(user_factors, dev, torch.float32), _to(item_factors, dev, torch.float32)
+    U, V = to_device(user_factors, dev, torch.float32), to_device(item_factors, dev, torch.float32)
     n_users, n_items = U.shape[0], V.shape[0]
     if U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[1]:
         raise ValueError(f"factor shapes do not match: users {tuple(U.shape)}, items {tuple(V.shape)}")
-    b = torch.zeros(n_items, device=dev) if item_bias is None else _to(item_bias, dev, torch.float32).reshape(n_items)
+    b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
     if not (torch.isfinite(U).all() and torch.isfinite(V).all() and torch.isfinite(b).all()):
         raise ValueError("BPR factors or biases are not finite")
-    indptr, items = _to(train_indptr, dev, torch.long), _to(train_items, dev, torch.long)
-    test = _to(test_items, dev, torch.long)
+    indptr, items = to_device(train_indptr, dev, torch.long), to_device(train_items, dev, torch.long)
+    test = to_device(test_items, dev, torch.long)
     if indptr.shape != (n_users + 1,) or test.shape != (n_users,):
         raise ValueError("train_indptr needs n_users + 1 entries and test_items one item per user")
     keep = torch.ones(n_items, dtype=torch.bool, device=dev)
-    keep[_to(cold_items, dev, torch.long)] = False
+    keep[to_device(cold_items, dev, torch.long)] = False
     catalog = torch.nonzero(keep).squeeze(1)  # ascending ids: column order == item id order
     m, k = catalog.numel(), int(n_candidates)
     if not 1 <= k <= m:

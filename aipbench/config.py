@@ -4,6 +4,7 @@ out-of-range values are one-line errors that name the file and the dotted key.""
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
 from pathlib import Path
@@ -138,8 +139,6 @@ def to_dict(obj: Any) -> Any:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a syntax or encoding problem is a one-line ConfigError naming the file."""
-    import tomllib  # noqa: PLC0415 - only needed when a file is read
-
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["heldout_auc", "popularity_auc", "user_item_pairs"]
+__all__ = ["heldout_auc", "popularity_auc", "to_device", "user_item_pairs"]
 
 
-def _long(x, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x, device=device).long()
-
-
-def _float(x, device: torch.device) -> torch.Tensor:
+def to_device(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A tensor or array-like as a (detached) tensor of ``dtype`` on ``device``."""
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    return t.to(device=device, dtype=torch.float32)
+    return t.to(device=device, dtype=dtype)
 
 
 def user_item_pairs(indptr: torch.Tensor, items: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,15 +49,15 @@ def heldout_auc(
     chunks of ``chunk`` users (a chunk × items matrix at a time); returns float64, one value per user.
     """
     dev = torch.device(device)
-    U, V = _float(user_vecs, dev), _float(item_vecs, dev)
+    U, V = to_device(user_vecs, dev, torch.float32), to_device(item_vecs, dev, torch.float32)
     n_users, n_items = U.shape[0], V.shape[0]
-    b = torch.zeros(n_items, device=dev) if item_bias is None else _float(item_bias, dev).reshape(n_items)
-    indptr, items = _long(train_indptr, dev), _long(train_items, dev)
-    held = _long(heldout_items, dev)
+    b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
+    indptr, items = to_device(train_indptr, dev, torch.long), to_device(train_items, dev, torch.long)
+    held = to_device(heldout_items, dev, torch.long)
     if indptr.shape != (n_users + 1,) or held.shape != (n_users,):
         raise ValueError("train_indptr needs n_users + 1 entries and heldout_items one item per user")
     keep = torch.ones(n_items, dtype=torch.bool, device=dev)
-    keep[_long(excluded_items, dev)] = False
+    keep[to_device(excluded_items, dev, torch.long)] = False
     if not bool(keep[held].all()):
         raise ValueError("a held-out item is among the excluded items")
     eligible = torch.nonzero(keep).squeeze(1)

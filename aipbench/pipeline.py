@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aipbench.protocol import Protocol
 
 __all__ = [
+    "PROGRESS",
     "load_base_sets",
     "load_bpr",
     "load_candidates",
@@ -25,7 +26,8 @@ __all__ = [
     "steps_for",
 ]
 
-_PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
+# Progress bars on long steps unless AIPBENCH_PROGRESS=0 (CI, tests).
+PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
 
 
 def raw_data_path(protocol: "Protocol") -> Path:
@@ -52,7 +54,7 @@ def _build_dataset(store: ArtifactStore, out: Path) -> None:
         raise ArtifactError(
             f"{raw}: data file not found; run `aipbench data import {protocol.name} PATH/{protocol.data.file.name}`"
         )
-    dataset = import_dvbpr_npy(raw, protocol, out / "images.npy", progress=_PROGRESS)
+    dataset = import_dvbpr_npy(raw, protocol, out / "images.npy", progress=PROGRESS)
     dataset.save_interactions(out / "interactions.npz")
 
 
@@ -61,7 +63,7 @@ def _build_bpr(store: ArtifactStore, out: Path) -> None:
 
     from aipbench.models.bpr import train_bpr
 
-    model, history = train_bpr(load_dataset(store), store.protocol.bpr, progress=_PROGRESS)
+    model, history = train_bpr(load_dataset(store), store.protocol.bpr, progress=PROGRESS)
     torch.save(model.state_dict(), out / "bpr.pt")
     (out / "history.json").write_text(json.dumps(history, indent=2, sort_keys=True) + "\n")
 
@@ -80,7 +82,7 @@ def _build_candidates(store: ArtifactStore, out: Path) -> None:
         dataset.test_items,
         dataset.cold_items,
         store.protocol.bpr.n_candidates,
-        progress=_PROGRESS,
+        progress=PROGRESS,
     )
     with open(out / "candidates.npy", "wb") as fh:
         np.save(fh, cands)
@@ -113,7 +115,7 @@ def open_store(protocol: "Protocol", home: Path | None = None) -> ArtifactStore:
 def load_dataset(store: ArtifactStore) -> "Dataset":
     from aipbench.data.dataset import Dataset
 
-    return Dataset.load(store.path("dataset", "interactions.npz"), store.path("dataset", "images.npy", verify=False))
+    return Dataset.load(store.path("dataset", "interactions.npz"), store.path("dataset", "images.npy"))
 
 
 def load_bpr(store: ArtifactStore):

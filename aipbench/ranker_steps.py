@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aipbench.artifacts import ArtifactStore, Step
-from aipbench.pipeline import load_dataset
+from aipbench.artifacts import ArtifactError, ArtifactStore, Step
+from aipbench.pipeline import PROGRESS, load_dataset
 from aipbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RANKERS", "RANKER_STEPS", "load_extractor", "load_feature_cache", "load_features", "load_ranker"]
 
-_PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
 # name -> loader(store) -> Ranker; the order is the paper's (Table 4's columns).
 RANKERS: Registry = Registry("ranker")
 
@@ -53,7 +51,7 @@ def _build_extractor(store: ArtifactStore, out: Path) -> None:
     from aipbench.rankers.extractor import make_extractor, pretrain_extractor
 
     if store.protocol.rankers.extractor.kind == "alexnet-style":
-        model, history = pretrain_extractor(store.protocol, progress=_PROGRESS)
+        model, history = pretrain_extractor(store.protocol, progress=PROGRESS)
     else:
         model, history = make_extractor(store.protocol), {"weights": "torchvision AlexNet_Weights.IMAGENET1K_V1"}
     _save(model.state_dict(), out / "extractor.pt")
@@ -65,7 +63,7 @@ def _build_features(store: ArtifactStore, out: Path) -> None:
 
     images = load_dataset(store).images
     feats = extract_features(load_extractor(store), images, batch_size=store.protocol.rankers.extractor.batch_size,
-                             progress=_PROGRESS)
+                             progress=PROGRESS)
     with open(out / "features.npy", "wb") as fh:
         np.save(fh, feats.numpy().astype(np.float32))
     hashes = [h for s in range(0, len(images), 4096) for h in image_hashes(images[s : s + 4096])]
@@ -84,7 +82,7 @@ def _build_vbpr(store: ArtifactStore, out: Path) -> None:
     from aipbench.rankers.training import train_vbpr
 
     model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
-                                store.protocol.rankers.vbpr, progress=_PROGRESS)
+                                store.protocol.rankers.vbpr, progress=PROGRESS)
     _save(_own_state(model), out / "vbpr.pt")
     _write_history(history, out)
 
@@ -95,7 +93,7 @@ def _build_amr(store: ArtifactStore, out: Path) -> None:
     extractor = load_extractor(store)
     vbpr_state = {**_load(store.path("vbpr", "vbpr.pt")), **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
     model, history = train_amr(load_dataset(store), extractor, load_features(store), store.protocol.rankers.amr,
-                               vbpr_state=vbpr_state, progress=_PROGRESS)
+                               vbpr_state=vbpr_state, progress=PROGRESS)
     _save(_own_state(model), out / "amr.pt")
     _write_history(history, out)
 
@@ -103,7 +101,7 @@ def _build_amr(store: ArtifactStore, out: Path) -> None:
 def _build_dvbpr(store: ArtifactStore, out: Path) -> None:
     from aipbench.rankers.training import train_dvbpr
 
-    model, history = train_dvbpr(load_dataset(store), store.protocol.rankers.dvbpr, progress=_PROGRESS)
+    model, history = train_dvbpr(load_dataset(store), store.protocol.rankers.dvbpr, progress=PROGRESS)
     _save(_own_state(model), out / "dvbpr.pt")
     with open(out / "item_embeddings.npy", "wb") as fh:
         np.save(fh, model.catalog.numpy().astype(np.float32))
@@ -169,10 +167,10 @@ def _load_vbpr_like(store: ArtifactStore, name: str) -> "Ranker":
 
     cfg = getattr(store.protocol.rankers, name)
     state = _load(store.path(name, f"{name}.pt"))
-    model = VBPR(load_extractor(store), load_features(store), state["gamma_user"].shape[0], factors=cfg.factors,
-                 embedding_length=cfg.embedding_length, visual_bias=cfg.visual_bias)
-    model.load_state_dict(state, strict=False)  # the extractor's weights come from their own artifact
-    model.name = name
+    model = VBPR.from_config(cfg, load_extractor(store), load_features(store), state["gamma_user"].shape[0], name=name)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("extractor.") for k in missing):  # Φ comes from its own artifact
+        raise ArtifactError(f"{store.dir(name) / f'{name}.pt'}: checkpoint does not match the protocol's {name}")
     return model.eval().requires_grad_(False)
 
 

@@ -6,13 +6,30 @@ import numpy as np
 import pytest
 import torch
 
-from aipbench.attacks.insa import insa, insa_objective, plain_objective
+from aipbench.attacks.insa import insa, insa_objective
 from aipbench.image_checks import check_adversarial
 from aipbench.pipeline import load_base_sets, load_dataset
 from aipbench.ranker_steps import load_ranker
+from aipbench.rankers.alexrank import AlexRank
+from aipbench.rankers.base import Ranker
+from aipbench.rankers.dvbpr import DVBPR
+from aipbench.rankers.vbpr import VBPR
 from aipbench.scoring import cold_item_metrics, summarize_base_sets
 
 RANKERS = ["alexrank", "vbpr", "dvbpr", "amr"]
+
+
+def plain_objective(ranker: Ranker, features: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 summed user by user (the reference the shortcut is tested against; slow on purpose)."""
+    users = ranker.all_users()
+    if isinstance(ranker, AlexRank):
+        return ranker.score_features(users, features).sum(0)
+    if isinstance(ranker, VBPR):
+        visual = ranker.visual_embedding(features)
+        return torch.stack([sum(ranker.theta_user[u] @ v for u in users) for v in visual])
+    if isinstance(ranker, DVBPR):
+        return torch.log(torch.exp(ranker.score_features(users, features).double()).sum(0)).float()
+    raise TypeError(type(ranker).__name__)
 
 
 @pytest.mark.parametrize("name", RANKERS)

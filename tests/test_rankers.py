@@ -112,7 +112,8 @@ def test_amr_perturbation_has_size_epsilon_and_raises_the_loss(tiny_rankers):
     u, i, j = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
     delta = _adversarial_delta(model, u, i, j, ("user", "item", "visual"), 0.5)
     assert torch.allclose(delta["item"].norm(dim=1), torch.full((6,), 0.5))
-    assert torch.allclose(delta["user"][1].norm(dim=1), torch.full((3,), 0.5))
+    assert torch.allclose(delta["user_theta"].norm(dim=1), torch.full((3,), 0.5))
+    assert torch.allclose(delta["user_gamma"].norm(dim=1), torch.full((3,), 0.5))
     clean = torch.nn.functional.softplus(-_vbpr_difference(model, u, i, j)).sum()
     attacked = torch.nn.functional.softplus(-_vbpr_difference(model, u, i, j, delta)).sum()
     assert attacked > clean

@@ -13,7 +13,7 @@ from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.vbpr import VBPR
 
-__all__ = ["insa", "insa_objective", "plain_objective"]
+__all__ = ["insa", "insa_objective"]
 
 
 @torch.no_grad()
@@ -41,19 +41,6 @@ def insa_objective(ranker: Ranker) -> Callable[[torch.Tensor], torch.Tensor]:
         theta = ranker.theta_user.detach()
         return lambda e: torch.logsumexp(e @ theta.T, dim=1)
     raise TypeError(f"INSA has no objective for {type(ranker).__name__}")
-
-
-def plain_objective(ranker: Ranker, features: torch.Tensor) -> torch.Tensor:
-    """Eq. 6 summed user by user (the reference the shortcut is tested against; slow on purpose)."""
-    users = ranker.all_users()
-    if isinstance(ranker, AlexRank):
-        return ranker.score_features(users, features).sum(0)
-    if isinstance(ranker, VBPR):
-        visual = ranker.visual_embedding(features)
-        return torch.stack([sum(ranker.theta_user[u] @ v for u in users) for v in visual])
-    if isinstance(ranker, DVBPR):
-        return torch.log(torch.exp(ranker.score_features(users, features).double()).sum(0)).float()
-    raise TypeError(type(ranker).__name__)
 
 
 def insa(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,14 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from aipbench.evaluation import heldout_auc
+from aipbench.models.triples import BestEpoch, TripleSampler, sample_negatives
 
 if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.protocol import BPRConfig
 
 __all__ = ["BPR", "sample_negatives", "train_bpr"]
-
-_MAX_RESAMPLE_ROUNDS = 1000
 
 
 class BPR(torch.nn.Module):
@@ -93,34 +91,6 @@ class BPR(torch.nn.Module):
         return float(F.softplus(-x).sum())
 
 
-def sample_negatives(
-    users: torch.Tensor,
-    pool: torch.Tensor,
-    positive_keys: torch.Tensor,
-    n_items: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """For each user, an item drawn uniformly from ``pool`` that is not among the user's positives.
-
-    ``positive_keys`` are the sorted keys ``user * n_items + item`` of the positives; draws that hit one
-    are redrawn, all at once, until none does.
-    """
-    j = pool[torch.randint(pool.numel(), users.shape, generator=generator)]
-    todo = torch.arange(users.numel())
-    for _ in range(_MAX_RESAMPLE_ROUNDS):
-        keys = users[todo] * n_items + j[todo]
-        at = torch.searchsorted(positive_keys, keys).clamp_(max=positive_keys.numel() - 1)
-        hit = positive_keys[at] == keys
-        if not bool(hit.any()):
-            return j
-        todo = todo[hit]
-        j[todo] = pool[torch.randint(pool.numel(), todo.shape, generator=generator)]
-    raise ValueError(
-        f"could not draw a negative item for user {int(users[todo[0]])}: "
-        "the user has trained on (nearly) every catalog item"
-    )
-
-
 def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -> tuple[BPR, dict]:
     """Train BPR on ``dataset``'s training interactions as ``cfg`` says; keep the best validation epoch.
 
@@ -137,18 +107,11 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
     if cfg.selection != "validation-auc":
         raise ValueError(f"unknown BPR model selection rule {cfg.selection!r}")
     gen = torch.Generator().manual_seed(cfg.seed)
-    n_users, n_items = dataset.n_users, dataset.n_items
-    model = BPR(n_users, n_items, cfg.factors, init_std=cfg.init_std, generator=gen)
-    users = torch.as_tensor(dataset.train_users, dtype=torch.long)
-    items = torch.as_tensor(np.asarray(dataset.train_items), dtype=torch.long)
-    keys, _ = torch.sort(users * n_items + items)
-    catalog = torch.as_tensor(dataset.catalog_items, dtype=torch.long)
-    nnz = items.numel()
-    if nnz == 0:
-        raise ValueError("the data set has no training interactions")
-    steps = math.ceil(nnz / cfg.batch_size)
-
-    def validation_auc() -> float:
+    model = BPR(dataset.n_users, dataset.n_items, cfg.factors, init_std=cfg.init_std, generator=gen)
+    sampler = TripleSampler(dataset, cfg.batch_size, gen)
+    best = BestEpoch("BPR", cfg.epochs, progress=progress)
+    for epoch in best.epochs:
+        total = sum(model.sgd_step(u, i, j, cfg.learning_rate, cfg.weight_decay) for u, i, j in sampler.epoch())
         auc = heldout_auc(
             model.user_factors.weight.detach(),
             model.item_factors.weight.detach(),
@@ -158,34 +121,5 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
             dataset.validation_items,
             dataset.cold_items,
         )
-        return float(np.nanmean(auc))
-
-    history: dict = {"loss": [], "validation_auc": [], "best_epoch": 0, "best_validation_auc": float("-inf")}
-    best_state: dict[str, torch.Tensor] | None = None
-    epochs = range(1, cfg.epochs + 1)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(epochs, desc="BPR", unit="epoch")
-        epochs = bar
-    for epoch in epochs:
-        order = torch.randperm(nnz, generator=gen)
-        total = 0.0
-        for step in range(steps):
-            batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            u, i = users[batch], items[batch]
-            j = sample_negatives(u, catalog, keys, n_items, gen)
-            total += model.sgd_step(u, i, j, cfg.learning_rate, cfg.weight_decay)
-        auc = validation_auc()
-        history["loss"].append(total / nnz)
-        history["validation_auc"].append(auc)
-        if auc > history["best_validation_auc"]:
-            history["best_epoch"], history["best_validation_auc"] = epoch, auc
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if bar is not None:
-            bar.set_postfix(loss=f"{total / nnz:.4f}", val_auc=f"{auc:.4f}")
-    if best_state is None or not all(torch.isfinite(v).all() for v in best_state.values()):
-        raise ValueError("BPR training diverged (non-finite weights or validation AUC); lower bpr.learning_rate")
-    model.load_state_dict(best_state)
-    return model.eval(), history
+        best.update(model, epoch, total / sampler.n_pairs, float(np.nanmean(auc)))
+    return model.eval(), best.restore(model, "lower bpr.learning_rate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import NamedTuple
 
 import torch
@@ -26,7 +27,7 @@ def chunked_scores(user: Side, item: Side, *, chunk: int = 4096) -> torch.Tensor
     return torch.cat(out) if out else user.vec.new_zeros((0, item.vec.shape[0]))
 
 
-class Ranker(nn.Module):
+class Ranker(nn.Module, abc.ABC):
     """A frozen second-stage ranker, written so that every score is one matrix product.
 
     Subclasses define ``encode`` (pixels → the ranker's visual representation: Φ(x) or Φ_e(x),
@@ -42,20 +43,24 @@ class Ranker(nn.Module):
         super().__init__()
         self.register_buffer("catalog", catalog_features.float(), persistent=False)
 
-    # -- to be defined by each ranker -------------------------------------------------------------------
+    # -- defined by each ranker -----------------------------------------------------------------------
 
+    @abc.abstractmethod
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Pixels (uint8, or float in [0, 1]) → the ranker's visual representation, differentiably."""
 
+    @abc.abstractmethod
     def item_side(self, features: torch.Tensor, items: torch.Tensor | None = None) -> Side:
-        raise NotImplementedError
+        """Representation → item vectors and biases (catalog terms added when ``items`` are given)."""
 
+    @abc.abstractmethod
     def user_side(self, users: torch.Tensor) -> Side:
-        raise NotImplementedError
+        """User vectors and biases of ``users``."""
 
     @property
+    @abc.abstractmethod
     def n_users(self) -> int:
-        raise NotImplementedError
+        """How many users the ranker was trained for."""
 
     # -- shared ---------------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -19,15 +18,16 @@ def ranker_quality(store: "ArtifactStore", names: list[str] | None = None, *, de
     (``test_auc``, ``test_hit_rate``), the conventional full-catalog AUC of the test items (against every
     catalog item the user has not trained on, as in the VBPR and DVBPR papers: ``catalog_test_auc``),
     and the mean HR@N over cold items of the cooperative (unaltered) cold images; plus the random rates."""
-    from aipbench.pipeline import load_base_sets, load_dataset
+    from aipbench.candidates import base_sets
+    from aipbench.pipeline import load_candidates, load_dataset
     from aipbench.ranker_steps import RANKERS, load_ranker
-    from aipbench.rankers.training import validation_auc
+    from aipbench.rankers.training import catalog_auc
     from aipbench.scoring import cold_hit_rates, summarize_base_sets
 
     protocol = store.protocol
     ranks = tuple(protocol.metrics.hit_ranks)
-    base = load_base_sets(store)
     dataset = load_dataset(store)
+    base = base_sets(load_candidates(store), dataset.test_items)
     cold = torch.as_tensor(dataset.cold_items, dtype=torch.long)
     report: dict = {
         "protocol": protocol.name,
@@ -43,7 +43,7 @@ def ranker_quality(store: "ArtifactStore", names: list[str] | None = None, *, de
         cold_scores = ranker.score_features(ranker.all_users(), ranker.catalog[cold.to(ranker.catalog.device)])
         report["rankers"][name] = {
             "test_auc": float(summary.test_auc.mean()),
-            "catalog_test_auc": validation_auc(ranker, dataset, dataset.test_items),
+            "catalog_test_auc": catalog_auc(ranker, dataset, dataset.test_items),
             "test_hit_rate": {str(n): summary.test_hit_rate(n) for n in ranks},
             "cooperative_cold_hit_rate": {
                 str(n): float(cold_hit_rates(cold_scores, summary.thresholds[n]).mean()) for n in ranks

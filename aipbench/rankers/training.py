@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from aipbench.evaluation import heldout_auc
-from aipbench.models.bpr import sample_negatives
+from aipbench.models.triples import BestEpoch, TripleSampler
 from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.vbpr import VBPR
@@ -20,62 +18,17 @@ if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.rankers_config import AMRConfig, DVBPRConfig, VBPRConfig
 
-__all__ = ["TripleSampler", "train_amr", "train_dvbpr", "train_vbpr", "validation_auc"]
-
-
-class TripleSampler:
-    """Each epoch: every training pair (u, i) once in a seeded order, each with a negative j drawn uniformly
-    from the catalog (never a cold item) and redrawn while it is among u's training items."""
-
-    def __init__(self, dataset: "Dataset", batch_size: int, generator: torch.Generator) -> None:
-        self.users = torch.as_tensor(dataset.train_users, dtype=torch.long)
-        self.items = torch.as_tensor(np.asarray(dataset.train_items), dtype=torch.long)
-        self.n_items = dataset.n_items
-        self.keys = torch.sort(self.users * self.n_items + self.items).values
-        self.catalog = torch.as_tensor(dataset.catalog_items, dtype=torch.long)
-        self.batch_size, self.gen = batch_size, generator
-
-    @property
-    def n_pairs(self) -> int:
-        return self.items.numel()
-
-    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(self.n_pairs, generator=self.gen)
-        for s in range(0, self.n_pairs, self.batch_size):
-            b = order[s : s + self.batch_size]
-            u, i = self.users[b], self.items[b]
-            yield u, i, sample_negatives(u, self.catalog, self.keys, self.n_items, self.gen)
+__all__ = ["catalog_auc", "train_amr", "train_dvbpr", "train_vbpr"]
 
 
 @torch.no_grad()
-def validation_auc(ranker: Ranker, dataset: "Dataset", heldout: np.ndarray | None = None) -> float:
-    """Mean per-user AUC of the validation item (or ``heldout``) against every catalog item the user has
-    not trained on, scored with the catalog images."""
+def catalog_auc(ranker: Ranker, dataset: "Dataset", heldout: np.ndarray) -> float:
+    """Mean per-user AUC of ``heldout[u]`` (the validation or the test items) against every catalog item
+    the user has not trained on, scored with the catalog images."""
     user, item = ranker.user_side(ranker.all_users()), ranker.catalog_side()
-    auc = heldout_auc(user.vec, item.vec, item.bias, dataset.train_indptr, dataset.train_items,
-                      dataset.validation_items if heldout is None else heldout, dataset.cold_items)
+    auc = heldout_auc(user.vec, item.vec, item.bias, dataset.train_indptr, dataset.train_items, heldout,
+                      dataset.cold_items)
     return float(np.nanmean(auc))
-
-
-class _BestEpoch:
-    """Keeps the state of the epoch with the best validation AUC (the earliest on a tie)."""
-
-    def __init__(self) -> None:
-        self.history: dict = {"loss": [], "validation_auc": [], "best_epoch": 0, "best_validation_auc": -math.inf}
-        self.state: dict[str, torch.Tensor] | None = None
-
-    def update(self, model: torch.nn.Module, epoch: int, loss: float, auc: float) -> None:
-        self.history["loss"].append(loss)
-        self.history["validation_auc"].append(auc)
-        if auc > self.history["best_validation_auc"]:
-            self.history["best_epoch"], self.history["best_validation_auc"] = epoch, auc
-            self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def restore(self, model: torch.nn.Module, name: str) -> dict:
-        if self.state is None or not all(torch.isfinite(v).all() for v in self.state.values()):
-            raise ValueError(f"{name} training diverged (non-finite weights or AUC); lower its learning rate")
-        model.load_state_dict(self.state)
-        return self.history
 
 
 def _user_lr(train) -> float:
@@ -83,20 +36,12 @@ def _user_lr(train) -> float:
     return train.learning_rate if train.user_learning_rate is None else train.user_learning_rate
 
 
-def _epochs(n: int, name: str, progress: bool):
-    if not progress:
-        return range(1, n + 1)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(1, n + 1), desc=name, unit="epoch")
-
-
 # -- VBPR and AMR (on cached features) ----------------------------------------------------------------------
 
 
 def _vbpr_difference(model: VBPR, u, i, j, delta: dict | None = None) -> torch.Tensor:
-    """x_uij = x_ui − x_uj for a batch; ``delta`` perturbs the embeddings (AMR): keys "user" (Δγ_u, Δθ_u),
-    "item" (Δγ for [i; j]) and "visual" (Δ of E·Φ for [i; j])."""
+    """x_uij = x_ui − x_uj for a batch; ``delta`` perturbs the embeddings (AMR): keys "user_gamma",
+    "user_theta" (Δγ_u, Δθ_u), "item" (Δγ for [i; j]) and "visual" (Δ of E·Φ for [i; j])."""
     items = torch.cat([i, j])
     user = model.user_side(u, delta=delta)
     item = model.item_side(model.catalog[items], items, delta=delta)
@@ -117,18 +62,12 @@ def _adversarial_delta(model: VBPR, u, i, j, perturb: tuple[str, ...], epsilon: 
     """AMR's fast-gradient perturbation: Δ = ε · g/‖g‖ per row, g the gradient of the BPR loss with
     respect to each perturbed embedding, evaluated at Δ = 0."""
     b, f, e = u.numel(), model.gamma_user.shape[1], model.theta_user.shape[1]
-    zeros = {
-        "user": (torch.zeros(b, f, requires_grad=True), torch.zeros(b, e, requires_grad=True)),
-        "item": torch.zeros(2 * b, f, requires_grad=True),
-        "visual": torch.zeros(2 * b, e, requires_grad=True),
-    }
-    delta = {k: v for k, v in zeros.items() if k in perturb}
-    leaves = [t for v in delta.values() for t in (v if isinstance(v, tuple) else (v,))]
-    loss = F.softplus(-_vbpr_difference(model, u, i, j, delta)).sum()
-    grads = iter(torch.autograd.grad(loss, leaves))
-    scale = lambda g: epsilon * F.normalize(g, dim=1)  # noqa: E731
-    return {k: tuple(scale(next(grads)) for _ in v) if isinstance(v, tuple) else scale(next(grads))
-            for k, v in delta.items()}
+    shapes = {"user_gamma": (b, f), "user_theta": (b, e), "item": (2 * b, f), "visual": (2 * b, e)}
+    wanted = {"user_gamma": "user", "user_theta": "user", "item": "item", "visual": "visual"}
+    zeros = {k: torch.zeros(shape, requires_grad=True) for k, shape in shapes.items() if wanted[k] in perturb}
+    loss = F.softplus(-_vbpr_difference(model, u, i, j, zeros)).sum()
+    grads = torch.autograd.grad(loss, list(zeros.values()))
+    return {k: epsilon * F.normalize(g, dim=1) for k, g in zip(zeros, grads)}
 
 
 def _fit_vbpr(model: VBPR, dataset: "Dataset", train, name: str, *, adversarial=None, progress: bool = False) -> dict:
@@ -138,8 +77,8 @@ def _fit_vbpr(model: VBPR, dataset: "Dataset", train, name: str, *, adversarial=
     shared = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in users)]
     opt = torch.optim.Adam([{"params": shared}, {"params": users, "lr": _user_lr(train)}], lr=train.learning_rate)
     share = train.batch_size / sampler.n_pairs
-    best = _BestEpoch()
-    for epoch in _epochs(train.epochs, name, progress):
+    best = BestEpoch(name, train.epochs, progress=progress)
+    for epoch in best.epochs:
         total = 0.0
         for u, i, j in sampler.epoch():
             bpr = F.softplus(-_vbpr_difference(model, u, i, j)).mean()
@@ -151,15 +90,14 @@ def _fit_vbpr(model: VBPR, dataset: "Dataset", train, name: str, *, adversarial=
             loss.backward()
             opt.step()
             total += float(bpr.detach()) * u.numel()
-        best.update(model, epoch, total / sampler.n_pairs, validation_auc(model, dataset))
-    return best.restore(model, name)
+        best.update(model, epoch, total / sampler.n_pairs, catalog_auc(model, dataset, dataset.validation_items))
+    return best.restore(model, "lower its learning rate")
 
 
 def train_vbpr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "VBPRConfig", *, progress: bool = False):
     """VBPR on the frozen extractor's catalog features; returns the model (best validation epoch) and history."""
     gen = torch.Generator().manual_seed(cfg.train.seed)
-    model = VBPR(extractor, features, dataset.n_users, factors=cfg.factors, embedding_length=cfg.embedding_length,
-                 visual_bias=cfg.visual_bias, generator=gen)
+    model = VBPR.from_config(cfg, extractor, features, dataset.n_users, generator=gen)
     history = _fit_vbpr(model, dataset, cfg.train, "VBPR", progress=progress)
     return model.eval(), history
 
@@ -169,9 +107,7 @@ def train_amr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "AMRCo
     """AMR: VBPR trained with adversarial perturbations of the embeddings (Eq. 10–11); starts from the
     trained VBPR when the protocol says ``init = "vbpr"``."""
     gen = torch.Generator().manual_seed(cfg.train.seed)
-    model = VBPR(extractor, features, dataset.n_users, factors=cfg.factors, embedding_length=cfg.embedding_length,
-                 visual_bias=cfg.visual_bias, generator=gen)
-    model.name = "amr"
+    model = VBPR.from_config(cfg, extractor, features, dataset.n_users, name="amr", generator=gen)
     if cfg.init == "vbpr":
         if vbpr_state is None:
             raise ValueError("AMR with init = 'vbpr' needs the trained VBPR's state")
@@ -197,8 +133,8 @@ def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, progress: bool = Fals
     opt = torch.optim.Adam([{"params": cnn.parameters(), "weight_decay": train.weight_decay},
                             {"params": [model.theta_user], "lr": _user_lr(train)}], lr=train.learning_rate)
     images = dataset.images
-    best = _BestEpoch()
-    for epoch in _epochs(train.epochs, "DVBPR", progress):
+    best = BestEpoch("DVBPR", train.epochs, progress=progress)
+    for epoch in best.epochs:
         cnn.train()
         total = 0.0
         for u, i, j in sampler.epoch():
@@ -217,7 +153,7 @@ def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, progress: bool = Fals
             opt.step()
             total += float(bpr.detach()) * u.numel()
         model.catalog = model.embed_catalog(images)
-        best.update(model, epoch, total / sampler.n_pairs, validation_auc(model, dataset))
-    history = best.restore(model, "DVBPR")
+        best.update(model, epoch, total / sampler.n_pairs, catalog_auc(model, dataset, dataset.validation_items))
+    history = best.restore(model, "lower its learning rate")
     model.catalog = model.embed_catalog(images)
     return model.eval(), history

@@ -46,6 +46,15 @@ class VBPR(Ranker):
         self.beta_visual = nn.Parameter(torch.zeros(dim), requires_grad=visual_bias)
         self.visual_bias = visual_bias
 
+    @classmethod
+    def from_config(cls, cfg, extractor: nn.Module, catalog_features: torch.Tensor, n_users: int, *,
+                    name: str = "vbpr", generator: torch.Generator | None = None) -> "VBPR":
+        """A VBPR (or AMR, ``name="amr"``) shaped as the protocol's ``VBPRConfig`` / ``AMRConfig`` says."""
+        model = cls(extractor, catalog_features, n_users, factors=cfg.factors, embedding_length=cfg.embedding_length,
+                    visual_bias=cfg.visual_bias, generator=generator)
+        model.name = name
+        return model
+
     @property
     def n_users(self) -> int:
         return self.gamma_user.shape[0]
@@ -72,6 +81,6 @@ class VBPR(Ranker):
 
     def user_side(self, users: torch.Tensor, *, delta: dict | None = None) -> Side:
         g, t = self.gamma_user[users], self.theta_user[users]
-        if delta and "user" in delta:
-            g, t = g + delta["user"][0], t + delta["user"][1]
+        if delta and "user_gamma" in delta:
+            g, t = g + delta["user_gamma"], t + delta["user_theta"]
         return Side(torch.cat([g, t, torch.ones_like(g[:, :1])], 1), g.new_zeros(g.shape[0]))
