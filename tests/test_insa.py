@@ -19,25 +19,34 @@ from aipbench.scoring import cold_item_metrics, summarize_base_sets
 RANKERS = ["alexrank", "vbpr", "dvbpr", "amr"]
 
 
-def plain_objective(ranker: Ranker, features: torch.Tensor) -> torch.Tensor:
-    """Eq. 6 summed user by user (the reference the shortcut is tested against; slow on purpose)."""
+def plain_objective(ranker: Ranker, features: torch.Tensor, form: str) -> torch.Tensor:
+    """Eq. 6 summed user by user (the reference the shortcuts are tested against; slow on purpose)."""
     users = ranker.all_users()
+    if form == "exp":  # Σ_u exp(p_{u,i}) of the full score, in float64, then its logarithm
+        return torch.log(torch.exp(ranker.score_features(users, features).double()).sum(0)).float()
     if isinstance(ranker, AlexRank):
         return ranker.score_features(users, features).sum(0)
     if isinstance(ranker, VBPR):
         visual = ranker.visual_embedding(features)
         return torch.stack([sum(ranker.theta_user[u] @ v for u in users) for v in visual])
     if isinstance(ranker, DVBPR):
-        return torch.log(torch.exp(ranker.score_features(users, features).double()).sum(0)).float()
+        return torch.stack([sum(ranker.theta_user[u] @ e for u in users) for e in features])
     raise TypeError(type(ranker).__name__)
 
 
+@pytest.mark.parametrize("form", ["linear", "exp"])
 @pytest.mark.parametrize("name", RANKERS)
-def test_shortcut_equals_the_plain_sum_over_users(tiny_rankers, name):
+def test_objective_equals_the_plain_sum_over_users(tiny_rankers, name, form):
     ranker = load_ranker(tiny_rankers, name)
-    feats = ranker.catalog[:5]
-    got, ref = insa_objective(ranker)(feats), plain_objective(ranker, feats)
+    feats = ranker.catalog[:5] * (0.05 if form == "exp" and name == "alexrank" else 1)  # exp stays finite
+    got, ref = insa_objective(ranker, form)(feats), plain_objective(ranker, feats, form)
+    assert torch.isfinite(ref).all()
     assert torch.allclose(got, ref, rtol=1e-4, atol=1e-3 * ref.abs().max().item())
+
+
+def test_unknown_objective_is_refused(tiny_rankers):
+    with pytest.raises(ValueError, match="not one of"):
+        insa_objective(load_ranker(tiny_rankers, "vbpr"), "cubic")
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +67,13 @@ def test_insa_respects_the_budget_and_is_deterministic(tiny_rankers, cold, name)
 
 
 @pytest.mark.parametrize("name", RANKERS)
-def test_insa_raises_its_objective(tiny_rankers, cold, name):
+@pytest.mark.parametrize("form", ["linear", "exp"])
+def test_insa_raises_its_objective(tiny_rankers, cold, name, form):
     ranker = load_ranker(tiny_rankers, name)
     _, images = cold
     with torch.no_grad():  # the attack turns gradients on for itself
-        adv = insa(ranker, images, epsilon=32, steps=30, learning_rate=0.01)
-    objective = insa_objective(ranker)
+        adv = insa(ranker, images, epsilon=32, steps=30, learning_rate=0.01, objective=form)
+    objective = insa_objective(ranker, form)
     with torch.no_grad():
         before = objective(ranker.encode(torch.from_numpy(images)))
         after = objective(ranker.encode(torch.from_numpy(adv)))

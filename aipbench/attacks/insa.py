@@ -13,7 +13,12 @@ from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.vbpr import VBPR
 
-__all__ = ["insa", "insa_objective"]
+__all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "insa", "insa_objective"]
+
+OBJECTIVES = ("linear", "exp")
+# The reference submission's form per ranker: Eq. 6 as the paper writes it for AlexRank (linear) and
+# DVBPR (exp), and as the authors' code computes it for VBPR (exp of the full score; AMR is a VBPR).
+DEFAULT_OBJECTIVE = {"alexrank": "linear", "vbpr": "exp", "amr": "exp", "dvbpr": "exp"}
 
 
 @torch.no_grad()
@@ -22,25 +27,41 @@ def _user_sum(ranker: Ranker) -> tuple[torch.Tensor, torch.Tensor]:
     return side.vec.sum(0), side.bias.sum()
 
 
-def insa_objective(ranker: Ranker) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Eq. 6 for ``ranker`` as a function of the images' representations (one value per image), using
-    the exact shortcut that makes it one dot product per image instead of a sum over users:
+def insa_objective(ranker: Ranker, form: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Eq. 6 for ``ranker`` as a function of the images' representations (one value per image).
 
-    - AlexRank: Σ_u −mean_j ‖f − f_j‖² = ⟨Σ_u [2 m_u, −1], [f, ‖f‖²]⟩ − Σ_u q_u;
-    - VBPR / AMR: Σ_u θ_u·(E f) = ⟨Σ_u θ_u, E f⟩ (Eq. 6 uses the θ term only);
-    - DVBPR: log Σ_u exp(θ_u·e) — Eq. 6's sum of exponentials, maximized through its logarithm
-      (same maximizer, no overflow), as one (users × images) product and a logsumexp.
+    The paper's text and its authors' code disagree on the form, so both are offered:
+
+    - ``"linear"``: Σ_u p_{u,i}, as Eq. 6 writes it for AlexRank and VBPR (and as the authors' code
+      computes it for DVBPR). Exact shortcuts make it one dot product per image instead of a sum over
+      users — AlexRank: ⟨Σ_u [2 m_u, −1], [f, ‖f‖²]⟩ − Σ_u q_u (a quadratic in Φ); VBPR / AMR (θ term
+      only, as Eq. 6 writes it): ⟨Σ_u θ_u, E f⟩; DVBPR: ⟨Σ_u θ_u, e⟩.
+    - ``"exp"``: Σ_u exp(p_{u,i}), as Eq. 6 writes it for DVBPR (and the authors' code computes it for
+      VBPR, on the full score), maximized through its logarithm — same maximizer, no overflow — as one
+      (users × images) product and a logsumexp.
     """
+    form = form or DEFAULT_OBJECTIVE.get(ranker.name, "linear")
+    if form not in OBJECTIVES:
+        raise ValueError(f"INSA objective {form!r} is not one of {OBJECTIVES}")
+    if not isinstance(ranker, (AlexRank, VBPR, DVBPR)):
+        raise TypeError(f"INSA has no objective for {type(ranker).__name__}")
+    if form == "exp":
+        users = ranker.user_side(ranker.all_users())
+        vec, bias = users.vec.detach(), users.bias.detach()
+
+        def soft_max(f: torch.Tensor) -> torch.Tensor:
+            items = ranker.item_side(f)
+            return torch.logsumexp(items.vec @ vec.T + bias[None] + items.bias[:, None], dim=1)
+
+        return soft_max
     if isinstance(ranker, AlexRank):
         total, bias = _user_sum(ranker)
         return lambda f: ranker.item_side(f).vec @ total + bias
     if isinstance(ranker, VBPR):
         theta = ranker.theta_user.detach().sum(0)
         return lambda f: ranker.visual_embedding(f) @ theta
-    if isinstance(ranker, DVBPR):
-        theta = ranker.theta_user.detach()
-        return lambda e: torch.logsumexp(e @ theta.T, dim=1)
-    raise TypeError(f"INSA has no objective for {type(ranker).__name__}")
+    theta = ranker.theta_user.detach().sum(0)
+    return lambda e: e @ theta
 
 
 def insa(
@@ -50,13 +71,15 @@ def insa(
     epsilon: int,
     steps: int,
     learning_rate: float,
+    objective: str | None = None,
     batch_size: int = 250,
     progress: bool = False,
 ) -> np.ndarray:
     """Adversarial versions of uint8 ``images`` (N×3×S×S): Adam on δ in [0, 1] pixel units to maximize
-    Eq. 6, δ clipped to ±ε/255 and x + δ to [0, 1] after every step (Algorithm 1), then quantized to
-    8 bits by rounding and re-clipped so the 8-bit L∞ distance is at most ε. Deterministic."""
-    obj = insa_objective(ranker)
+    Eq. 6 in the given ``objective`` form (default: ``DEFAULT_OBJECTIVE``), δ clipped to ±ε/255 and x + δ to [0, 1] after every step
+    (Algorithm 1), then quantized to 8 bits by rounding and re-clipped so the 8-bit L∞ distance is at
+    most ε. Deterministic."""
+    obj = insa_objective(ranker, objective)
     device = ranker.catalog.device
     out = np.empty_like(images)
     eps = epsilon / 255.0

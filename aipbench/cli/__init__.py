@@ -13,6 +13,7 @@ __all__ = ["main"]
 COMMANDS = {
     "protocols": "aipbench.cli.protocols:protocols",
     "data": "aipbench.cli.data:data",
+    "evaluate": "aipbench.cli.evaluate:evaluate",
     "prepare": "aipbench.cli.prepare:prepare",
     "rankers": "aipbench.cli.rankers:rankers",
     "submission": "aipbench.cli.submission:submission",

@@ -1,0 +1,94 @@
+"""What an attack may see: a context that grants exactly its knowledge level (DESIGN.md, Attacks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "AttackContext", "KnowledgeError", "levels_granting"]
+
+KNOWLEDGE_LEVELS = ("insider", "expert", "semantic", "classifier")
+
+# Everyone sees the cold items they attack and the public catalog (the platform's web site); the
+# attack's budget, seed and device come from the harness.
+PUBLIC = ("cold_items", "cold_images", "catalog_images", "epsilon", "seed", "device", "image_size")
+
+# What each level adds (DESIGN.md's table). The insider, inside the platform, has everything.
+GRANTS: dict[str, frozenset[str]] = {
+    "insider": frozenset({"ranker", "user_embeddings", "feature_extractor", "training_interactions",
+                          "hook_item", "hook_image", "image_model", "classifier", "popular_class"}),
+    "expert": frozenset({"image_model", "hook_item", "hook_image"}),
+    "semantic": frozenset({"hook_item", "hook_image"}),
+    "classifier": frozenset({"classifier", "popular_class"}),
+}
+
+_DOCS = {
+    "ranker": "the trained ranker (aipbench.rankers.base.Ranker): encode, item_side, user_side, score_images",
+    "user_embeddings": "every user's side of the ranker's score (Side: vectors and biases)",
+    "feature_extractor": "the pre-trained visual feature extractor Φ (pixels → features)",
+    "training_interactions": "(user, item) training pairs, an int64 array of shape (n, 2)",
+    "hook_item": "id of the hook item (the catalog item with the most training interactions)",
+    "hook_image": "the hook item's uint8 image (3×H×W)",
+    "image_model": "the ranker's image model: Φ for AlexRank/VBPR/AMR, the CNN Φ_e for DVBPR",
+    "classifier": "the pre-trained classifier: uint8 or [0, 1] images → class logits",
+    "popular_class": "the class with the most training interactions (TAaMR's target)",
+}
+
+
+class KnowledgeError(PermissionError):
+    """An attack asked for something its knowledge level does not grant."""
+
+
+def levels_granting(name: str) -> list[str]:
+    return [level for level in KNOWLEDGE_LEVELS if name in GRANTS[level]]
+
+
+class AttackContext:
+    """The harness's hand-over to an attack. Public fields are attributes; everything else is a
+    property that exists only if the attack's knowledge level grants it — the context is built with
+    nothing more, so what a level does not grant cannot be reached through it.
+
+    ``cold_images`` (uint8, N×3×H×W) are aligned with ``cold_items``; an attack returns its images in
+    the same order. ``epsilon`` is the L∞ budget in 8-bit units (None for unbounded threat models).
+    """
+
+    def __init__(self, knowledge: str, *, public: dict[str, Any], granted: dict[str, Any]) -> None:
+        if knowledge not in KNOWLEDGE_LEVELS:
+            raise ValueError(f"unknown knowledge level {knowledge!r}")
+        missing = set(PUBLIC) - set(public)
+        extra = set(granted) - GRANTS[knowledge]
+        if missing or extra:
+            raise ValueError(f"context for {knowledge}: missing public {sorted(missing)}, ungranted {sorted(extra)}")
+        self.knowledge = knowledge
+        self._public = dict(public)
+        self._granted = dict(granted)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._public:
+            return self._public[name]
+        if name in self._granted:
+            return self._granted[name]
+        if name in _DOCS:
+            who = " and ".join(levels_granting(name))
+            raise KnowledgeError(f"{name} is not available to {self.knowledge} attacks (granted to: {who})")
+        raise AttributeError(f"an attack context has no {name!r}; it offers {sorted(self.available())}")
+
+    def __reduce__(self):  # pickles without tripping __getattr__
+        return (AttackContext, (self.knowledge,), {"_public": self._public, "_granted": self._granted})
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def available(self) -> list[str]:
+        """Names this context grants (public fields included)."""
+        return sorted([*self._public, *self._granted])
+
+    def __repr__(self) -> str:
+        return f"AttackContext({self.knowledge}, {len(self.cold_items)} cold items, grants {sorted(self._granted)})"
+
+    @property
+    def n_items(self) -> int:
+        return int(np.asarray(self.cold_items).shape[0])

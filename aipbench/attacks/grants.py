@@ -1,0 +1,100 @@
+"""Build the context each knowledge level is granted, from a prepared protocol's artifacts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from aipbench.attacks.context import GRANTS, AttackContext
+
+if TYPE_CHECKING:
+    from aipbench.artifacts import ArtifactStore
+    from aipbench.data.dataset import Dataset
+    from aipbench.rankers.base import Ranker
+
+__all__ = ["Classifier", "attack_target", "build_context", "popular_class"]
+
+
+class Classifier(nn.Module):
+    """The pre-trained image classifier behind Φ: uint8 or [0, 1] images → class log-probabilities
+    (the synthetic extractor's joint category × colour × pattern classes; ImageNet's 1,000 otherwise)."""
+
+    def __init__(self, extractor: nn.Module, joint: bool) -> None:
+        super().__init__()
+        self.extractor, self.joint = extractor, joint
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.log_probs_from_features(self.extractor(images))
+
+    def log_probs_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        from aipbench.rankers.extractor import class_log_probs
+
+        logits = self.extractor.classifier[6](features)
+        return class_log_probs(logits) if self.joint else torch.log_softmax(logits, dim=1)
+
+
+def _classifier(store: "ArtifactStore") -> Classifier:
+    from aipbench.ranker_steps import load_extractor
+
+    return Classifier(load_extractor(store), store.protocol.rankers.extractor.kind == "alexnet-style").eval()
+
+
+@torch.no_grad()
+def popular_class(store: "ArtifactStore", dataset: "Dataset") -> int:
+    """TAaMR's target: the classifier's class with the most training interactions, each catalog item
+    counted as its predicted class (from the cached features, so no image is re-encoded)."""
+    from aipbench.ranker_steps import load_features
+
+    predicted = _classifier(store).log_probs_from_features(load_features(store)).argmax(1).numpy()
+    return int(np.bincount(predicted, weights=dataset.item_train_counts()).argmax())
+
+
+def attack_target(knowledge: str, ranker_name: str) -> str:
+    """Which rankers share one attack run: an insider attacks each ranker; an expert attacks each image
+    model (Φ is shared by AlexRank, VBPR and AMR; DVBPR has its own Φ_e); semantic and classifier
+    attacks do not depend on the ranker at all."""
+    if knowledge == "insider":
+        return ranker_name
+    if knowledge == "expert":
+        return "dvbpr" if ranker_name == "dvbpr" else "extractor"
+    return "any"
+
+
+def build_context(
+    store: "ArtifactStore",
+    dataset: "Dataset",
+    ranker: "Ranker",
+    knowledge: str,
+    *,
+    epsilon: int | None,
+    device: str = "cpu",
+) -> AttackContext:
+    """The context for an attack of ``knowledge`` on ``ranker``: public fields plus exactly the level's
+    grants (nothing else is loaded into it). Modules are frozen and on ``device``."""
+    cold = dataset.cold_items
+    public = {
+        "cold_items": cold.copy(),
+        "cold_images": np.asarray(dataset.images[cold]).copy(),
+        "catalog_images": dataset.images,
+        "epsilon": epsilon,
+        "seed": store.protocol.data.seed,
+        "device": device,
+        "image_size": dataset.image_size,
+    }
+    makers = {
+        "ranker": lambda: ranker,
+        "user_embeddings": lambda: ranker.user_side(ranker.all_users()),
+        "feature_extractor": lambda: (ranker.extractor if hasattr(ranker, "extractor")
+                                      else _classifier(store).extractor.to(device)),
+        "training_interactions": lambda: np.stack([dataset.train_users, dataset.train_items.astype(np.int64)], 1),
+        "hook_item": lambda: int(dataset.hook_item),
+        "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
+        "image_model": lambda: ranker.cnn if ranker.name == "dvbpr" else ranker.extractor,
+        "classifier": lambda: _classifier(store).to(device),
+        "popular_class": lambda: popular_class(store, dataset),
+    }
+    granted = {name: makers[name]() for name in sorted(GRANTS[knowledge])}
+    return AttackContext(knowledge, public=public, granted=granted)

@@ -1,0 +1,44 @@
+"""`aipbench evaluate`: score a submission against the rankers of a protocol and write its results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["evaluate"]
+
+
+@click.command("evaluate")
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--protocol", default="synthetic-v1", show_default=True, help="Protocol name or .toml file.")
+@click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device for attacks and scoring (cpu, cuda).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")
+@click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="Time limit of each attack run of a code submission (default: 3600).")
+def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
+             time_limit: float | None) -> None:
+    """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
+
+    Runs the attack against each ranker (a code submission in a child process that receives only what
+    its knowledge level grants; finished images are kept, so an interrupted run resumes), scores
+    cooperative and adversarial cold items over all users, prints a table and writes the results.
+    """
+    from aipbench.harness import evaluate as run
+    from aipbench.protocol import load_protocol
+    from aipbench.submission import load_submission
+
+    sub = load_submission(submission)
+    proto = load_protocol(protocol)
+    target = out or Path("results") / proto.name / f"{sub.submission.name}.json"
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit, log=log)
+    doc = results.document
+    click.echo(f"{doc['submission']['name']} ({doc['submission']['knowledge']}, "
+               f"{doc['submission']['threat']['norm']} eps={doc['submission']['threat']['epsilon']}) on "
+               f"{doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): cold items over all users")
+    click.echo(results.table())
+    click.echo(f"wrote {target} and {target.with_suffix('.items.csv')}")

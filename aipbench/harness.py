@@ -1,0 +1,235 @@
+"""`aipbench evaluate`: run a submission against every ranker of a protocol, score it, write results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.errors import InputError
+from aipbench.submission import Submission, load_submission
+
+if TYPE_CHECKING:
+    from aipbench.artifacts import ArtifactStore
+    from aipbench.data.dataset import Dataset
+    from aipbench.results import Results
+
+__all__ = ["evaluate", "submission_sha256"]
+
+
+def submission_sha256(folder: Path) -> str:
+    """SHA-256 over the submission folder: every file's relative name and content, in sorted order
+    (byte-code caches excluded). A changed attack gets a new hash, so stale images are never reused."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and len(out.stdout.strip()) == 40 else None
+
+
+class _ImageSource:
+    """Where a ranker's adversarial images come from: the submission's image folder, or its attack run
+    in a child process — kept on disk per attack target, so an interrupted evaluation resumes."""
+
+    def __init__(self, sub: Submission, sub_hash: str, store: "ArtifactStore", dataset: "Dataset",
+                 epsilon: int | None, device: str, time_limit: float, log: Callable[[str], None]) -> None:
+        self.sub, self.store, self.dataset, self.epsilon = sub, store, dataset, epsilon
+        self.device, self.time_limit, self.log = device, time_limit, log
+        self.run_dir = store.root / "runs" / f"{sub.submission.name}-{sub_hash[:12]}" / f"eps-{epsilon or 'none'}"
+        self._folder_images: np.ndarray | None = None
+
+    def images(self, ranker) -> tuple[np.ndarray, str, float, bool]:
+        """(images, attack target, attack seconds, reused) for ``ranker``."""
+        from aipbench.attacks.grants import attack_target
+
+        if self.sub.images is not None:
+            if self._folder_images is None:
+                from aipbench.image_checks import read_image_folder
+
+                self._folder_images = read_image_folder(self.sub.images_dir, self.dataset.cold_items,
+                                                        self.dataset.image_size)
+            return self._folder_images, "any", 0.0, False
+        target = attack_target(self.sub.submission.knowledge, ranker.name)
+        done = self.run_dir / f"{target}.npy"
+        if done.is_file():
+            self.log(f"{ranker.name}: reusing the finished attack images in {done}")
+            return np.load(done, allow_pickle=False), target, 0.0, True
+        from aipbench.attacks.grants import build_context
+        from aipbench.attacks.sandbox import run_attack
+
+        self.log(f"{ranker.name}: running {self.sub.entry} ({self.sub.submission.knowledge}, target {target})")
+        context = build_context(self.store, self.dataset, ranker, self.sub.submission.knowledge,
+                                epsilon=self.epsilon, device=self.device)
+        start = time.perf_counter()
+        images = run_attack(self.sub.entry_file, self.sub.entry_class, context, self.run_dir / f"{target}.work",
+                            time_limit=self.time_limit)
+        seconds = time.perf_counter() - start
+        self._check(images)  # only valid images are kept for a resume
+        tmp = done.with_name(f".{done.name}.tmp.npy")
+        np.save(tmp, images, allow_pickle=False)
+        tmp.replace(done)
+        return images, target, seconds, False
+
+    def _check(self, images) -> np.ndarray:
+        from aipbench.image_checks import check_adversarial
+
+        cold = self.dataset.cold_items
+        source = str(self.sub.entry_file if self.sub.entry else self.sub.images_dir)
+        return check_adversarial(images, np.asarray(self.dataset.images[cold]), cold, cold,
+                                 epsilon=self.epsilon if self.sub.threat.norm == "linf" else None, source=source)
+
+
+def _test(adversarial: np.ndarray, cooperative: np.ndarray, level: float) -> dict:
+    from aipbench.results import finite_or_none
+    from aipbench.scoring import paired_t_test
+
+    t, p = paired_t_test(adversarial, cooperative)
+    p = 1.0 if not np.isfinite(p) else p
+    return {"t": finite_or_none(t), "p": float(p), "significant": bool(p < level)}
+
+
+def _score_row(ranker, summary, coop: np.ndarray, adv: np.ndarray, protocol, *, epsilon, target, timing) -> tuple[dict, dict]:
+    """One results row and its per-item columns."""
+    import torch
+
+    from aipbench.image_quality import image_quality
+    from aipbench.scoring import cold_item_metrics, prediction_shift
+
+    ranks, level = tuple(protocol.metrics.hit_ranks), protocol.metrics.significance_level
+    start = time.perf_counter()
+    users = ranker.all_users()
+    with torch.no_grad():
+        before = cold_item_metrics(ranker.score_images(users, torch.from_numpy(coop)), summary)
+        after = cold_item_metrics(ranker.score_images(users, torch.from_numpy(adv)), summary)
+    shift, shift_set = prediction_shift(after.mean_score, before.mean_score)
+    quality = image_quality(adv, coop)
+    k = lambda d: {str(n): float(d[n].mean()) for n in ranks}  # noqa: E731
+    first = ranks[0]
+    coop_hr = float(before.hit_rate[first].mean())
+    row = {
+        "ranker": ranker.name,
+        "epsilon": epsilon,
+        "attack_target": target,
+        "n_items": int(len(coop)),
+        "n_users": int(users.numel()),
+        "clean": {"test_auc": float(summary.test_auc.mean()), "test_hr": {str(n): summary.test_hit_rate(n) for n in ranks}},
+        "cooperative": {"hr": k(before.hit_rate), "availability": k(before.availability),
+                        "mean_score": float(before.mean_score.mean())},
+        "adversarial": {"hr": k(after.hit_rate), "availability": k(after.availability),
+                        "mean_score": float(after.mean_score.mean())},
+        "delta": {"hr": {str(n): float((after.hit_rate[n] - before.hit_rate[n]).mean()) for n in ranks},
+                  "availability": {str(n): float((after.availability[n] - before.availability[n]).mean()) for n in ranks}},
+        "hr_lift": float(after.hit_rate[first].mean()) / coop_hr if coop_hr > 0 else None,
+        "prediction_shift": {"value": shift_set, "magnitude": abs(shift_set),
+                             "direction": "up" if shift_set > 0 else "down" if shift_set < 0 else "none",
+                             "test": _test(after.mean_score, before.mean_score, level)},
+        "hr_test": _test(after.hit_rate[first], before.hit_rate[first], level),
+        "availability_test": _test(after.availability[first], before.availability[first], level),
+        "image_quality": quality.summary(),
+        "timing": {**timing, "scoring_s": time.perf_counter() - start},
+    }
+    items = {
+        "ranker": ranker.name, "epsilon": epsilon,
+        **{f"cooperative_hr@{n}": before.hit_rate[n] for n in ranks},
+        **{f"adversarial_hr@{n}": after.hit_rate[n] for n in ranks},
+        **{f"cooperative_availability@{n}": before.availability[n] for n in ranks},
+        **{f"adversarial_availability@{n}": after.availability[n] for n in ranks},
+        "cooperative_mean_score": before.mean_score, "adversarial_mean_score": after.mean_score,
+        "prediction_shift": shift, "linf": quality.linf, "psnr": quality.psnr, "ssim": quality.ssim,
+    }
+    return row, items
+
+
+def evaluate(
+    submission: str | Path | Submission,
+    *,
+    protocol: str = "synthetic-v1",
+    rankers: Sequence[str] | None = None,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    home: Path | None = None,
+    time_limit: float | None = None,
+    log: Callable[[str], None] = print,
+) -> "Results":
+    """Evaluate ``submission`` on ``protocol`` (preparing missing artifacts first) against ``rankers``
+    (default: all); write the results JSON and per-item CSV to ``out`` if given. A failed evaluation
+    raises and writes nothing."""
+    import pandas as pd
+    import torch
+
+    import aipbench
+    from aipbench.attacks.sandbox import DEFAULT_TIME_LIMIT
+    from aipbench.pipeline import load_base_sets, load_dataset, open_store
+    from aipbench.protocol import load_protocol
+    from aipbench.ranker_steps import RANKERS, load_ranker
+    from aipbench.results import SCHEMA_VERSION, Results, validate_results
+    from aipbench.scoring import summarize_base_sets
+
+    began = time.perf_counter()
+    sub = submission if isinstance(submission, Submission) else load_submission(submission)
+    proto = load_protocol(protocol)
+    names = list(rankers) if rankers else RANKERS.names()
+    for name in names:
+        RANKERS.get(name)  # unknown names fail before any work
+    if sub.threat.norm == "linf" and sub.threat.epsilon is None:
+        raise InputError(f"{sub.folder / 'submission.toml'}: [threat] linf needs epsilon")
+    epsilon = sub.threat.epsilon
+    sub_hash = submission_sha256(sub.folder)
+    store = open_store(proto, home)
+    store.prepare(["candidates", *names], log=log)
+    dataset, base = load_dataset(store), load_base_sets(store)
+    coop = np.asarray(dataset.images[dataset.cold_items])
+    source = _ImageSource(sub, sub_hash, store, dataset, epsilon, device, time_limit or DEFAULT_TIME_LIMIT, log)
+
+    rows, items = [], []
+    for name in names:
+        ranker = load_ranker(store, name, device)
+        adv, target, attack_s, reused = source.images(ranker)
+        adv = source._check(adv)
+        summary = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)
+        row, cols = _score_row(ranker, summary, coop, adv, proto, epsilon=epsilon, target=target,
+                               timing={"attack_s": attack_s, "reused": reused})
+        rows.append(row)
+        items.append(pd.DataFrame({"item": dataset.cold_items, **cols}))
+        log(f"{name}: HR@{proto.metrics.hit_ranks[0]} {row['cooperative']['hr'][str(proto.metrics.hit_ranks[0])]:.4f}"
+            f" -> {row['adversarial']['hr'][str(proto.metrics.hit_ranks[0])]:.4f}")
+
+    info = sub.submission
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
+        "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
+        "artifacts": store.hashes(),
+        "submission": {"name": info.name, "kind": info.kind, "knowledge": info.knowledge,
+                       "threat": {"norm": sub.threat.norm, "epsilon": sub.threat.epsilon},
+                       "authors": list(info.authors), "description": info.description, "link": info.link,
+                       "source": "code" if sub.entry else "images", "sha256": sub_hash},
+        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
+        "seed": proto.data.seed,
+        "hit_ranks": list(proto.metrics.hit_ranks),
+        "significance_level": proto.metrics.significance_level,
+        "timing": {"total_s": time.perf_counter() - began},
+        "results": rows,
+    }
+    document = json.loads(json.dumps(document, allow_nan=False))  # plain JSON types only
+    validate_results(document, out or "results")
+    results = Results(document, pd.concat(items, ignore_index=True))
+    if out is not None:
+        results.write(out)
+    return results

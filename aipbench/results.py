@@ -1,0 +1,116 @@
+"""The results document of an evaluation: JSON Schema validation, atomic JSON + per-item CSV, tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aipbench.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SCHEMA_VERSION", "Results", "load_results", "results_schema", "validate_results"]
+
+SCHEMA_VERSION = 1
+
+
+@cache
+def results_schema() -> dict:
+    """The JSON Schema shipped in the package (``aipbench/schemas/results.schema.json``)."""
+    return json.loads(resources.files("aipbench").joinpath("schemas/results.schema.json").read_text())
+
+
+def validate_results(document: dict, source: str | Path) -> None:
+    """Raise a one-line InputError naming ``source`` and the first violated rule."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InputError(f"{source}: results schema violated at {where}: {error.message}")
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON has no NaN or infinity: undefined statistics are written as null."""
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """One evaluation: ``document`` follows the shipped schema (every key documented there);
+    ``per_item`` has one row per (ranker, ε, cold item)."""
+
+    document: dict[str, Any]
+    per_item: "pd.DataFrame"
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.document["results"]
+
+    def row(self, ranker: str, epsilon: int | None = None) -> dict:
+        for r in self.rows:
+            if r["ranker"] == ranker and (epsilon is None or r["epsilon"] == epsilon):
+                return r
+        raise KeyError(f"no result for ranker {ranker!r}" + ("" if epsilon is None else f" at epsilon {epsilon}"))
+
+    def table(self) -> str:
+        """The headline table: per ranker, HR@N cooperative → adversarial, availability, shift, p, quality."""
+        from tabulate import tabulate
+
+        n = self.document["hit_ranks"][0]
+        k = str(n)
+        lines = []
+        for r in self.rows:
+            lines.append({
+                "ranker": r["ranker"],
+                "eps": "-" if r["epsilon"] is None else r["epsilon"],
+                f"coop HR@{n}": r["cooperative"]["hr"][k],
+                f"adv HR@{n}": r["adversarial"]["hr"][k],
+                "lift": "-" if r["hr_lift"] is None else f"{r['hr_lift']:.1f}x",
+                "p": r["hr_test"]["p"],
+                f"avail HR@{n}": f"{r['cooperative']['availability'][k]:.4f} -> {r['adversarial']['availability'][k]:.4f}",
+                "shift": r["prediction_shift"]["value"],
+                "PSNR": r["image_quality"]["mean_psnr"],
+                "SSIM": r["image_quality"]["mean_ssim"],
+                "Linf": r["image_quality"]["max_linf"],
+            })
+        return tabulate(lines, headers="keys", floatfmt=".4g", tablefmt="github")
+
+    def write(self, out: str | Path) -> tuple[Path, Path]:
+        """Write ``out`` (JSON) and the per-item CSV beside it, both or neither (temp files + rename)."""
+        out = Path(out)
+        validate_results(self.document, out)
+        text = json.dumps(self.document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        csv_path = out.with_suffix(".items.csv")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_json, tmp_csv = out.with_name(f".{out.name}.tmp{os.getpid()}"), csv_path.with_name(f".{csv_path.name}.tmp{os.getpid()}")
+        try:
+            tmp_json.write_text(text)
+            self.per_item.to_csv(tmp_csv, index=False, float_format="%.6g")
+            tmp_csv.replace(csv_path)
+            tmp_json.replace(out)
+        finally:
+            tmp_json.unlink(missing_ok=True)
+            tmp_csv.unlink(missing_ok=True)
+        return out, csv_path
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate a results JSON; one-line errors for unreadable or invalid files."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    validate_results(document, path)
+    return document

@@ -1,0 +1,242 @@
+"""`aipbench evaluate` end to end on the tiny protocol: knowledge levels, the child process, bad input
+(exit code, one-line message, no results file), resume, the results schema and the controls."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import aipbench
+from aipbench.cli import main
+from aipbench.errors import InputError
+from aipbench.pipeline import load_dataset
+from aipbench.results import load_results, results_schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def toml(knowledge="insider", norm="linf", epsilon=8, entry='entry = "attack.py:Attack"', name="t"):
+    threat = f'norm = "{norm}"' + (f"\nepsilon = {epsilon}" if epsilon is not None else "")
+    return (f'{entry}\n[submission]\nname = "{name}"\nkind = "attack"\nknowledge = "{knowledge}"\n'
+            f'authors = ["Test"]\ndescription = "test"\nlink = ""\n[threat]\n{threat}\n')
+
+
+def code_submission(tmp_path: Path, body: str, **kw) -> Path:
+    folder = tmp_path / "sub"
+    folder.mkdir(exist_ok=True)
+    (folder / "submission.toml").write_text(toml(**kw))
+    (folder / "attack.py").write_text("import numpy as np\n\n\nclass Attack:\n    def run(self, ctx):\n"
+                                      + textwrap.indent(textwrap.dedent(body), "        "))
+    return folder
+
+
+def image_submission(tmp_path: Path, store, *, epsilon=8, shift=4) -> Path:
+    dataset = load_dataset(store)
+    folder = tmp_path / "imgsub"
+    (folder / "images").mkdir(parents=True)
+    (folder / "submission.toml").write_text(toml(knowledge="semantic", epsilon=epsilon, entry='images = "images/"'))
+    for item in dataset.cold_items:
+        img = np.clip(dataset.images[item].astype(int) + shift, 0, 255).astype(np.uint8)
+        Image.fromarray(img.transpose(1, 2, 0)).save(folder / "images" / f"{item}.png")
+    return folder
+
+
+def cli(home: Path, folder: Path, out: Path, *extra: str):
+    args = ["evaluate", str(folder), "--protocol", "tiny", "--out", str(out), *extra]
+    return CliRunner().invoke(main, args, env={"AIPBENCH_HOME": str(home)})
+
+
+# -- knowledge levels -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("knowledge", "body", "rule"),
+    [
+        ("expert", "return ctx.user_embeddings", "user_embeddings is not available to expert attacks"),
+        ("expert", "return ctx.ranker", "ranker is not available to expert attacks (granted to: insider)"),
+        ("semantic", "return ctx.image_model", "image_model is not available to semantic attacks"),
+        ("classifier", "return ctx.hook_image", "hook_image is not available to classifier attacks"),
+        ("insider", "return ctx.passwords", "an attack context has no 'passwords'"),
+    ],
+)
+def test_an_attack_gets_only_its_knowledge_level(tiny_rankers, tmp_path, knowledge, body, rule):
+    folder = code_submission(tmp_path, body, knowledge=knowledge)
+    out = tmp_path / "r.json"
+    result = cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr")
+    assert result.exit_code == 1, result.output
+    assert rule in result.output and "Traceback" not in result.output
+    assert not out.exists() and not out.with_suffix(".items.csv").exists()
+
+
+def test_each_level_sees_what_it_is_granted(tiny_rankers, tmp_path):
+    # the attack asserts on its own context; a failed assertion would fail the evaluation
+    body = """
+    import torch
+    assert ctx.knowledge == "expert" and ctx.epsilon == 8 and ctx.cold_images.dtype == np.uint8
+    assert ctx.hook_image.shape == ctx.cold_images.shape[1:] and ctx.catalog_images.shape[0] > ctx.hook_item
+    feats = ctx.image_model(torch.from_numpy(np.asarray(ctx.cold_images[:2])))
+    assert feats.shape[0] == 2
+    return ctx.cold_images
+    """
+    folder = code_submission(tmp_path, body, knowledge="expert")
+    result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json", "--rankers", "dvbpr,vbpr")
+    assert result.exit_code == 0, result.output
+    doc = load_results(tmp_path / "r.json")
+    assert [r["attack_target"] for r in doc["results"]] == ["dvbpr", "extractor"]
+    # unchanged images: nothing moves, and the statistics say so
+    row = doc["results"][0]
+    assert row["delta"]["hr"]["5"] == 0 and row["hr_test"]["p"] == 1 and row["image_quality"]["unchanged_images"] > 0
+
+
+# -- bad input: exit 1, one line naming the file and the rule, no results file ----------------------------
+
+
+BAD_CODE = [
+    ("raise ValueError('no luck')", "attack.py: Attack failed: ValueError: no luck"),
+    ("return ctx.cold_images.astype(np.float32)", "must be uint8"),
+    ("return ctx.cold_images[:, :1]", "must be N×3×H×W"),
+    ("return ctx.cold_images[:-1]", "images for"),
+    ("return ctx.cold_images[:, :, :32, :32]", "image size 32×32"),
+    ("return np.clip(ctx.cold_images.astype(int) + 9, 0, 255).astype(np.uint8)", "L∞ distance 9 exceeds the budget"),
+    ("return [object()]", "must return an array of images"),
+    ("import time\ntime.sleep(600)", "ran past its time limit of 8 s"),  # the limit includes start-up (~3 s)
+]
+
+
+@pytest.mark.parametrize(("body", "rule"), BAD_CODE)
+def test_each_bad_code_submission_is_one_line(tiny_rankers, tmp_path, body, rule):
+    folder = code_submission(tmp_path, body)
+    out = tmp_path / "r.json"
+    result = cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr", "--time-limit", "8")
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and rule in line, result.output
+    assert not out.exists() and not out.with_suffix(".items.csv").exists()
+
+
+def test_a_missing_class_is_named(tiny_rankers, tmp_path):
+    folder = code_submission(tmp_path, "return ctx.cold_images")
+    (folder / "submission.toml").write_text(toml(entry='entry = "attack.py:Nope"'))
+    result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json", "--rankers", "vbpr")
+    assert result.exit_code == 1 and "attack.py defines no class Nope" in result.output
+
+
+BAD_FOLDERS = [
+    (lambda d: next(d.glob("*.png")).unlink(), "cold items have no image"),
+    (lambda d: (d / "99999.png").write_bytes((next(d.glob("*.png"))).read_bytes()), "99999 is not a cold item"),
+    (lambda d: (d / "readme.txt").write_text("x"), "name must be <cold_item_id>.png"),
+    (lambda d: (p := next(d.glob("*.png"))).write_bytes(p.read_bytes()[:100]), "unreadable or truncated PNG"),
+    (lambda d: next(d.glob("*.png")).write_bytes(b"GIF89a" + bytes(64)), "not a PNG file"),
+    (lambda d: Image.new("RGBA", (64, 64)).save(next(d.glob("*.png"))), "mode RGBA"),
+    (lambda d: Image.new("RGB", (65, 65)).save(next(d.glob("*.png"))), "size 65×65"),
+    (lambda d: Image.new("RGB", (9000, 9000)).save(next(d.glob("*.png"))), "pixel limit|too large"),
+    (lambda d: os.symlink("/etc/hostname", d / "link.png"), "symbolic link"),
+    (lambda d: Image.new("RGB", (64, 64), "white").save(next(d.glob("*.png"))), "L∞ distance"),
+]
+
+
+@pytest.mark.parametrize(("damage", "rule"), BAD_FOLDERS)
+def test_each_bad_image_folder_is_one_line(tiny_rankers, tmp_path, damage, rule):
+    import re
+
+    folder = image_submission(tmp_path, tiny_rankers)
+    damage(folder / "images")
+    out = tmp_path / "r.json"
+    result = cli(tiny_rankers.root.parent, folder, out)
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and re.search(rule, line), result.output
+    assert not out.exists() and not out.with_suffix(".items.csv").exists()
+
+
+def test_bad_manifest_and_unknown_ranker(tiny_rankers, tmp_path):
+    folder = code_submission(tmp_path, "return ctx.cold_images")
+    result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json", "--rankers", "vbprr")
+    assert result.exit_code == 1 and "did you mean 'vbpr'" in result.output.lower()
+    (folder / "submission.toml").write_text(toml(knowledge="oracle"))
+    result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json")
+    assert result.exit_code == 1 and "submission.toml" in result.output and "knowledge" in result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+# -- a good evaluation ------------------------------------------------------------------------------------
+
+
+def test_image_submission_results_schema_and_csv(tiny_rankers, tmp_path):
+    folder = image_submission(tmp_path, tiny_rankers, shift=4)
+    out = tmp_path / "res" / "imgs.json"
+    result = cli(tiny_rankers.root.parent, folder, out)
+    assert result.exit_code == 0, result.output
+    assert "| alexrank" in result.output and "| amr" in result.output
+    doc = load_results(out)
+    assert doc["protocol"]["sha256"] == tiny_rankers.protocol.sha256
+    assert doc["artifacts"] == tiny_rankers.hashes() and doc["submission"]["source"] == "images"
+    assert {r["ranker"] for r in doc["results"]} == {"alexrank", "vbpr", "dvbpr", "amr"}
+    for row in doc["results"]:
+        assert row["image_quality"]["max_linf"] == 4 and row["attack_target"] == "any"
+        assert row["image_quality"]["mean_psnr"] > 30 and 0.9 < row["image_quality"]["mean_ssim"] <= 1
+    import pandas as pd
+
+    items = pd.read_csv(out.with_suffix(".items.csv"))
+    assert len(items) == 4 * len(load_dataset(tiny_rankers).cold_items)
+    vbpr = items[items.ranker == "vbpr"]
+    assert vbpr["adversarial_hr@5"].mean() == pytest.approx(doc["results"][1]["adversarial"]["hr"]["5"], abs=1e-6)
+
+
+def test_every_schema_key_is_documented():
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, child in node.get("properties", {}).items():
+                assert "description" in child, f"{path}/{key} has no description"
+                walk(child, f"{path}/{key}")
+            for key in ("items", "additionalProperties"):
+                if isinstance(node.get(key), dict):
+                    walk(node[key], f"{path}/{key}")
+
+    walk(results_schema(), "")
+
+
+def test_a_tampered_results_file_is_refused(tmp_path):
+    sample = REPO / "tests" / "data" / "results-tiny-noise.json"  # written by `aipbench evaluate`
+    doc = load_results(sample)  # the untouched file passes
+    for damage, rule in [
+        (lambda d: d["results"][0]["adversarial"]["hr"].update({"5": "0.5"}), "is not of type 'number'"),
+        (lambda d: d["protocol"].update(sha256="abc"), "does not match"),
+        (lambda d: d.pop("results"), "'results' is a required property"),
+        (lambda d: d["results"][0].update(extra=1), "Additional properties"),
+    ]:
+        bad = json.loads(json.dumps(doc))
+        damage(bad)
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(InputError) as info:
+            load_results(path)
+        assert str(info.value).startswith(str(path)) and rule in str(info.value), str(info.value)
+    (tmp_path / "trunc.json").write_text(json.dumps(doc)[:200])
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_results(tmp_path / "trunc.json")
+
+
+def test_python_api_resume_and_controls(tiny_rankers, tmp_path):
+    """INSA promotes on every ranker, the noise control does not, and a second run reuses the images."""
+    home = tiny_rankers.root.parent
+    logs: list[str] = []
+    insa = aipbench.evaluate(REPO / "submissions" / "insa", protocol="tiny", home=home, log=logs.append)
+    noise = aipbench.evaluate(REPO / "submissions" / "noise", protocol="tiny", home=home, log=logs.append)
+    for row in noise.rows:
+        assert not row["hr_test"]["significant"], row["ranker"]
+        assert row["image_quality"]["max_linf"] == 32
+    for row in insa.rows:
+        assert row["hr_test"]["significant"] and row["delta"]["hr"]["5"] > 0.04, row["ranker"]
+        assert row["timing"]["reused"] is False
+    again = aipbench.evaluate(REPO / "submissions" / "insa", protocol="tiny", home=home, rankers=["dvbpr"], log=logs.append)
+    assert again.row("dvbpr")["timing"]["reused"] is True
+    assert again.row("dvbpr")["adversarial"] == insa.row("dvbpr")["adversarial"]
+    assert any("reusing the finished attack images" in m for m in logs)
