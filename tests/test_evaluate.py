@@ -95,6 +95,26 @@ def test_each_level_sees_what_it_is_granted(tiny_rankers, tmp_path):
     assert row["delta"]["hr"]["5"] == 0 and row["hr_test"]["p"] == 1 and row["image_quality"]["unchanged_images"] > 0
 
 
+@pytest.mark.parametrize("knowledge", ["insider", "expert", "semantic", "classifier"])
+def test_a_context_holds_exactly_its_grants(tiny_rankers, knowledge):
+    import pickle
+
+    from aipbench.attacks.context import GRANTS, PUBLIC, KnowledgeError
+    from aipbench.attacks.grants import build_context
+    from aipbench.ranker_steps import load_ranker
+
+    ranker = load_ranker(tiny_rankers, "dvbpr")
+    ctx = build_context(tiny_rankers, load_dataset(tiny_rankers), ranker, knowledge, epsilon=8)
+    assert set(ctx.available()) == set(PUBLIC) | GRANTS[knowledge]
+    assert set(pickle.loads(pickle.dumps(ctx)).available()) == set(ctx.available())
+    for name in GRANTS["insider"] - GRANTS[knowledge]:
+        with pytest.raises(KnowledgeError, match=f"{name} is not available to {knowledge} attacks"):
+            getattr(ctx, name)
+    if "popular_class" in GRANTS[knowledge]:
+        assert 0 <= ctx.popular_class < 320  # the synthetic extractor's joint classes
+        assert ctx.classifier(ctx.cold_images[:2]).shape == (2, 320)
+
+
 # -- bad input: exit 1, one line naming the file and the rule, no results file ----------------------------
 
 

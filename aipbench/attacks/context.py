@@ -76,11 +76,8 @@ class AttackContext:
             raise KnowledgeError(f"{name} is not available to {self.knowledge} attacks (granted to: {who})")
         raise AttributeError(f"an attack context has no {name!r}; it offers {sorted(self.available())}")
 
-    def __reduce__(self):  # pickles without tripping __getattr__
-        return (AttackContext, (self.knowledge,), {"_public": self._public, "_granted": self._granted})
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+    def __reduce__(self):  # pickles through the constructor (which validates), not through __getattr__
+        return (_restore, (self.knowledge, self._public, self._granted))
 
     def available(self) -> list[str]:
         """Names this context grants (public fields included)."""
@@ -92,3 +89,7 @@ class AttackContext:
     @property
     def n_items(self) -> int:
         return int(np.asarray(self.cold_items).shape[0])
+
+
+def _restore(knowledge: str, public: dict, granted: dict) -> AttackContext:
+    return AttackContext(knowledge, public=public, granted=granted)

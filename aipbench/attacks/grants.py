@@ -26,7 +26,9 @@ class Classifier(nn.Module):
         super().__init__()
         self.extractor, self.joint = extractor, joint
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(np.ascontiguousarray(images))
         return self.log_probs_from_features(self.extractor(images))
 
     def log_probs_from_features(self, features: torch.Tensor) -> torch.Tensor:
