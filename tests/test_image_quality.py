@@ -35,7 +35,7 @@ def test_ssim_matches_the_reference_definition():
     where every Gaussian-weighted window sees the same statistics)."""
     a = np.full((1, 3, 16, 16), 100, np.uint8)
     b = np.full((1, 3, 16, 16), 120, np.uint8)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    c1 = (0.01 * 255) ** 2
     expected = (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1)  # σ terms are 0: the contrast-structure factor is 1
     assert image_quality(b, a).ssim[0] == pytest.approx(expected, rel=1e-6)
 
