@@ -156,6 +156,19 @@ def _score_row(ranker, summary, coop: np.ndarray, adv: np.ndarray, protocol, *, 
     return row, items
 
 
+def _budgets(sub: Submission, epsilons: Sequence[int] | None) -> list[int | None]:
+    """The L∞ budgets to evaluate: the submission's own, or a sweep (bounded code submissions only)."""
+    source = sub.folder / "submission.toml"
+    if not epsilons:
+        return [sub.threat.epsilon]
+    if sub.threat.norm != "linf" or sub.entry is None:
+        raise InputError(f"{source}: an epsilon sweep needs a code submission with norm = \"linf\"")
+    bad = [e for e in epsilons if not 1 <= int(e) <= 255]
+    if bad:
+        raise InputError(f"{source}: epsilon {bad[0]} is out of range 1..255 (8-bit units)")
+    return sorted({int(e) for e in epsilons})
+
+
 def evaluate(
     submission: str | Path | Submission,
     *,
@@ -165,11 +178,13 @@ def evaluate(
     out: str | Path | None = None,
     home: Path | None = None,
     time_limit: float | None = None,
+    epsilons: Sequence[int] | None = None,
     log: Callable[[str], None] = print,
 ) -> "Results":
     """Evaluate ``submission`` on ``protocol`` (preparing missing artifacts first) against ``rankers``
-    (default: all); write the results JSON and per-item CSV to ``out`` if given. A failed evaluation
-    raises and writes nothing."""
+    (default: all); with ``epsilons``, a bounded code submission is run and scored at each budget (the
+    ε sweep: one row per ranker and ε). Writes the results JSON and per-item CSV to ``out`` if given.
+    A failed evaluation raises and writes nothing."""
     import pandas as pd
     import torch
 
@@ -187,28 +202,29 @@ def evaluate(
     names = list(rankers) if rankers else RANKERS.names()
     for name in names:
         RANKERS.get(name)  # unknown names fail before any work
-    if sub.threat.norm == "linf" and sub.threat.epsilon is None:
-        raise InputError(f"{sub.folder / 'submission.toml'}: [threat] linf needs epsilon")
-    epsilon = sub.threat.epsilon
+    budgets = _budgets(sub, epsilons)
     sub_hash = submission_sha256(sub.folder)
     store = open_store(proto, home)
     store.prepare(["candidates", *names], log=log)
     dataset, base = load_dataset(store), load_base_sets(store)
     coop = np.asarray(dataset.images[dataset.cold_items])
-    source = _ImageSource(sub, sub_hash, store, dataset, epsilon, device, time_limit or DEFAULT_TIME_LIMIT, log)
+    sources = [_ImageSource(sub, sub_hash, store, dataset, eps, device, time_limit or DEFAULT_TIME_LIMIT, log)
+               for eps in budgets]
+    first = str(proto.metrics.hit_ranks[0])
 
     rows, items = [], []
     for name in names:
         ranker = load_ranker(store, name, device)
-        adv, target, attack_s, reused = source.images(ranker)
-        adv = source._check(adv)
-        summary = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)
-        row, cols = _score_row(ranker, summary, coop, adv, proto, epsilon=epsilon, target=target,
-                               timing={"attack_s": attack_s, "reused": reused})
-        rows.append(row)
-        items.append(pd.DataFrame({"item": dataset.cold_items, **cols}))
-        log(f"{name}: HR@{proto.metrics.hit_ranks[0]} {row['cooperative']['hr'][str(proto.metrics.hit_ranks[0])]:.4f}"
-            f" -> {row['adversarial']['hr'][str(proto.metrics.hit_ranks[0])]:.4f}")
+        summary = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)  # once per ranker, for every ε
+        for source in sources:
+            adv, target, attack_s, reused = source.images(ranker)
+            adv = source._check(adv)
+            row, cols = _score_row(ranker, summary, coop, adv, proto, epsilon=source.epsilon, target=target,
+                                   timing={"attack_s": attack_s, "reused": reused})
+            rows.append(row)
+            items.append(pd.DataFrame({"item": dataset.cold_items, **cols}))
+            log(f"{name}{'' if source.epsilon is None else f' eps={source.epsilon}'}: HR@{first} "
+                f"{row['cooperative']['hr'][first]:.4f} -> {row['adversarial']['hr'][first]:.4f}")
 
     info = sub.submission
     document = {

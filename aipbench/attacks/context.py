@@ -17,8 +17,9 @@ PUBLIC = ("cold_items", "cold_images", "catalog_images", "epsilon", "seed", "dev
 # What each level adds (DESIGN.md's table). The insider, inside the platform, has everything.
 GRANTS: dict[str, frozenset[str]] = {
     "insider": frozenset({"ranker", "user_embeddings", "feature_extractor", "training_interactions",
-                          "hook_item", "hook_image", "image_model", "classifier", "popular_class"}),
-    "expert": frozenset({"image_model", "hook_item", "hook_image"}),
+                          "hook_item", "hook_image", "image_model", "image_model_name", "classifier",
+                          "popular_class"}),
+    "expert": frozenset({"image_model", "image_model_name", "hook_item", "hook_image"}),
     "semantic": frozenset({"hook_item", "hook_image"}),
     "classifier": frozenset({"classifier", "popular_class"}),
 }
@@ -31,6 +32,7 @@ _DOCS = {
     "hook_item": "id of the hook item (the catalog item with the most training interactions)",
     "hook_image": "the hook item's uint8 image (3×H×W)",
     "image_model": "the ranker's image model: Φ for AlexRank/VBPR/AMR, the CNN Φ_e for DVBPR",
+    "image_model_name": "which image model that is: 'extractor' (Φ) or 'dvbpr' (Φ_e)",
     "classifier": "the pre-trained classifier: uint8 or [0, 1] images → class logits",
     "popular_class": "the class with the most training interactions (TAaMR's target)",
 }

@@ -95,6 +95,7 @@ def build_context(
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
         "image_model": lambda: ranker.cnn if ranker.name == "dvbpr" else ranker.extractor,
+        "image_model_name": lambda: "dvbpr" if ranker.name == "dvbpr" else "extractor",
         "classifier": lambda: _classifier(store).to(device),
         "popular_class": lambda: popular_class(store, dataset),
     }

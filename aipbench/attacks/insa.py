@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from aipbench.attacks.perturb import adam_perturbation
 from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
@@ -80,30 +81,7 @@ def insa(
     (Algorithm 1), then quantized to 8 bits by rounding and re-clipped so the 8-bit L∞ distance is at
     most ε. Deterministic."""
     obj = insa_objective(ranker, objective)
-    device = ranker.catalog.device
-    out = np.empty_like(images)
-    eps = epsilon / 255.0
-    starts = range(0, len(images), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"INSA {ranker.name}", unit="batch")
-    for s in starts:
-        x = torch.from_numpy(np.asarray(images[s : s + batch_size])).to(device).float() / 255
-        delta = torch.zeros_like(x, requires_grad=True)
-        opt = torch.optim.Adam([delta], lr=learning_rate)
-        for _ in range(steps):
-            with torch.enable_grad():  # also when called under torch.no_grad()
-                loss = -obj(ranker.encode(x + delta)).sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-            opt.step()
-            with torch.no_grad():
-                delta.clamp_(-eps, eps)
-                delta.copy_((x + delta).clamp(0, 1) - x)
-        with torch.no_grad():
-            adv = torch.round((x + delta) * 255)
-            orig = x * 255
-            adv = torch.minimum(torch.maximum(adv, orig - epsilon), orig + epsilon).clamp(0, 255)
-        out[s : s + batch_size] = adv.to(torch.uint8).cpu().numpy()
-    return out
+    return adam_perturbation(
+        images, lambda x, _: -obj(ranker.encode(x)), epsilon=epsilon, steps=steps, learning_rate=learning_rate,
+        device=ranker.catalog.device, batch_size=batch_size, progress=progress, desc=f"INSA {ranker.name}",
+    )

@@ -16,10 +16,12 @@ __all__ = ["evaluate"]
 @click.option("--device", default="cpu", show_default=True, help="Torch device for attacks and scoring (cpu, cuda).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")
+@click.option("--eps", "epsilons", default=None, metavar="E1,E2,...",
+              help="Evaluate a bounded attack at several L∞ budgets (8-bit units), e.g. 4,8,16,32.")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Time limit of each attack run of a code submission (default: 3600).")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
-             time_limit: float | None) -> None:
+             epsilons: str | None, time_limit: float | None) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     Runs the attack against each ranker (a code submission in a child process that receives only what
@@ -35,10 +37,16 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     target = out or Path("results") / proto.name / f"{sub.submission.name}.json"
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
-    results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit, log=log)
+    try:
+        budgets = [int(e) for e in epsilons.split(",") if e.strip()] if epsilons else None
+    except ValueError:
+        raise click.BadParameter(f"{epsilons!r} is not a comma-separated list of integers", param_hint="--eps") from None
+    results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
+                  epsilons=budgets, log=log)
     doc = results.document
+    eps = ",".join(str(e) for e in sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None}))
     click.echo(f"{doc['submission']['name']} ({doc['submission']['knowledge']}, "
-               f"{doc['submission']['threat']['norm']} eps={doc['submission']['threat']['epsilon']}) on "
+               f"{doc['submission']['threat']['norm']}{f' eps={eps}' if eps else ''}) on "
                f"{doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): cold items over all users")
     click.echo(results.table())
     click.echo(f"wrote {target} and {target.with_suffix('.items.csv')}")

@@ -209,10 +209,10 @@ def import_dvbpr_npy(
         _decode_all(item, images, path, progress)
         images.flush()
     except BaseException:
-        del images
+        images = None  # close the memory map before removing its file
         images_path.unlink(missing_ok=True)
         raise
-    del images
+    images = None
     readonly = np.load(images_path, mmap_mode="r")
     return Dataset(
         images=readonly,
