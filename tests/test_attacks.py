@@ -137,3 +137,29 @@ def test_bad_sweeps_are_one_line(tiny_rankers, tmp_path, submission, eps, rule):
     result = evaluate_cli(tiny_rankers.root.parent, REPO / "submissions" / submission, out, "--eps", eps)
     assert result.exit_code != 0 and rule in result.output, result.output
     assert not out.exists()
+
+
+def test_n_sema_example_makes_a_valid_image_submission(tiny_rankers, data, tmp_path):
+    import importlib.util
+    import shutil
+
+    example = REPO / "submissions" / "examples" / "n-sema-images"
+    spec = importlib.util.spec_from_file_location("make_images", example / "make_images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dataset, items, images, hook = data
+    made = module.place(hook, images[0])
+    assert made.shape == (64, 64, 3) and made.dtype == np.uint8
+    assert not np.array_equal(made, hook.transpose(1, 2, 0))  # the product was placed in the hook photo
+    assert np.array_equal(made[:8], hook.transpose(1, 2, 0)[:8])  # and the top of the hook photo is untouched
+    # the folder submission, filled for the tiny protocol, evaluates like any image submission
+    folder = tmp_path / "n-sema"
+    shutil.copy(example / "submission.toml", folder.mkdir() or folder / "submission.toml")
+    (folder / "images").mkdir()
+    from PIL import Image
+
+    for item in dataset.cold_items:
+        Image.fromarray(module.place(hook, np.asarray(dataset.images[item]))).save(folder / "images" / f"{item}.png")
+    result = evaluate_cli(tiny_rankers.root.parent, folder, tmp_path / "n.json", "--rankers", "dvbpr")
+    assert result.exit_code == 0, result.output
+    assert load_results(tmp_path / "n.json")["submission"]["source"] == "images"
