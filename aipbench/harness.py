@@ -193,7 +193,8 @@ def evaluate(
     from aipbench.pipeline import load_base_sets, load_dataset, open_store
     from aipbench.protocol import load_protocol
     from aipbench.ranker_steps import RANKERS, load_ranker
-    from aipbench.results import SCHEMA_VERSION, Results, validate_results
+    from aipbench.results import SCHEMA_VERSION, Results, seal, validate_results
+    from aipbench.thumbnails import example_sheet
     from aipbench.scoring import summarize_base_sets
 
     began = time.perf_counter()
@@ -213,6 +214,8 @@ def evaluate(
     first = str(proto.metrics.hit_ranks[0])
 
     rows, items = [], []
+    n_examples = min(4, len(coop))
+    examples = {"cooperative": coop[:n_examples]}  # the leaderboard's thumbnails, one row per attack run
     for name in names:
         ranker = load_ranker(store, name, device)
         summary = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)  # once per ranker, for every ε
@@ -223,6 +226,8 @@ def evaluate(
                                    timing={"attack_s": attack_s, "reused": reused})
             rows.append(row)
             items.append(pd.DataFrame({"item": dataset.cold_items, **cols}))
+            label = target if source.epsilon is None or len(sources) == 1 else f"{target} eps={source.epsilon}"
+            examples.setdefault(label, adv[:n_examples])
             log(f"{name}{'' if source.epsilon is None else f' eps={source.epsilon}'}: HR@{first} "
                 f"{row['cooperative']['hr'][first]:.4f} -> {row['adversarial']['hr'][first]:.4f}")
 
@@ -242,10 +247,11 @@ def evaluate(
         "significance_level": proto.metrics.significance_level,
         "timing": {"total_s": time.perf_counter() - began},
         "results": rows,
+        "examples": {"items": [int(i) for i in dataset.cold_items[:n_examples]], "rows": list(examples)},
     }
-    document = json.loads(json.dumps(document, allow_nan=False))  # plain JSON types only
+    document = seal(json.loads(json.dumps(document, allow_nan=False)))  # plain JSON types, then its own hash
     validate_results(document, out or "results")
-    results = Results(document, pd.concat(items, ignore_index=True))
+    results = Results(document, pd.concat(items, ignore_index=True), example_sheet(list(examples.values())))
     if out is not None:
         results.write(out)
     return results

@@ -16,7 +16,7 @@ from aipbench.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "Results", "load_results", "results_schema", "validate_results"]
+__all__ = ["SCHEMA_VERSION", "Results", "document_sha256", "load_results", "results_schema", "seal", "validate_results"]
 
 SCHEMA_VERSION = 1
 
@@ -38,6 +38,19 @@ def validate_results(document: dict, source: str | Path) -> None:
         raise InputError(f"{source}: results schema violated at {where}: {error.message}")
 
 
+def document_sha256(document: dict) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, compact) of ``document`` without its ``sha256`` key."""
+    import hashlib
+
+    body = {k: v for k, v in document.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
+
+
+def seal(document: dict) -> dict:
+    """The document with its own ``sha256`` set."""
+    return {**document, "sha256": document_sha256(document)}
+
+
 def finite_or_none(x: float) -> float | None:
     """JSON has no NaN or infinity: undefined statistics are written as null."""
     return float(x) if x is not None and math.isfinite(x) else None
@@ -46,10 +59,12 @@ def finite_or_none(x: float) -> float | None:
 @dataclasses.dataclass(frozen=True)
 class Results:
     """One evaluation: ``document`` follows the shipped schema (every key documented there);
-    ``per_item`` has one row per (ranker, ε, cold item)."""
+    ``per_item`` has one row per (ranker, ε, cold item); ``examples_png`` a contact sheet of a few cold
+    items, cooperative and adversarial (the leaderboard's thumbnails)."""
 
     document: dict[str, Any]
     per_item: "pd.DataFrame"
+    examples_png: bytes | None = None
 
     @property
     def rows(self) -> list[dict]:
@@ -84,23 +99,27 @@ class Results:
             })
         return tabulate(lines, headers="keys", floatfmt=".4g", tablefmt="github")
 
-    def write(self, out: str | Path) -> tuple[Path, Path]:
-        """Write ``out`` (JSON) and the per-item CSV beside it, both or neither (temp files + rename)."""
+    def write(self, out: str | Path) -> Path:
+        """Write ``out`` (JSON), the per-item CSV (``.items.csv``) and the example sheet (``.examples.png``)
+        beside it — all or none: temporary files renamed into place, the JSON last."""
         out = Path(out)
         validate_results(self.document, out)
         text = json.dumps(self.document, indent=2, sort_keys=True, allow_nan=False) + "\n"
-        csv_path = out.with_suffix(".items.csv")
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_json, tmp_csv = out.with_name(f".{out.name}.tmp{os.getpid()}"), csv_path.with_name(f".{csv_path.name}.tmp{os.getpid()}")
+        files = {out.with_suffix(".items.csv"): lambda p: self.per_item.to_csv(p, index=False, float_format="%.6g")}
+        if self.examples_png is not None:
+            files[out.with_suffix(".examples.png")] = lambda p: p.write_bytes(self.examples_png)
+        files[out] = lambda p: p.write_text(text)
+        tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in files}
         try:
-            tmp_json.write_text(text)
-            self.per_item.to_csv(tmp_csv, index=False, float_format="%.6g")
-            tmp_csv.replace(csv_path)
-            tmp_json.replace(out)
+            for path, write in files.items():
+                write(tmps[path])
+            for path in files:
+                tmps[path].replace(path)
         finally:
-            tmp_json.unlink(missing_ok=True)
-            tmp_csv.unlink(missing_ok=True)
-        return out, csv_path
+            for tmp in tmps.values():
+                tmp.unlink(missing_ok=True)
+        return out
 
 
 def load_results(path: str | Path) -> dict:
@@ -113,4 +132,6 @@ def load_results(path: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid JSON ({err})") from None
     validate_results(document, path)
+    if document["sha256"] != document_sha256(document):
+        raise InputError(f"{path}: content does not match its sha256 (edited after `aipbench evaluate` wrote it)")
     return document

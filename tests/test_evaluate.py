@@ -196,6 +196,7 @@ def test_image_submission_results_schema_and_csv(tiny_rankers, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| alexrank" in result.output and "| amr" in result.output
     doc = load_results(out)
+    assert doc["examples"]["rows"] == ["cooperative", "any"] and out.with_suffix(".examples.png").is_file()
     assert doc["protocol"]["sha256"] == tiny_rankers.protocol.sha256
     assert doc["artifacts"] == tiny_rankers.hashes() and doc["submission"]["source"] == "images"
     assert {r["ranker"] for r in doc["results"]} == {"alexrank", "vbpr", "dvbpr", "amr"}
@@ -231,6 +232,7 @@ def test_a_tampered_results_file_is_refused(tmp_path):
         (lambda d: d["protocol"].update(sha256="abc"), "does not match"),
         (lambda d: d.pop("results"), "'results' is a required property"),
         (lambda d: d["results"][0].update(extra=1), "Additional properties"),
+        (lambda d: d["results"][0]["adversarial"]["hr"].update({"5": 0.5}), "content does not match its sha256"),
     ]:
         bad = json.loads(json.dumps(doc))
         damage(bad)

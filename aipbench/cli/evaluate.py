@@ -49,4 +49,4 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
                f"{doc['submission']['threat']['norm']}{f' eps={eps}' if eps else ''}) on "
                f"{doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): cold items over all users")
     click.echo(results.table())
-    click.echo(f"wrote {target} and {target.with_suffix('.items.csv')}")
+    click.echo(f"wrote {target} (+ .items.csv, .examples.png)")
