@@ -66,10 +66,11 @@ class _ImageSource:
                                                         self.dataset.image_size)
             return self._folder_images, "any", 0.0, False
         target = attack_target(self.sub.submission.knowledge, ranker.name)
-        done = self.run_dir / f"{target}.npy"
+        done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
         if done.is_file():
             self.log(f"{ranker.name}: reusing the finished attack images in {done}")
-            return np.load(done, allow_pickle=False), target, 0.0, True
+            seconds = json.loads(meta.read_text())["attack_s"] if meta.is_file() else 0.0
+            return np.load(done, allow_pickle=False), target, seconds, True
         from aipbench.attacks.grants import build_context
         from aipbench.attacks.sandbox import run_attack
 
@@ -81,6 +82,7 @@ class _ImageSource:
                             time_limit=self.time_limit)
         seconds = time.perf_counter() - start
         self._check(images)  # only valid images are kept for a resume
+        meta.write_text(json.dumps({"attack_s": seconds}))  # how long the run took, reported on reuse too
         tmp = done.with_name(f".{done.name}.tmp.npy")
         np.save(tmp, images, allow_pickle=False)
         tmp.replace(done)

@@ -14,6 +14,7 @@ COMMANDS = {
     "protocols": "aipbench.cli.protocols:protocols",
     "data": "aipbench.cli.data:data",
     "evaluate": "aipbench.cli.evaluate:evaluate",
+    "leaderboard": "aipbench.cli.leaderboard:leaderboard",
     "prepare": "aipbench.cli.prepare:prepare",
     "rankers": "aipbench.cli.rankers:rankers",
     "submission": "aipbench.cli.submission:submission",

@@ -1,0 +1,75 @@
+"""Leaderboard entries: committed results documents, checked before anything is shown."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aipbench.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Entry", "load_entries"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One results document with what was written beside it (per-item CSV, example sheet)."""
+
+    path: Path
+    document: dict
+    items: "pd.DataFrame | None"
+    examples_png: bytes | None
+
+    @property
+    def protocol(self) -> str:
+        return self.document["protocol"]["name"]
+
+    @property
+    def name(self) -> str:
+        return self.document["submission"]["name"]
+
+
+def _load_one(path: Path) -> Entry:
+    import pandas as pd
+
+    from aipbench.protocol import load_protocol
+    from aipbench.results import load_results
+
+    doc = load_results(path)  # schema and the document's own hash
+    name = doc["protocol"]["name"]
+    if path.parent.name != name:
+        raise InputError(f"{path}: results of protocol {name!r} filed under {path.parent.name!r}")
+    try:
+        expected = load_protocol(name).sha256
+    except Exception:  # noqa: BLE001 — any failure to load it means the protocol is unknown here
+        raise InputError(f"{path}: protocol {name!r} is not a protocol of this checkout") from None
+    if doc["protocol"]["sha256"] != expected:
+        raise InputError(f"{path}: protocol hash {doc['protocol']['sha256'][:12]} does not match "
+                         f"protocols/{name}.toml ({expected[:12]})")
+    if path.stem != doc["submission"]["name"]:
+        raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
+    csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
+    items = pd.read_csv(csv) if csv.is_file() else None
+    return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+
+
+def load_entries(results_dir: str | Path) -> list[Entry]:
+    """Every ``<protocol>/<submission>.json`` under ``results_dir``, validated: schema, the document's own
+    SHA-256, the protocol hash against this checkout's protocol file, and one set of artifact hashes per
+    protocol (results measured on different artifacts are not comparable). One-line errors."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise InputError(f"{results_dir}: no such results folder")
+    entries = [_load_one(p) for p in sorted(results_dir.glob("*/*.json"))]
+    first: dict[str, Entry] = {}
+    for entry in entries:
+        ref = first.setdefault(entry.protocol, entry)
+        if entry.document["artifacts"] != ref.document["artifacts"]:
+            step = next(k for k in sorted({*entry.document["artifacts"], *ref.document["artifacts"]})
+                        if entry.document["artifacts"].get(k) != ref.document["artifacts"].get(k))
+            raise InputError(f"{entry.path}: artifact hashes differ from {ref.path.name}'s (first at {step!r}); "
+                             "results of one protocol must come from the same prepared artifacts")
+    return entries

@@ -1,0 +1,190 @@
+"""Render the leaderboard: a pure ``render(entries, references) -> {file name: HTML}`` and ``build_site``."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.leaderboard.plots import histogram_svg, lines_svg
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aipbench.leaderboard.entries import Entry
+
+__all__ = ["PAPER_DATASETS", "build_site", "render"]
+
+RANKER_ORDER = ("alexrank", "vbpr", "dvbpr", "amr")
+# protocols that reproduce the paper's data sets: their pages show the paper's reported rows
+PAPER_DATASETS = {"amazon-men-v1": "amazon-men", "tradesy-v1": "tradesy"}
+
+
+def _env():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(loader=PackageLoader("aipbench", "templates"), autoescape=select_autoescape(["html"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _protocol_page(name: str) -> str:
+    return f"protocol-{name}.html"
+
+
+def _submission_page(entry: "Entry") -> str:
+    return f"submission-{entry.protocol}-{entry.name}.html"
+
+
+def _main_rows(entry: "Entry") -> list[dict]:
+    """The rows at the submission's own budget (a sweep document has one row per ranker and ε)."""
+    own = entry.document["submission"]["threat"]["epsilon"]
+    rows = [r for r in entry.document["results"] if r["epsilon"] == own]
+    return rows or entry.document["results"]
+
+
+def _threat(sub: dict) -> str:
+    t = sub["threat"]
+    return f"L∞ ε={t['epsilon']}" if t["norm"] == "linf" else "unbounded"
+
+
+def _paper_hr(table4: "pd.DataFrame | None", attack: str, ranker: str, n: str) -> str:
+    if table4 is None or n != "5":
+        return "–"
+    cells = table4[(table4.attack == attack) & (table4.ranker == ranker) & (table4.item_set == "adversarial_cold")]
+    by = dict(zip(cells.dataset, cells.value))
+    return " / ".join(f"{by[d]:.4f}" for d in ("amazon-men", "tradesy") if d in by) or "–"
+
+
+def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | None) -> list[dict]:
+    tables = []
+    names = sorted({r["ranker"] for e in entries for r in e.document["results"]} | (set(RANKER_ORDER) if paper_dataset else set()),
+                   key=lambda r: (RANKER_ORDER.index(r) if r in RANKER_ORDER else 99, r))
+    for ranker in names:
+        rows = []
+        for e in entries:
+            for r in _main_rows(e):
+                if r["ranker"] != ranker:
+                    continue
+                q = r["image_quality"]
+                rows.append({
+                    "name": e.name, "page": _submission_page(e), "paper": False,
+                    "knowledge": e.document["submission"]["knowledge"],
+                    "epsilon": "–" if r["epsilon"] is None else r["epsilon"],
+                    "coop": r["cooperative"]["hr"][n], "adv": r["adversarial"]["hr"][n], "delta": r["delta"]["hr"][n],
+                    "lift": r["hr_lift"], "avail": r["delta"]["availability"][n], "shift": r["prediction_shift"]["value"],
+                    "p": r["hr_test"]["p"], "significant": r["hr_test"]["significant"],
+                    "psnr": q["mean_psnr"], "ssim": q["mean_ssim"],
+                    "reference": _paper_hr(table4, e.name, ranker, n),
+                })
+        rows.sort(key=lambda r: (-r["delta"], r["name"]))
+        for i, row in enumerate(rows, 1):
+            row["rank"] = i
+        if paper_dataset and table4 is not None:
+            rows += _paper_rows(table4, paper_dataset, ranker)
+        tables.append({"name": ranker, "rows": rows})
+    return tables
+
+
+def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]:
+    cells = table4[(table4.dataset == dataset) & (table4.ranker == ranker)]
+    coop = cells[cells.item_set == "cooperative_cold"].value
+    ordinary = cells[(cells.item_set == "ordinary_test") & cells.attack.isna()].value
+    if coop.empty:
+        return []
+    rows = []
+    for attack in ("insa", "expa", "c-sema"):
+        adv = cells[(cells.attack == attack) & (cells.item_set == "adversarial_cold")]
+        avail = cells[(cells.attack == attack) & (cells.item_set == "ordinary_test")]
+        if adv.empty:
+            continue
+        rows.append({
+            "name": f"{attack} (reported in the paper)", "page": None, "paper": True, "rank": None,
+            "knowledge": {"insa": "insider", "expa": "expert"}.get(attack, "semantic"), "epsilon": 32 if attack != "c-sema" else "–",
+            "coop": float(coop.iloc[0]), "adv": float(adv.value.iloc[0]), "delta": float(adv.value.iloc[0] - coop.iloc[0]),
+            "lift": float(adv.value.iloc[0] / coop.iloc[0]) if coop.iloc[0] > 0 else None,
+            "avail": float(avail.value.iloc[0] - ordinary.iloc[0]) if not avail.empty and not ordinary.empty else None,
+            "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
+            "reference": "",
+        })
+    return rows
+
+
+def _submission_context(entry: "Entry", n: str) -> dict:
+    doc = entry.document
+    sub = doc["submission"]
+    link = sub["link"] if sub["link"].startswith(("https://", "http://")) else None  # never javascript: and co
+    sweep = {}
+    for r in doc["results"]:
+        if r["epsilon"] is not None:
+            sweep.setdefault(r["ranker"], []).append((r["epsilon"], r["adversarial"]["hr"][n]))
+    sweep_svg = (lines_svg(sweep, title=f"adversarial HR@{n} against the budget", x_label="ε (8-bit units)",
+                           y_label=f"HR@{n}") if any(len(v) > 1 for v in sweep.values()) else None)
+    histograms = []
+    if entry.items is not None:
+        own = sub["threat"]["epsilon"]
+        for ranker in [r["ranker"] for r in _main_rows(entry)]:
+            rows = entry.items[(entry.items.ranker == ranker)
+                               & ((entry.items.epsilon == own) if own is not None else entry.items.epsilon.isna())]
+            if len(rows):
+                histograms.append(histogram_svg(
+                    {"cooperative": rows[f"cooperative_hr@{n}"].to_numpy(np.float64),
+                     "adversarial": rows[f"adversarial_hr@{n}"].to_numpy(np.float64)},
+                    title=f"{ranker}: per-item HR@{n}", x_label=f"{ranker}: HR@{n} of a cold item over users"))
+    examples = doc.get("examples", {})
+    return {
+        "s": sub, "doc": doc, "protocol": entry.protocol, "protocol_page": _protocol_page(entry.protocol),
+        "threat": _threat(sub), "safe_link": link, "k": n, "n": n,
+        "sheet": base64.b64encode(entry.examples_png).decode() if entry.examples_png else None,
+        "sheet_rows": examples.get("rows", []), "sheet_items": examples.get("items", []),
+        "sweep_svg": sweep_svg, "histograms": histograms,
+    }
+
+
+def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None = None) -> dict[str, str]:
+    """The site as {file name: HTML}: an index, a page per protocol and per submission. Pure: the same
+    entries and references give the same bytes."""
+    from aipbench.protocol import load_protocol
+
+    env = _env()
+    table4 = (references or {}).get("table4")
+    entries = sorted(entries, key=lambda e: (e.protocol, e.name))
+    n = str(entries[0].document["hit_ranks"][0]) if entries else "5"
+    names = sorted({e.protocol for e in entries} | (set(PAPER_DATASETS) if table4 is not None else set()))
+    pages: dict[str, str] = {}
+    protocols = []
+    for name in names:
+        mine = [e for e in entries if e.protocol == name]
+        sha = mine[0].document["protocol"]["sha256"] if mine else load_protocol(name).sha256
+        alpha = mine[0].document["significance_level"] if mine else 0.01
+        paper = PAPER_DATASETS.get(name)
+        pages[_protocol_page(name)] = env.get_template("protocol.html").render(
+            name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper,
+            rankers=_ranker_tables(mine, table4, n, paper))
+        protocols.append({"name": name, "sha256": sha, "entries": mine, "page": _protocol_page(name)})
+    submissions = []
+    for e in entries:
+        pages[_submission_page(e)] = env.get_template("submission.html").render(**_submission_context(e, n))
+        best = max(_main_rows(e), key=lambda r: r["delta"]["hr"][n])
+        submissions.append({"name": e.name, "page": _submission_page(e), "protocol": e.protocol,
+                            "knowledge": e.document["submission"]["knowledge"], "threat": _threat(e.document["submission"]),
+                            "best_delta": best["delta"]["hr"][n], "best_ranker": best["ranker"],
+                            "authors": ", ".join(e.document["submission"]["authors"])})
+    pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions, n=n)
+    return pages
+
+
+def build_site(results_dir: str | Path, out: str | Path) -> list[Path]:
+    """Validate every entry under ``results_dir`` and write the site into ``out`` (nothing on failure)."""
+    from aipbench.leaderboard.entries import load_entries
+    from aipbench.references import load_reference
+
+    pages = render(load_entries(results_dir), {"table4": load_reference("table4")})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, html in sorted(pages.items()):
+        (out / name).write_text(html, encoding="utf-8")
+        written.append(out / name)
+    return written

@@ -1,0 +1,157 @@
+"""The leaderboard: committed results re-validated, deterministic escaped rendering, refused tampering,
+and the built site in headless Chromium (sorting, no console errors, a screenshot)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aipbench.cli import main
+from aipbench.errors import InputError
+from aipbench.leaderboard import build_site, load_entries, render
+from aipbench.protocol import load_protocol
+from aipbench.references import load_reference
+from aipbench.results import document_sha256, load_results, seal
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "leaderboard" / "results"
+SAMPLE = REPO / "tests" / "data" / "results-tiny-noise.json"
+
+
+def test_committed_results_are_valid_and_match_their_protocols():
+    paths = sorted(COMMITTED.glob("*/*.json"))
+    assert paths, "no committed results"
+    for path in paths:
+        doc = load_results(path)  # schema + the document's own hash
+        assert doc["protocol"]["sha256"] == load_protocol(path.parent.name).sha256, path
+        assert path.stem == doc["submission"]["name"]
+    assert len(load_entries(COMMITTED)) == len(paths)
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results folder with two tiny-protocol entries made from the committed sample."""
+    folder = tmp_path / "results" / "tiny"
+    folder.mkdir(parents=True)
+    base = load_results(SAMPLE)
+    for name, description in [("noise", base["submission"]["description"]),
+                              ("evil", "<script>alert('x')</script> & <b>bold</b>")]:
+        doc = json.loads(json.dumps(base))
+        doc["submission"].update(name=name, description=description, authors=["<img src=x onerror=alert(1)>"],
+                                 link="javascript:alert(1)" if name == "evil" else "")
+        doc["results"][0]["adversarial"]["hr"]["5"] += 0.01 if name == "evil" else 0
+        doc["results"][0]["delta"]["hr"]["5"] += 0.01 if name == "evil" else 0
+        (folder / f"{name}.json").write_text(json.dumps(seal(doc)))
+    return tmp_path / "results"
+
+
+def test_rendering_is_deterministic_and_escapes_user_strings(results):
+    refs = {"table4": load_reference("table4")}
+    pages = render(load_entries(results), refs)
+    assert pages == render(load_entries(results), refs)  # same inputs, same bytes
+    assert set(pages) >= {"index.html", "protocol-tiny.html", "submission-tiny-evil.html", "protocol-amazon-men-v1.html"}
+    evil = pages["submission-tiny-evil.html"]
+    assert "<script>alert" not in evil and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in evil
+    assert "<img src=x" not in evil and "&lt;img src=x onerror=alert(1)&gt;" in pages["index.html"]
+    assert 'href="javascript:' not in evil  # a non-http link is shown as text, never as a link
+    protocol = pages["protocol-tiny.html"]
+    assert protocol.index("submission-tiny-evil.html") < protocol.index("submission-tiny-noise.html")  # ranked by ΔHR@5
+    paper = pages["protocol-amazon-men-v1.html"]
+    assert "insa (reported in the paper)" in paper and "0.8296" in paper
+
+
+@pytest.mark.parametrize(
+    ("damage", "rule"),
+    [
+        (lambda d, p: p.write_text(json.dumps({**d, "seed": 7})), "content does not match its sha256"),
+        (lambda d, p: p.write_text(json.dumps(seal({**d, "protocol": {**d["protocol"], "sha256": "0" * 64}}))),
+         "protocol hash 000000000000 does not match protocols/tiny.toml"),
+        (lambda d, p: p.write_text(json.dumps(seal({**d, "artifacts": {**d["artifacts"], "bpr": {"bpr.pt": "1" * 64}}}))),
+         "artifact hashes differ"),
+        (lambda d, p: p.write_text(json.dumps(d)[:300]), "not valid JSON"),
+        (lambda d, p: p.rename(p.with_name("other.json")), "file name must be the submission's name"),
+    ],
+)
+def test_tampered_results_are_refused(results, tmp_path, damage, rule):
+    path = results / "tiny" / "noise.json"
+    damage(json.loads(path.read_text()), path)
+    out = tmp_path / "site"
+    result = CliRunner().invoke(main, ["leaderboard", "build", "--results", str(results), "--out", str(out)])
+    assert result.exit_code == 1 and rule in result.output, result.output
+    assert not out.exists()
+
+
+def test_a_document_hash_covers_every_number():
+    doc = load_results(SAMPLE)
+    doc["results"][0]["cooperative"]["hr"]["5"] += 1e-9
+    assert document_sha256(doc) != doc["sha256"]
+
+
+def test_build_from_the_committed_results(tmp_path):
+    written = build_site(COMMITTED, tmp_path / "site")
+    names = {p.name for p in written}
+    assert "index.html" in names and any(n.startswith("submission-synthetic-v1-insa") for n in names)
+    with pytest.raises(InputError, match="no such results folder"):
+        build_site(tmp_path / "missing", tmp_path / "site2")
+
+
+# -- the site in a real browser ---------------------------------------------------------------------------
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def served_site(tmp_path):
+    site = tmp_path / "site"
+    build_site(COMMITTED, site)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver (installed by .ci/run)")
+def test_site_in_headless_chromium(served_site, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        for page in ("index.html", "protocol-synthetic-v1.html", "submission-synthetic-v1-insa.html"):
+            driver.get(f"{served_site}/{page}")
+            assert driver.find_element(By.TAG_NAME, "h1").text
+            errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+            assert not errors, errors
+        driver.save_screenshot(str(tmp_path / "submission.png"))
+        driver.get(f"{served_site}/protocol-synthetic-v1.html")
+        table = driver.find_element(By.ID, "attacks-dvbpr")
+        names = lambda: [r.find_elements(By.TAG_NAME, "td")[1].text for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]  # noqa: E731
+        before = names()
+        header = table.find_elements(By.TAG_NAME, "th")[1]  # "submission"
+        header.click()
+        ascending = names()
+        assert ascending == sorted(before, key=str.lower) and ascending != before
+        header.click()
+        assert names() == ascending[::-1]
+        driver.save_screenshot(str(tmp_path / "protocol.png"))
+        assert (tmp_path / "protocol.png").stat().st_size > 10_000
+    finally:
+        driver.quit()
