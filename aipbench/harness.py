@@ -48,10 +48,16 @@ class _ImageSource:
     in a child process — kept on disk per attack target, so an interrupted evaluation resumes."""
 
     def __init__(self, sub: Submission, sub_hash: str, store: "ArtifactStore", dataset: "Dataset",
-                 epsilon: int | None, device: str, time_limit: float, log: Callable[[str], None]) -> None:
+                 epsilon: int | None, device: str, time_limit: float, log: Callable[[str], None], *,
+                 items: np.ndarray | None = None, defense=None, defense_tag: str = "") -> None:
         self.sub, self.store, self.dataset, self.epsilon = sub, store, dataset, epsilon
         self.device, self.time_limit, self.log = device, time_limit, log
-        self.run_dir = store.root / "runs" / f"{sub.submission.name}-{sub_hash[:12]}" / f"eps-{epsilon or 'none'}"
+        self.items = dataset.cold_items if items is None else np.asarray(items)
+        self.defense = defense  # adaptive runs: the attack sees the defended system
+        run = store.root / "runs" / f"{sub.submission.name}-{sub_hash[:12]}"
+        if defense_tag:
+            run = run / f"against-{defense_tag}" / f"items-{len(self.items)}"
+        self.run_dir = run / f"eps-{epsilon or 'none'}"
         self._folder_images: np.ndarray | None = None
 
     def images(self, ranker) -> tuple[np.ndarray, str, float, bool]:
@@ -64,6 +70,7 @@ class _ImageSource:
 
                 self._folder_images = read_image_folder(self.sub.images_dir, self.dataset.cold_items,
                                                         self.dataset.image_size)
+                self._folder_images = self._folder_images[np.isin(self.dataset.cold_items, self.items)]
             return self._folder_images, "any", 0.0, False
         target = attack_target(self.sub.submission.knowledge, ranker.name)
         done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
@@ -76,7 +83,7 @@ class _ImageSource:
 
         self.log(f"{ranker.name}: running {self.sub.entry} ({self.sub.submission.knowledge}, target {target})")
         context = build_context(self.store, self.dataset, ranker, self.sub.submission.knowledge,
-                                epsilon=self.epsilon, device=self.device)
+                                epsilon=self.epsilon, device=self.device, items=self.items, defense=self.defense)
         start = time.perf_counter()
         images = run_attack(self.sub.entry_file, self.sub.entry_class, context, self.run_dir / f"{target}.work",
                             time_limit=self.time_limit)
@@ -91,7 +98,7 @@ class _ImageSource:
     def _check(self, images) -> np.ndarray:
         from aipbench.image_checks import check_adversarial
 
-        cold = self.dataset.cold_items
+        cold = self.items
         source = str(self.sub.entry_file if self.sub.entry else self.sub.images_dir)
         return check_adversarial(images, np.asarray(self.dataset.images[cold]), cold, cold,
                                  epsilon=self.epsilon if self.sub.threat.norm == "linf" else None, source=source)

@@ -16,22 +16,27 @@ from aipbench.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "Results", "document_sha256", "load_results", "results_schema", "seal", "validate_results"]
+__all__ = ["SCHEMA_VERSION", "Results", "document_sha256", "load_results", "results_schema", "seal", "validate_results",
+           "write_document"]
 
 SCHEMA_VERSION = 1
 
 
 @cache
-def results_schema() -> dict:
-    """The JSON Schema shipped in the package (``aipbench/schemas/results.schema.json``)."""
-    return json.loads(resources.files("aipbench").joinpath("schemas/results.schema.json").read_text())
+def results_schema(kind: str = "attack") -> dict:
+    """The JSON Schema shipped in the package: ``schemas/results.schema.json`` for attacks,
+    ``schemas/defense-results.schema.json`` for defenses."""
+    name = "defense-results.schema.json" if kind == "defense" else "results.schema.json"
+    return json.loads(resources.files("aipbench").joinpath(f"schemas/{name}").read_text())
 
 
 def validate_results(document: dict, source: str | Path) -> None:
-    """Raise a one-line InputError naming ``source`` and the first violated rule."""
+    """Raise a one-line InputError naming ``source`` and the first violated rule (the schema is chosen
+    by the document's ``kind``: attack documents have none)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(results_schema())
+    kind = document.get("kind", "attack") if isinstance(document, dict) else "attack"
+    validator = jsonschema.Draft202012Validator(results_schema("defense" if kind == "defense" else "attack"))
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -120,6 +125,20 @@ class Results:
             for tmp in tmps.values():
                 tmp.unlink(missing_ok=True)
         return out
+
+
+def write_document(document: dict, out: str | Path) -> Path:
+    """Validate and write a results document atomically (a temporary file renamed into place)."""
+    out = Path(out)
+    validate_results(document, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
 
 
 def load_results(path: str | Path) -> dict:

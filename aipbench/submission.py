@@ -10,7 +10,7 @@ from typing import Literal
 
 from aipbench.config import ConfigError, Range, build, read_toml
 
-__all__ = ["SUBMISSION_FILE", "Submission", "SubmissionInfo", "ThreatModel", "load_submission", "template"]
+__all__ = ["SUBMISSION_FILE", "DefenseSpec", "Submission", "SubmissionInfo", "ThreatModel", "load_submission", "template"]
 
 SUBMISSION_FILE = "submission.toml"
 _ENTRY = re.compile(r"^(?P<file>[A-Za-z0-9_][A-Za-z0-9_\-]*\.py):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -36,13 +36,13 @@ class SubmissionInfo:
     """Who made it and what it is; shown on the leaderboard (escaped)."""
 
     name: str
-    kind: Literal["attack"]
-    # insider: everything (the ranker, its user embeddings); expert: the ranker's image model only;
-    # semantic: the catalog images, no model; classifier: a public pre-trained classifier only.
-    knowledge: Literal["insider", "expert", "semantic", "classifier"]
+    kind: Literal["attack", "defense"]
     authors: tuple[str, ...]
     description: str
     link: str
+    # attacks only — insider: everything (the ranker, its user embeddings); expert: the ranker's image
+    # model only; semantic: the catalog images, no model; classifier: a public pre-trained classifier only.
+    knowledge: Literal["insider", "expert", "semantic", "classifier"] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -54,17 +54,44 @@ class SubmissionInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class DefenseSpec:
+    """A defense: ``transform`` (uint8 images → uint8 images, applied to every image the ranker sees).
+    ``parameter``/``levels`` make it a family evaluated level by level (e.g. JPEG quality 90 … 10)."""
+
+    type: Literal["transform"]
+    parameter: str | None = None
+    levels: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.parameter) != bool(self.levels):
+            raise ValueError("give both parameter and levels, or neither")
+        if self.parameter is not None and not re.match(r"^[a-z_][a-z0-9_]*$", self.parameter):
+            raise ValueError(f"parameter {self.parameter!r} must be a lowercase attribute name")
+
+
+@dataclasses.dataclass(frozen=True)
 class Submission:
     """A validated submission: exactly one of ``entry`` (code: ``"attack.py:ClassName"``) or ``images``
     (a folder of pre-made ``<cold_item_id>.png``), both inside the submission folder."""
 
     submission: SubmissionInfo
-    threat: ThreatModel
+    threat: ThreatModel | None = None
+    defense: DefenseSpec | None = None
     entry: str | None = None
     images: str | None = None
     folder: Path = field(default=Path("."), metadata={"internal": True})
 
     def __post_init__(self) -> None:
+        if self.submission.kind == "attack":
+            if self.threat is None or self.submission.knowledge is None:
+                raise ValueError("an attack needs submission.knowledge and a [threat] table")
+            if self.defense is not None:
+                raise ValueError("an attack takes no [defense] table")
+        else:
+            if self.defense is None or self.entry is None:
+                raise ValueError("a defense needs a [defense] table and entry = \"defense.py:ClassName\"")
+            if self.threat is not None or self.submission.knowledge is not None:
+                raise ValueError("a defense takes no [threat] table and no knowledge level")
         if (self.entry is None) == (self.images is None):
             raise ValueError("give exactly one of entry = \"attack.py:ClassName\" or images = \"images/\"")
         if self.entry is not None and not _ENTRY.match(self.entry):

@@ -73,10 +73,20 @@ def build_context(
     *,
     epsilon: int | None,
     device: str = "cpu",
+    items: np.ndarray | None = None,
+    defense=None,
 ) -> AttackContext:
     """The context for an attack of ``knowledge`` on ``ranker``: public fields plus exactly the level's
-    grants (nothing else is loaded into it). Modules are frozen and on ``device``."""
-    cold = dataset.cold_items
+    grants (nothing else is loaded into it). Modules are frozen and on ``device``. ``items`` limits the
+    cold items attacked; ``defense`` puts the classifier and feature extractor behind the same transform
+    as the (already defended) ranker, for adaptive attacks."""
+    from aipbench.defenses.transforms import Transformed
+
+    cold = dataset.cold_items if items is None else np.asarray(items)
+
+    def behind(model):
+        return model if defense is None or isinstance(model, Transformed) else Transformed(model, defense)
+
     public = {
         "cold_items": cold.copy(),
         "cold_images": np.asarray(dataset.images[cold]).copy(),
@@ -90,13 +100,13 @@ def build_context(
         "ranker": lambda: ranker,
         "user_embeddings": lambda: ranker.user_side(ranker.all_users()),
         "feature_extractor": lambda: (ranker.extractor if hasattr(ranker, "extractor")
-                                      else _classifier(store).extractor.to(device)),
+                                      else behind(_classifier(store).extractor.to(device))),
         "training_interactions": lambda: np.stack([dataset.train_users, dataset.train_items.astype(np.int64)], 1),
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
         "image_model": lambda: ranker.cnn if ranker.name == "dvbpr" else ranker.extractor,
         "image_model_name": lambda: "dvbpr" if ranker.name == "dvbpr" else "extractor",
-        "classifier": lambda: _classifier(store).to(device),
+        "classifier": lambda: Classifier(behind(_classifier(store).extractor), _classifier(store).joint).to(device),
         "popular_class": lambda: popular_class(store, dataset),
     }
     granted = {name: makers[name]() for name in sorted(GRANTS[knowledge])}

@@ -18,10 +18,13 @@ __all__ = ["evaluate"]
               help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")
 @click.option("--eps", "epsilons", default=None, metavar="E1,E2,...",
               help="Evaluate a bounded attack at several L∞ budgets (8-bit units), e.g. 4,8,16,32.")
+@click.option("--items", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Defenses: how many cold items (the first of the protocol's sample) to attack adaptively.")
+@click.option("--levels", default=None, metavar="L1,L2,...", help="Defenses: evaluate only these levels of the family.")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Time limit of each attack run of a code submission (default: 3600).")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
-             epsilons: str | None, time_limit: float | None) -> None:
+             epsilons: str | None, items: int, levels: str | None, time_limit: float | None) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     Runs the attack against each ranker (a code submission in a child process that receives only what
@@ -37,6 +40,8 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     target = out or Path("results") / proto.name / f"{sub.submission.name}.json"
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    if sub.submission.kind == "defense":
+        return _defense(sub, protocol, rankers, device, target, items, levels, time_limit, log)
     try:
         budgets = [int(e) for e in epsilons.split(",") if e.strip()] if epsilons else None
     except ValueError:
@@ -50,3 +55,19 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
                f"{doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): cold items over all users")
     click.echo(results.table())
     click.echo(f"wrote {target} (+ .items.csv, .examples.png)")
+
+
+def _defense(sub, protocol, rankers, device, target, items, levels, time_limit, log) -> None:
+    from aipbench.defenses.evaluate import evaluate_defense
+    from aipbench.defenses.report import format_defense
+    from aipbench.results import write_document
+
+    try:
+        chosen = [int(v) for v in levels.split(",") if v.strip()] if levels else None
+    except ValueError:
+        raise click.BadParameter(f"{levels!r} is not a comma-separated list of integers", param_hint="--levels") from None
+    doc = evaluate_defense(sub, protocol=protocol, rankers=rankers, device=device, items=items, levels=chosen,
+                           time_limit=time_limit, log=log)
+    write_document(doc, target)
+    click.echo(format_defense(doc))
+    click.echo(f"wrote {target}")

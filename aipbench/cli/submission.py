@@ -38,6 +38,11 @@ def check_cmd(folder: Path) -> None:
 
     sub = load_submission(folder)
     info = sub.submission
-    threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
     source = f"code {sub.entry}" if sub.entry else f"images in {sub.images}"
+    if sub.defense is not None:
+        d = sub.defense
+        levels = f", {d.parameter} in {list(d.levels)}" if d.parameter else ""
+        click.echo(f"ok: {info.name} ({info.kind}, {d.type}{levels}; {source})")
+        return
+    threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
     click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")

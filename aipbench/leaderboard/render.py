@@ -149,7 +149,9 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
 
     env = _env()
     table4 = (references or {}).get("table4")
-    entries = sorted(entries, key=lambda e: (e.protocol, e.name))
+    everything = sorted(entries, key=lambda e: (e.protocol, e.name))
+    defenses = [e for e in everything if e.document.get("kind") == "defense"]
+    entries = [e for e in everything if e.document.get("kind") != "defense"]
     n = str(entries[0].document["hit_ranks"][0]) if entries else "5"
     names = sorted({e.protocol for e in entries} | (set(PAPER_DATASETS) if table4 is not None else set()))
     pages: dict[str, str] = {}
@@ -161,8 +163,10 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         paper = PAPER_DATASETS.get(name)
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
             name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper,
-            rankers=_ranker_tables(mine, table4, n, paper))
-        protocols.append({"name": name, "sha256": sha, "entries": mine, "page": _protocol_page(name)})
+            rankers=_ranker_tables(mine, table4, n, paper),
+            defenses=_defense_rows([d for d in defenses if d.protocol == name]))
+        protocols.append({"name": name, "sha256": sha, "entries": mine + [d for d in defenses if d.protocol == name],
+                          "page": _protocol_page(name)})
     submissions = []
     for e in entries:
         pages[_submission_page(e)] = env.get_template("submission.html").render(**_submission_context(e, n))
@@ -171,8 +175,24 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
                             "knowledge": e.document["submission"]["knowledge"], "threat": _threat(e.document["submission"]),
                             "best_delta": best["delta"]["hr"][n], "best_ranker": best["ranker"],
                             "authors": ", ".join(e.document["submission"]["authors"])})
+    for d in defenses:
+        doc = d.document
+        pages[_submission_page(d)] = env.get_template("defense.html").render(
+            s=doc["submission"], doc=doc, n=doc["hit_rank"], protocol=d.protocol, protocol_page=_protocol_page(d.protocol))
     pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions, n=n)
     return pages
+
+
+def _defense_rows(defenses: list["Entry"]) -> list[dict]:
+    rows = []
+    for d in defenses:
+        for r in d.document["results"]:
+            rows.append({"name": d.name, "page": _submission_page(d), "ranker": r["ranker"],
+                         "level": "–" if r["level"] is None else r["level"],
+                         "test_hr_before": r["clean"]["undefended"]["test_hr"], "test_hr": r["clean"]["defended"]["test_hr"],
+                         "coop": r["clean"]["defended"]["cooperative_hr"], "worst": r["worst_case"]["hr"],
+                         "by": f"{r['worst_case']['attack']} ({r['worst_case']['mode']})"})
+    return rows
 
 
 def build_site(results_dir: str | Path, out: str | Path) -> list[Path]:

@@ -1,0 +1,108 @@
+"""Input-transformation defenses: JPEG compression and bit-depth reduction of uint8 images, batched,
+and a straight-through (BPDA) wrapper that lets gradient attacks see through them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["BitDepth", "JPEG", "Transformed", "apply_transform", "load_defense"]
+
+
+def load_defense(entry_file, class_name: str, **params):
+    """Instantiate a defense class from a submission file (reviewed code, run in-process: the transform
+    sits inside every ranker call) and set its level parameters. The instance remembers where it came
+    from, so it can be re-created in an attack's child process."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(entry_file).resolve()
+    spec = importlib.util.spec_from_file_location(f"aipbench_defense_{path.parent.name.replace('-', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, class_name):
+        from aipbench.errors import InputError
+
+        raise InputError(f"{path}: defines no class {class_name}")
+    defense = getattr(module, class_name)()
+    for key, value in params.items():
+        setattr(defense, key, value)
+    defense.__dict__["_aipbench_source"] = (str(path), class_name, dict(params))
+    return defense
+
+
+class JPEG:
+    """JPEG compression at ``quality`` (libjpeg through torchvision), decoded back to RGB uint8."""
+
+    quality = 75
+
+    def transform(self, images: torch.Tensor) -> torch.Tensor:
+        import warnings
+
+        from torchvision.io import decode_jpeg, encode_jpeg
+
+        with warnings.catch_warnings():  # torchvision 0.29 announces a move of its codecs to TorchCodec
+            warnings.simplefilter("ignore", DeprecationWarning)
+            encoded = encode_jpeg(list(images.contiguous()), quality=self.quality)
+            return torch.stack(decode_jpeg(encoded))
+
+
+class BitDepth:
+    """Bit-depth reduction (Xu et al.'s feature squeezing) to ``bits`` per channel: each value is
+    rounded to the nearest of 2^bits evenly spaced levels in [0, 255]."""
+
+    bits = 5
+
+    def transform(self, images: torch.Tensor) -> torch.Tensor:
+        levels = 2**self.bits - 1
+        return torch.round(images.float() * levels / 255).mul(255 / levels).round().to(torch.uint8)
+
+
+def apply_transform(defense, images, *, batch_size: int = 1000) -> np.ndarray:
+    """``defense.transform`` on uint8 N×3×H×W images (numpy or tensor) in batches; checks its output."""
+    out = []
+    for s in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.array(images[s : s + batch_size]))
+        y = defense.transform(x)
+        if not isinstance(y, torch.Tensor) or y.dtype != torch.uint8 or y.shape != x.shape:
+            raise TypeError(f"transform must return a uint8 tensor of shape {tuple(x.shape)}")
+        out.append(y.numpy())
+    return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+
+
+class Transformed(nn.Module):
+    """``model`` behind the defense: uint8 inputs are transformed; float inputs in [0, 1] are transformed
+    in the forward pass with an identity gradient (straight-through / BPDA, Athalye et al. 2018), so an
+    adaptive attack can optimize through a non-differentiable transform."""
+
+    def __init__(self, model: nn.Module, defense) -> None:
+        super().__init__()
+        self.model, self.defense = model, defense
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            return self.model(self.defense.transform(images.cpu()).to(images.device))
+        with torch.no_grad():
+            pixels = torch.round(images.clamp(0, 1) * 255).to(torch.uint8).cpu()
+            target = self.defense.transform(pixels).to(images.device).float() / 255
+        return self.model(images + (target - images).detach())
+
+    def __getstate__(self) -> dict:  # a submission's class is re-imported from its file, not pickled
+        state = self.__dict__.copy()
+        source = getattr(self.defense, "_aipbench_source", None)
+        if source is not None:
+            state["defense"] = ("aipbench-defense-source", source)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if isinstance(state.get("defense"), tuple) and state["defense"][0] == "aipbench-defense-source":
+            path, cls, params = state["defense"][1]
+            state["defense"] = load_defense(path, cls, **params)
+        super().__setstate__(state)
+
+    def __getattr__(self, name: str):  # behave like the wrapped model otherwise (e.g. ``classifier``)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
