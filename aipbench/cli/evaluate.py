@@ -42,10 +42,7 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     if sub.submission.kind == "defense":
         return _defense(sub, protocol, rankers, device, target, items, levels, time_limit, log)
-    try:
-        budgets = [int(e) for e in epsilons.split(",") if e.strip()] if epsilons else None
-    except ValueError:
-        raise click.BadParameter(f"{epsilons!r} is not a comma-separated list of integers", param_hint="--eps") from None
+    budgets = _int_list(epsilons, "--eps")
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
                   epsilons=budgets, log=log)
     doc = results.document
@@ -62,12 +59,16 @@ def _defense(sub, protocol, rankers, device, target, items, levels, time_limit, 
     from aipbench.defenses.report import format_defense
     from aipbench.results import write_document
 
-    try:
-        chosen = [int(v) for v in levels.split(",") if v.strip()] if levels else None
-    except ValueError:
-        raise click.BadParameter(f"{levels!r} is not a comma-separated list of integers", param_hint="--levels") from None
+    chosen = _int_list(levels, "--levels")
     doc = evaluate_defense(sub, protocol=protocol, rankers=rankers, device=device, items=items, levels=chosen,
                            time_limit=time_limit, log=log)
     write_document(doc, target)
     click.echo(format_defense(doc))
     click.echo(f"wrote {target}")
+
+
+def _int_list(text: str | None, option: str) -> list[int] | None:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()] if text else None
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=option) from None
