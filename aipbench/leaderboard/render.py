@@ -179,7 +179,16 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         doc = d.document
         pages[_submission_page(d)] = env.get_template("defense.html").render(
             s=doc["submission"], doc=doc, n=doc["hit_rank"], protocol=d.protocol, protocol_page=_protocol_page(d.protocol))
-    pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions, n=n)
+    defense_list = []
+    for d in defenses:
+        rows = d.document["results"]
+        best = min(rows, key=lambda r: r["worst_case"]["hr"])
+        defense_list.append({"name": d.name, "page": _submission_page(d), "protocol": d.protocol,
+                             "type": d.document["submission"]["type"],
+                             "levels": ", ".join(str(v) for v in dict.fromkeys(r["level"] for r in rows)),
+                             "best": best["worst_case"]["hr"], "where": f"{best['ranker']}, level {best['level']}"})
+    pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions,
+                                                                defense_list=defense_list, n=n)
     return pages
 
 
