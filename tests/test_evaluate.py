@@ -248,9 +248,14 @@ def test_a_tampered_results_file_is_refused(tmp_path):
 
 def test_python_api_resume_and_controls(tiny_rankers, tmp_path):
     """INSA promotes on every ranker, the noise control does not, and a second run reuses the images."""
+    import shutil
+
     home = tiny_rankers.root.parent
     logs: list[str] = []
-    insa = aipbench.evaluate(REPO / "submissions" / "insa", protocol="tiny", home=home, log=logs.append)
+    # a private copy (another hash), so that images cached by other tests are not reused here
+    folder = shutil.copytree(REPO / "submissions" / "insa", tmp_path / "insa")
+    (folder / "attack.py").write_text((folder / "attack.py").read_text() + "\n# private copy\n")
+    insa = aipbench.evaluate(folder, protocol="tiny", home=home, log=logs.append)
     noise = aipbench.evaluate(REPO / "submissions" / "noise", protocol="tiny", home=home, log=logs.append)
     for row in noise.rows:
         assert not row["hr_test"]["significant"], row["ranker"]
@@ -258,7 +263,7 @@ def test_python_api_resume_and_controls(tiny_rankers, tmp_path):
     for row in insa.rows:
         assert row["hr_test"]["significant"] and row["delta"]["hr"]["5"] > 0.04, row["ranker"]
         assert row["timing"]["reused"] is False
-    again = aipbench.evaluate(REPO / "submissions" / "insa", protocol="tiny", home=home, rankers=["dvbpr"], log=logs.append)
+    again = aipbench.evaluate(folder, protocol="tiny", home=home, rankers=["dvbpr"], log=logs.append)
     assert again.row("dvbpr")["timing"]["reused"] is True
     assert again.row("dvbpr")["adversarial"] == insa.row("dvbpr")["adversarial"]
     assert any("reusing the finished attack images" in m for m in logs)

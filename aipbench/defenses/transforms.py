@@ -63,7 +63,8 @@ def apply_transform(defense, images, *, batch_size: int = 1000) -> np.ndarray:
     """``defense.transform`` on uint8 N×3×H×W images (numpy or tensor) in batches; checks its output."""
     out = []
     for s in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.array(images[s : s + batch_size]))
+        part = images[s : s + batch_size]
+        x = part.clone() if isinstance(part, torch.Tensor) else torch.from_numpy(np.array(part))
         y = defense.transform(x)
         if not isinstance(y, torch.Tensor) or y.dtype != torch.uint8 or y.shape != x.shape:
             raise TypeError(f"transform must return a uint8 tensor of shape {tuple(x.shape)}")
