@@ -182,11 +182,11 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
     defense_list = []
     for d in defenses:
         rows = d.document["results"]
-        best = min(rows, key=lambda r: r["worst_case"]["hr"])
+        levels = list(dict.fromkeys(r["level"] for r in rows))
+        strongest = [r for r in rows if r["level"] == levels[-1]]  # families list their levels weakest first
         defense_list.append({"name": d.name, "page": _submission_page(d), "protocol": d.protocol,
-                             "type": d.document["submission"]["type"],
-                             "levels": ", ".join(str(v) for v in dict.fromkeys(r["level"] for r in rows)),
-                             "best": best["worst_case"]["hr"], "where": f"{best['ranker']}, level {best['level']}"})
+                             "type": d.document["submission"]["type"], "levels": ", ".join(map(str, levels)),
+                             "strongest": [(r["ranker"], r["worst_case"]["hr"]) for r in strongest]})
     pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions,
                                                                 defense_list=defense_list, n=n)
     return pages
