@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.results import Results
 
-__all__ = ["evaluate", "submission_sha256"]
+__all__ = ["ImageSource", "evaluate", "provenance", "submission_sha256"]
 
 
 def submission_sha256(folder: Path) -> str:
@@ -34,6 +33,22 @@ def submission_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
+def provenance(proto, store: "ArtifactStore", device: str) -> dict:
+    """What every results document records about how it was measured: software, protocol, artifacts, device."""
+    import platform
+
+    import torch
+
+    import aipbench
+
+    return {
+        "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
+        "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
+        "artifacts": store.hashes(),
+        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
+    }
+
+
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
@@ -43,7 +58,7 @@ def _git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 and len(out.stdout.strip()) == 40 else None
 
 
-class _ImageSource:
+class ImageSource:
     """Where a ranker's adversarial images come from: the submission's image folder, or its attack run
     in a child process — kept on disk per attack target, so an interrupted evaluation resumes."""
 
@@ -61,7 +76,7 @@ class _ImageSource:
         self._folder_images: np.ndarray | None = None
 
     def images(self, ranker) -> tuple[np.ndarray, str, float, bool]:
-        """(images, attack target, attack seconds, reused) for ``ranker``."""
+        """(validated images, attack target, attack seconds, reused) for ``ranker``."""
         from aipbench.attacks.grants import attack_target
 
         if self.sub.images is not None:
@@ -70,14 +85,14 @@ class _ImageSource:
 
                 self._folder_images = read_image_folder(self.sub.images_dir, self.dataset.cold_items,
                                                         self.dataset.image_size)
-                self._folder_images = self._folder_images[np.isin(self.dataset.cold_items, self.items)]
+                self._folder_images = self._check(self._folder_images[np.isin(self.dataset.cold_items, self.items)])
             return self._folder_images, "any", 0.0, False
         target = attack_target(self.sub.submission.knowledge, ranker.name)
         done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
         if done.is_file():
             self.log(f"{ranker.name}: reusing the finished attack images in {done}")
             seconds = json.loads(meta.read_text())["attack_s"] if meta.is_file() else 0.0
-            return np.load(done, allow_pickle=False), target, seconds, True
+            return self._check(np.load(done, allow_pickle=False)), target, seconds, True
         from aipbench.attacks.grants import build_context
         from aipbench.attacks.sandbox import run_attack
 
@@ -88,7 +103,7 @@ class _ImageSource:
         images = run_attack(self.sub.entry_file, self.sub.entry_class, context, self.run_dir / f"{target}.work",
                             time_limit=self.time_limit)
         seconds = time.perf_counter() - start
-        self._check(images)  # only valid images are kept for a resume
+        images = self._check(images)  # only valid images are kept for a resume
         meta.write_text(json.dumps({"attack_s": seconds}))  # how long the run took, reported on reuse too
         tmp = done.with_name(f".{done.name}.tmp.npy")
         np.save(tmp, images, allow_pickle=False)
@@ -104,21 +119,12 @@ class _ImageSource:
                                  epsilon=self.epsilon if self.sub.threat.norm == "linf" else None, source=source)
 
 
-def _test(adversarial: np.ndarray, cooperative: np.ndarray, level: float) -> dict:
-    from aipbench.results import finite_or_none
-    from aipbench.scoring import paired_t_test
-
-    t, p = paired_t_test(adversarial, cooperative)
-    p = 1.0 if not np.isfinite(p) else p
-    return {"t": finite_or_none(t), "p": float(p), "significant": bool(p < level)}
-
-
 def _score_row(ranker, summary, coop: np.ndarray, adv: np.ndarray, protocol, *, epsilon, target, timing) -> tuple[dict, dict]:
     """One results row and its per-item columns."""
     import torch
 
     from aipbench.image_quality import image_quality
-    from aipbench.scoring import cold_item_metrics, prediction_shift
+    from aipbench.scoring import cold_item_metrics, prediction_shift, significance
 
     ranks, level = tuple(protocol.metrics.hit_ranks), protocol.metrics.significance_level
     start = time.perf_counter()
@@ -147,9 +153,9 @@ def _score_row(ranker, summary, coop: np.ndarray, adv: np.ndarray, protocol, *, 
         "hr_lift": float(after.hit_rate[first].mean()) / coop_hr if coop_hr > 0 else None,
         "prediction_shift": {"value": shift_set, "magnitude": abs(shift_set),
                              "direction": "up" if shift_set > 0 else "down" if shift_set < 0 else "none",
-                             "test": _test(after.mean_score, before.mean_score, level)},
-        "hr_test": _test(after.hit_rate[first], before.hit_rate[first], level),
-        "availability_test": _test(after.availability[first], before.availability[first], level),
+                             "test": significance(after.mean_score, before.mean_score, level)},
+        "hr_test": significance(after.hit_rate[first], before.hit_rate[first], level),
+        "availability_test": significance(after.availability[first], before.availability[first], level),
         "image_quality": quality.summary(),
         "timing": {**timing, "scoring_s": time.perf_counter() - start},
     }
@@ -195,16 +201,14 @@ def evaluate(
     ε sweep: one row per ranker and ε). Writes the results JSON and per-item CSV to ``out`` if given.
     A failed evaluation raises and writes nothing."""
     import pandas as pd
-    import torch
 
-    import aipbench
     from aipbench.attacks.sandbox import DEFAULT_TIME_LIMIT
     from aipbench.pipeline import load_base_sets, load_dataset, open_store
     from aipbench.protocol import load_protocol
     from aipbench.ranker_steps import RANKERS, load_ranker
     from aipbench.results import SCHEMA_VERSION, Results, seal, validate_results
-    from aipbench.thumbnails import example_sheet
     from aipbench.scoring import summarize_base_sets
+    from aipbench.thumbnails import example_sheet
 
     began = time.perf_counter()
     sub = submission if isinstance(submission, Submission) else load_submission(submission)
@@ -218,7 +222,7 @@ def evaluate(
     store.prepare(["candidates", *names], log=log)
     dataset, base = load_dataset(store), load_base_sets(store)
     coop = np.asarray(dataset.images[dataset.cold_items])
-    sources = [_ImageSource(sub, sub_hash, store, dataset, eps, device, time_limit or DEFAULT_TIME_LIMIT, log)
+    sources = [ImageSource(sub, sub_hash, store, dataset, eps, device, time_limit or DEFAULT_TIME_LIMIT, log)
                for eps in budgets]
     first = str(proto.metrics.hit_ranks[0])
 
@@ -230,7 +234,6 @@ def evaluate(
         summary = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)  # once per ranker, for every ε
         for source in sources:
             adv, target, attack_s, reused = source.images(ranker)
-            adv = source._check(adv)
             row, cols = _score_row(ranker, summary, coop, adv, proto, epsilon=source.epsilon, target=target,
                                    timing={"attack_s": attack_s, "reused": reused})
             rows.append(row)
@@ -243,14 +246,11 @@ def evaluate(
     info = sub.submission
     document = {
         "schema_version": SCHEMA_VERSION,
-        "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
-        "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
-        "artifacts": store.hashes(),
+        **provenance(proto, store, device),
         "submission": {"name": info.name, "kind": info.kind, "knowledge": info.knowledge,
                        "threat": {"norm": sub.threat.norm, "epsilon": sub.threat.epsilon},
                        "authors": list(info.authors), "description": info.description, "link": info.link,
                        "source": "code" if sub.entry else "images", "sha256": sub_hash},
-        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
         "seed": proto.data.seed,
         "hit_ranks": list(proto.metrics.hit_ranks),
         "significance_level": proto.metrics.significance_level,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from functools import cache
 from importlib import resources
@@ -56,11 +55,6 @@ def seal(document: dict) -> dict:
     return {**document, "sha256": document_sha256(document)}
 
 
-def finite_or_none(x: float) -> float | None:
-    """JSON has no NaN or infinity: undefined statistics are written as null."""
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
 @dataclasses.dataclass(frozen=True)
 class Results:
     """One evaluation: ``document`` follows the shipped schema (every key documented there);
@@ -108,36 +102,29 @@ class Results:
         """Write ``out`` (JSON), the per-item CSV (``.items.csv``) and the example sheet (``.examples.png``)
         beside it — all or none: temporary files renamed into place, the JSON last."""
         out = Path(out)
-        validate_results(self.document, out)
-        text = json.dumps(self.document, indent=2, sort_keys=True, allow_nan=False) + "\n"
-        out.parent.mkdir(parents=True, exist_ok=True)
         files = {out.with_suffix(".items.csv"): lambda p: self.per_item.to_csv(p, index=False, float_format="%.6g")}
         if self.examples_png is not None:
             files[out.with_suffix(".examples.png")] = lambda p: p.write_bytes(self.examples_png)
-        files[out] = lambda p: p.write_text(text)
-        tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in files}
-        try:
-            for path, write in files.items():
-                write(tmps[path])
-            for path in files:
-                tmps[path].replace(path)
-        finally:
-            for tmp in tmps.values():
-                tmp.unlink(missing_ok=True)
-        return out
+        return write_document(self.document, out, beside=files)
 
 
-def write_document(document: dict, out: str | Path) -> Path:
-    """Validate and write a results document atomically (a temporary file renamed into place)."""
+def write_document(document: dict, out: str | Path, *, beside: dict | None = None) -> Path:
+    """Validate ``document`` and write it to ``out`` with the files ``beside`` it ({path: writer(path)}):
+    all to temporary files first, then renamed into place, the JSON last — all or none."""
     out = Path(out)
     validate_results(document, out)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    files = {**(beside or {}), out: lambda p: p.write_text(text)}
+    tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in files}
     try:
-        tmp.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-        tmp.replace(out)
+        for path, write in files.items():
+            write(tmps[path])
+        for path in files:
+            tmps[path].replace(path)
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
     return out
 
 

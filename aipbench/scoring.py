@@ -25,6 +25,7 @@ __all__ = [
     "cold_hit_rates",
     "cold_item_metrics",
     "paired_t_test",
+    "significance",
     "prediction_shift",
     "summarize_base_sets",
 ]
@@ -127,3 +128,11 @@ def paired_t_test(adversarial: np.ndarray, cooperative: np.ndarray) -> tuple[flo
         return 0.0, 1.0
     result = stats.ttest_rel(a, b)
     return float(result.statistic), float(result.pvalue)
+
+
+def significance(adversarial: np.ndarray, cooperative: np.ndarray, level: float) -> dict:
+    """``paired_t_test`` as a results entry: ``t`` (None when undefined), ``p`` (1 when undefined) and
+    whether ``p < level``."""
+    t, p = paired_t_test(adversarial, cooperative)
+    p = float(p) if np.isfinite(p) else 1.0
+    return {"t": float(t) if np.isfinite(t) else None, "p": p, "significant": bool(p < level)}

@@ -38,10 +38,12 @@ class Classifier(nn.Module):
         return class_log_probs(logits) if self.joint else torch.log_softmax(logits, dim=1)
 
 
-def _classifier(store: "ArtifactStore") -> Classifier:
+def _classifier(store: "ArtifactStore", extractor: nn.Module | None = None) -> Classifier:
+    """The protocol's classifier, on ``extractor`` (default: the stored pre-trained one)."""
     from aipbench.ranker_steps import load_extractor
 
-    return Classifier(load_extractor(store), store.protocol.rankers.extractor.kind == "alexnet-style").eval()
+    joint = store.protocol.rankers.extractor.kind == "alexnet-style"
+    return Classifier(load_extractor(store) if extractor is None else extractor, joint).eval()
 
 
 @torch.no_grad()
@@ -84,8 +86,13 @@ def build_context(
 
     cold = dataset.cold_items if items is None else np.asarray(items)
 
-    def behind(model):
-        return model if defense is None or isinstance(model, Transformed) else Transformed(model, defense)
+    def extractor():  # Φ as this ranker sees it (behind the defense, if any); loaded only when granted
+        if hasattr(ranker, "extractor"):
+            return ranker.extractor
+        from aipbench.ranker_steps import load_extractor
+
+        phi = load_extractor(store).to(device)
+        return phi if defense is None else Transformed(phi, defense)
 
     public = {
         "cold_items": cold.copy(),
@@ -99,14 +106,13 @@ def build_context(
     makers = {
         "ranker": lambda: ranker,
         "user_embeddings": lambda: ranker.user_side(ranker.all_users()),
-        "feature_extractor": lambda: (ranker.extractor if hasattr(ranker, "extractor")
-                                      else behind(_classifier(store).extractor.to(device))),
+        "feature_extractor": extractor,
         "training_interactions": lambda: np.stack([dataset.train_users, dataset.train_items.astype(np.int64)], 1),
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
         "image_model": lambda: ranker.cnn if ranker.name == "dvbpr" else ranker.extractor,
         "image_model_name": lambda: "dvbpr" if ranker.name == "dvbpr" else "extractor",
-        "classifier": lambda: Classifier(behind(_classifier(store).extractor), _classifier(store).joint).to(device),
+        "classifier": lambda: _classifier(store, extractor()).to(device),
         "popular_class": lambda: popular_class(store, dataset),
     }
     granted = {name: makers[name]() for name in sorted(GRANTS[knowledge])}

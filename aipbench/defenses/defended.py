@@ -23,16 +23,13 @@ def defend(ranker: "Ranker", defense, dataset: "Dataset", *, batch_size: int = 5
     transformed, gradients pass straight through) and whose catalog representations — and, for
     AlexRank, user profiles — are recomputed from the transformed catalog images."""
     from aipbench.rankers.alexrank import AlexRank, user_profiles
+    from aipbench.rankers.extractor import extract_features
 
     defended = copy.deepcopy(ranker)
     attr = "cnn" if hasattr(defended, "cnn") else "extractor"
     model = getattr(defended, attr)
-    images = apply_transform(defense, dataset.images)
     device = defended.catalog.device
-    was = model.training
-    model.eval()
-    feats = torch.cat([model(torch.from_numpy(images[s : s + batch_size]).to(device)) for s in range(0, len(images), batch_size)])
-    model.train(was)
+    feats = extract_features(model, apply_transform(defense, dataset.images), batch_size=batch_size).to(device)
     defended.catalog = feats.float()
     if isinstance(defended, AlexRank):
         mean, mean_sq = user_profiles(feats.cpu(), dataset.train_indptr, dataset.train_items)

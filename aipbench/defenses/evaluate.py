@@ -29,9 +29,9 @@ def _hr(ranker, images: np.ndarray, summary, n: int) -> np.ndarray:
 
 
 def _side(adv: np.ndarray, coop: np.ndarray, level: float) -> dict:
-    from aipbench.harness import _test
+    from aipbench.scoring import significance
 
-    return {"hr": float(adv.mean()), "delta": float((adv - coop).mean()), "test": _test(adv, coop, level)}
+    return {"hr": float(adv.mean()), "delta": float((adv - coop).mean()), "test": significance(adv, coop, level)}
 
 
 def evaluate_defense(
@@ -53,7 +53,7 @@ def evaluate_defense(
     from aipbench.attacks.sandbox import DEFAULT_TIME_LIMIT
     from aipbench.defenses.defended import defend
     from aipbench.defenses.transforms import load_defense
-    from aipbench.harness import _ImageSource, submission_sha256
+    from aipbench.harness import ImageSource, submission_sha256
     from aipbench.pipeline import load_base_sets, load_dataset, open_store
     from aipbench.protocol import load_protocol
     from aipbench.ranker_steps import RANKERS, load_ranker
@@ -64,6 +64,7 @@ def evaluate_defense(
     proto = load_protocol(protocol)
     names = list(rankers) if rankers else RANKERS.names()
     attack_subs = {a: load_submission(SUBMISSIONS / a) for a in attacks}
+    attack_hashes = {a: submission_sha256(asub.folder) for a, asub in attack_subs.items()}
     spec = sub.defense
     level_values = list(levels) if levels else list(spec.levels or ()) or [None]
     sub_hash = submission_sha256(sub.folder)
@@ -79,10 +80,11 @@ def evaluate_defense(
         ranker = load_ranker(store, name, device)
         plain = summarize_base_sets(ranker, base, proto.metrics.hit_ranks)
         coop_plain = _hr(ranker, coop, plain, n)
-        transfer = {}
+        transfer, undefended = {}, {}  # images made against the undefended ranker, and how they fare there
         for a, asub in attack_subs.items():
-            src = _ImageSource(asub, submission_sha256(asub.folder), store, dataset, asub.threat.epsilon, device, limit, log)
+            src = ImageSource(asub, attack_hashes[a], store, dataset, asub.threat.epsilon, device, limit, log)
             transfer[a] = src.images(ranker)[0][np.isin(dataset.cold_items, subset)]
+            undefended[a] = _side(_hr(ranker, transfer[a], plain, n), coop_plain, alpha)
         for level in level_values:
             params = {spec.parameter: level} if spec.parameter else {}
             defense = load_defense(sub.entry_file, sub.entry_class, **params)
@@ -100,12 +102,11 @@ def evaluate_defense(
                 "attacks": {},
             }
             for a, asub in attack_subs.items():
-                undefended_adv = _hr(ranker, transfer[a], plain, n)
-                adaptive_src = _ImageSource(asub, submission_sha256(asub.folder), store, dataset, asub.threat.epsilon,
-                                            device, limit, log, items=subset, defense=defense, defense_tag=tag)
+                adaptive_src = ImageSource(asub, attack_hashes[a], store, dataset, asub.threat.epsilon,
+                                           device, limit, log, items=subset, defense=defense, defense_tag=tag)
                 adaptive = adaptive_src.images(defended)[0]
                 row["attacks"][a] = {
-                    "undefended": _side(undefended_adv, coop_plain, alpha),
+                    "undefended": undefended[a],
                     "transfer": _side(_hr(defended, transfer[a], summary, n), coop_def, alpha),
                     "adaptive": _side(_hr(defended, adaptive, summary, n), coop_def, alpha),
                 }
@@ -120,23 +121,18 @@ def evaluate_defense(
 
 def _document(sub, sub_hash, proto, store, rows, attacks, subset, n, alpha, device, began) -> dict:
     import json
-    import platform
 
-    import aipbench
-    from aipbench.harness import _git_commit
+    from aipbench.harness import provenance
     from aipbench.results import seal
 
     info = sub.submission
     doc = {
         "schema_version": 1,
         "kind": "defense",
-        "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
-        "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
-        "artifacts": store.hashes(),
+        **provenance(proto, store, device),
         "submission": {"name": info.name, "kind": info.kind, "type": sub.defense.type, "parameter": sub.defense.parameter,
                        "authors": list(info.authors), "description": info.description, "link": info.link,
                        "sha256": sub_hash},
-        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
         "attacks": list(attacks), "items": [int(i) for i in subset], "hit_rank": n, "significance_level": alpha,
         "timing": {"total_s": time.perf_counter() - began},
         "results": rows,
