@@ -64,14 +64,14 @@ class ImageSource:
 
     def __init__(self, sub: Submission, sub_hash: str, store: "ArtifactStore", dataset: "Dataset",
                  epsilon: int | None, device: str, time_limit: float, log: Callable[[str], None], *,
-                 items: np.ndarray | None = None, defense=None, defense_tag: str = "") -> None:
+                 items: np.ndarray | None = None, wrap=None, subdir: str = "") -> None:
         self.sub, self.store, self.dataset, self.epsilon = sub, store, dataset, epsilon
         self.device, self.time_limit, self.log = device, time_limit, log
         self.items = dataset.cold_items if items is None else np.asarray(items)
-        self.defense = defense  # adaptive runs: the attack sees the defended system
+        self.wrap = wrap  # adaptive runs: image models the context loads itself go behind the defense
         run = store.root / "runs" / f"{sub.submission.name}-{sub_hash[:12]}"
-        if defense_tag:
-            run = run / f"against-{defense_tag}" / f"items-{len(self.items)}"
+        if subdir:  # runs on a subset of items, or against a defended system
+            run = run / subdir / f"items-{len(self.items)}"
         self.run_dir = run / f"eps-{epsilon or 'none'}"
         self._folder_images: np.ndarray | None = None
 
@@ -98,7 +98,7 @@ class ImageSource:
 
         self.log(f"{ranker.name}: running {self.sub.entry} ({self.sub.submission.knowledge}, target {target})")
         context = build_context(self.store, self.dataset, ranker, self.sub.submission.knowledge,
-                                epsilon=self.epsilon, device=self.device, items=self.items, defense=self.defense)
+                                epsilon=self.epsilon, device=self.device, items=self.items, wrap=self.wrap)
         start = time.perf_counter()
         images = run_attack(self.sub.entry_file, self.sub.entry_class, context, self.run_dir / f"{target}.work",
                             time_limit=self.time_limit)

@@ -55,18 +55,27 @@ class SubmissionInfo:
 
 @dataclasses.dataclass(frozen=True)
 class DefenseSpec:
-    """A defense: ``transform`` (uint8 images → uint8 images, applied to every image the ranker sees).
-    ``parameter``/``levels`` make it a family evaluated level by level (e.g. JPEG quality 90 … 10)."""
+    """A defense of one ``type``: ``transform`` (uint8 images → uint8 images, applied to every image the
+    ranker sees); ``training`` (trains a defended ranker that replaces the ranker named by ``defends``);
+    ``detector`` (scores uploads, higher = more suspicious; flagged uploads are rejected).
+    ``parameter``/``levels`` make a transform a family evaluated level by level (e.g. JPEG quality 90 … 10)."""
 
-    type: Literal["transform"]
+    type: Literal["transform", "training", "detector"]
     parameter: str | None = None
     levels: tuple[int, ...] | None = None
+    defends: str | None = None
 
     def __post_init__(self) -> None:
         if bool(self.parameter) != bool(self.levels):
             raise ValueError("give both parameter and levels, or neither")
         if self.parameter is not None and not re.match(r"^[a-z_][a-z0-9_]*$", self.parameter):
             raise ValueError(f"parameter {self.parameter!r} must be a lowercase attribute name")
+        if self.parameter is not None and self.type != "transform":
+            raise ValueError("only a transform defense takes parameter and levels")
+        if (self.type == "training") != (self.defends is not None):
+            raise ValueError("a training defense names the ranker it replaces (defends = \"vbpr\"); other types do not")
+        if self.defends is not None and not _NAME.match(self.defends):
+            raise ValueError(f"defends {self.defends!r} must be a ranker name")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -76,14 +76,12 @@ def build_context(
     epsilon: int | None,
     device: str = "cpu",
     items: np.ndarray | None = None,
-    defense=None,
+    wrap=None,
 ) -> AttackContext:
     """The context for an attack of ``knowledge`` on ``ranker``: public fields plus exactly the level's
     grants (nothing else is loaded into it). Modules are frozen and on ``device``. ``items`` limits the
-    cold items attacked; ``defense`` puts the classifier and feature extractor behind the same transform
-    as the (already defended) ranker, for adaptive attacks."""
-    from aipbench.defenses.transforms import Transformed
-
+    cold items attacked; ``wrap`` puts the image models the context loads itself (Φ for DVBPR's
+    classifier) behind the same defense as the (already defended) ranker, for adaptive attacks."""
     cold = dataset.cold_items if items is None else np.asarray(items)
 
     def extractor():  # Φ as this ranker sees it (behind the defense, if any); loaded only when granted
@@ -92,7 +90,7 @@ def build_context(
         from aipbench.ranker_steps import load_extractor
 
         phi = load_extractor(store).to(device)
-        return phi if defense is None else Transformed(phi, defense)
+        return phi if wrap is None else wrap(phi)
 
     public = {
         "cold_items": cold.copy(),

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.rankers.base import Ranker
 
-__all__ = ["defend"]
+__all__ = ["defend", "with_image_model"]
 
 
 @torch.no_grad()
@@ -36,3 +36,11 @@ def defend(ranker: "Ranker", defense, dataset: "Dataset", *, batch_size: int = 5
         defended.mean, defended.mean_sq = mean.to(device), mean_sq.to(device)
     setattr(defended, attr, Transformed(model, defense))
     return defended.eval().requires_grad_(False)
+
+
+def with_image_model(ranker: "Ranker", wrap) -> "Ranker":
+    """A copy of ``ranker`` whose image model (Φ, or DVBPR's CNN) is ``wrap(model)``; nothing else changes."""
+    wrapped = copy.deepcopy(ranker)
+    attr = "cnn" if hasattr(wrapped, "cnn") else "extractor"
+    setattr(wrapped, attr, wrap(getattr(wrapped, attr)))
+    return wrapped.eval().requires_grad_(False)

@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BitDepth", "JPEG", "Transformed", "apply_transform", "load_defense"]
+__all__ = ["BitDepth", "JPEG", "Transformed", "apply_transform", "load_defense", "portable", "restore"]
+
+_SOURCE = "aipbench-defense-source"
 
 
 def load_defense(entry_file, class_name: str, **params):
@@ -29,6 +31,26 @@ def load_defense(entry_file, class_name: str, **params):
     for key, value in params.items():
         setattr(defense, key, value)
     defense.__dict__["_aipbench_source"] = (str(path), class_name, dict(params))
+    return defense
+
+
+def portable(defense):
+    """What pickles in place of a defense loaded from a submission file: its source (file, class, level
+    parameters) and its attributes (e.g. a fitted detector's weights), so a child process that imports
+    the file again gets an equal object. Other objects pickle as they are."""
+    source = getattr(defense, "_aipbench_source", None)
+    if source is None:
+        return defense
+    return (_SOURCE, source, {k: v for k, v in defense.__dict__.items() if k != "_aipbench_source"})
+
+
+def restore(value):
+    """Inverse of ``portable``."""
+    if not (isinstance(value, tuple) and value and value[0] == _SOURCE):
+        return value
+    path, cls, params = value[1]
+    defense = load_defense(path, cls, **params)
+    defense.__dict__.update(value[2])
     return defense
 
 
@@ -90,17 +112,10 @@ class Transformed(nn.Module):
         return self.model(images + (target - images).detach())
 
     def __getstate__(self) -> dict:  # a submission's class is re-imported from its file, not pickled
-        state = self.__dict__.copy()
-        source = getattr(self.defense, "_aipbench_source", None)
-        if source is not None:
-            state["defense"] = ("aipbench-defense-source", source)
-        return state
+        return {**self.__dict__, "defense": portable(self.defense)}
 
     def __setstate__(self, state: dict) -> None:
-        if isinstance(state.get("defense"), tuple) and state["defense"][0] == "aipbench-defense-source":
-            path, cls, params = state["defense"][1]
-            state["defense"] = load_defense(path, cls, **params)
-        super().__setstate__(state)
+        super().__setstate__({**state, "defense": restore(state["defense"])})
 
     def __getattr__(self, name: str):  # behave like the wrapped model otherwise (e.g. ``classifier``)
         try:
