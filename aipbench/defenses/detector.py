@@ -62,9 +62,11 @@ def detector_scores(detector, images: np.ndarray, *, batch_size: int = 500, devi
 
 
 def threshold_at(clean_scores: np.ndarray, false_alarm_rate: float) -> float:
-    """The score above which an upload is flagged so that at most ``false_alarm_rate`` of the clean
-    uploads are (the (1 − rate) quantile, taken as an observed score: flag iff score > threshold)."""
-    return float(np.quantile(clean_scores, 1 - false_alarm_rate, method="higher"))
+    """The lowest observed clean score such that flagging every upload scoring above it flags at most
+    ``false_alarm_rate`` of the clean uploads (ties stay unflagged, so never more)."""
+    ordered = np.sort(np.asarray(clean_scores, dtype=float))
+    flagged = int(np.floor(false_alarm_rate * len(ordered) + 1e-9))
+    return float(ordered[len(ordered) - flagged - 1]) if flagged < len(ordered) else float("-inf")
 
 
 class FeatureDetector(nn.Module):
