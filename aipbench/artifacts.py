@@ -71,6 +71,7 @@ class Step:
     deps: tuple[str, ...]
     build: Callable[["ArtifactStore", Path], None]
     description: str = ""
+    optional: bool = False  # built only when asked for (e.g. by `aipbench reproduce figure5`), not by default
 
 
 class ArtifactStore:
@@ -158,7 +159,7 @@ class ArtifactStore:
             if n not in seen:
                 seen.append(n)
 
-        for t in targets or list(self.steps):
+        for t in targets or [n for n, s in self.steps.items() if not s.optional]:
             visit(t)
         return seen
 

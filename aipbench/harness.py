@@ -87,7 +87,7 @@ class ImageSource:
                                                         self.dataset.image_size)
                 self._folder_images = self._check(self._folder_images[np.isin(self.dataset.cold_items, self.items)])
             return self._folder_images, "any", 0.0, False
-        target = attack_target(self.sub.submission.knowledge, ranker.name)
+        target = attack_target(self.sub.submission.knowledge, ranker)
         done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
         if done.is_file():
             self.log(f"{ranker.name}: reusing the finished attack images in {done}")
@@ -194,11 +194,14 @@ def evaluate(
     home: Path | None = None,
     time_limit: float | None = None,
     epsilons: Sequence[int] | None = None,
+    items: int | None = None,
     log: Callable[[str], None] = print,
 ) -> "Results":
     """Evaluate ``submission`` on ``protocol`` (preparing missing artifacts first) against ``rankers``
     (default: all); with ``epsilons``, a bounded code submission is run and scored at each budget (the
-    ε sweep: one row per ranker and ε). Writes the results JSON and per-item CSV to ``out`` if given.
+    ε sweep: one row per ranker and ε). ``items`` limits the evaluation to the first cold items of the
+    protocol's seeded sample (the paper's Table 6 used 100). Writes the results JSON and per-item CSV to
+    ``out`` if given.
     A failed evaluation raises and writes nothing."""
     import pandas as pd
 
@@ -221,12 +224,16 @@ def evaluate(
     store = open_store(proto, home)
     store.prepare(["candidates", *names], log=log)
     dataset, base = load_dataset(store), load_base_sets(store)
-    coop = np.asarray(dataset.images[dataset.cold_items])
-    sources = [ImageSource(sub, sub_hash, store, dataset, eps, device, time_limit or DEFAULT_TIME_LIMIT, log)
+    if items is not None and items >= len(dataset.cold_items):
+        items = None  # all of them: the full run's cache applies
+    cold = dataset.cold_items if items is None else dataset.cold_items[: max(1, items)]
+    coop = np.asarray(dataset.images[cold])
+    subset = {} if items is None else {"items": cold, "subdir": "subset"}
+    sources = [ImageSource(sub, sub_hash, store, dataset, eps, device, time_limit or DEFAULT_TIME_LIMIT, log, **subset)
                for eps in budgets]
     first = str(proto.metrics.hit_ranks[0])
 
-    rows, items = [], []
+    rows, per_item = [], []
     n_examples = min(4, len(coop))
     examples = {"cooperative": coop[:n_examples]}  # the leaderboard's thumbnails, one row per attack run
     for name in names:
@@ -237,7 +244,7 @@ def evaluate(
             row, cols = _score_row(ranker, summary, coop, adv, proto, epsilon=source.epsilon, target=target,
                                    timing={"attack_s": attack_s, "reused": reused})
             rows.append(row)
-            items.append(pd.DataFrame({"item": dataset.cold_items, **cols}))
+            per_item.append(pd.DataFrame({"item": cold, **cols}))
             label = target if source.epsilon is None or len(sources) == 1 else f"{target} eps={source.epsilon}"
             examples.setdefault(label, adv[:n_examples])
             log(f"{name}{'' if source.epsilon is None else f' eps={source.epsilon}'}: HR@{first} "
@@ -256,11 +263,11 @@ def evaluate(
         "significance_level": proto.metrics.significance_level,
         "timing": {"total_s": time.perf_counter() - began},
         "results": rows,
-        "examples": {"items": [int(i) for i in dataset.cold_items[:n_examples]], "rows": list(examples)},
+        "examples": {"items": [int(i) for i in cold[:n_examples]], "rows": list(examples)},
     }
     document = seal(json.loads(json.dumps(document, allow_nan=False)))  # plain JSON types, then its own hash
     validate_results(document, out or "results")
-    results = Results(document, pd.concat(items, ignore_index=True), example_sheet(list(examples.values())))
+    results = Results(document, pd.concat(per_item, ignore_index=True), example_sheet(list(examples.values())))
     if out is not None:
         results.write(out)
     return results

@@ -98,10 +98,10 @@ _STEPS: tuple[Step, ...] = (
 def steps_for(protocol: "Protocol") -> dict[str, Step]:
     steps = {s.name: s for s in _STEPS}
     try:
-        from aipbench.ranker_steps import RANKER_STEPS
+        from aipbench.ranker_steps import RANKER_STEPS, length_steps
     except ImportError:  # rankers not installed in this build of the package
         return steps
-    steps.update({s.name: s for s in RANKER_STEPS})
+    steps.update({s.name: s for s in RANKER_STEPS + length_steps(protocol)})
     return steps
 
 

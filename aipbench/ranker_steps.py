@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
     from aipbench.rankers.base import Ranker
 
-__all__ = ["RANKERS", "RANKER_STEPS", "load_extractor", "load_feature_cache", "load_features", "load_ranker"]
+__all__ = ["EMBEDDING_LENGTHS", "RANKERS", "RANKER_STEPS", "length_steps", "load_extractor", "load_feature_cache",
+           "load_features", "load_length_variant", "load_ranker"]
+
+# The paper's Figure 5: the embedding lengths at which VBPR and DVBPR are re-trained (all else equal).
+EMBEDDING_LENGTHS = {"vbpr": (20, 50, 100), "dvbpr": (10, 30, 50, 100)}
 
 # name -> loader(store) -> Ranker; the order is the paper's (Table 4's columns).
 RANKERS: Registry = Registry("ranker")
@@ -78,11 +82,17 @@ def _build_alexrank(store: ArtifactStore, out: Path) -> None:
     _save({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
 
 
-def _build_vbpr(store: ArtifactStore, out: Path) -> None:
+def _with_length(cfg, length: int | None):
+    import dataclasses
+
+    return cfg if length is None else dataclasses.replace(cfg, embedding_length=length)
+
+
+def _build_vbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
     from aipbench.rankers.training import train_vbpr
 
     model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
-                                store.protocol.rankers.vbpr, progress=PROGRESS)
+                                _with_length(store.protocol.rankers.vbpr, length), progress=PROGRESS)
     _save(_own_state(model), out / "vbpr.pt")
     _write_history(history, out)
 
@@ -98,10 +108,11 @@ def _build_amr(store: ArtifactStore, out: Path) -> None:
     _write_history(history, out)
 
 
-def _build_dvbpr(store: ArtifactStore, out: Path) -> None:
+def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
     from aipbench.rankers.training import train_dvbpr
 
-    model, history = train_dvbpr(load_dataset(store), store.protocol.rankers.dvbpr, progress=PROGRESS)
+    model, history = train_dvbpr(load_dataset(store), _with_length(store.protocol.rankers.dvbpr, length),
+                                 progress=PROGRESS)
     _save(_own_state(model), out / "dvbpr.pt")
     with open(out / "item_embeddings.npy", "wb") as fh:
         np.save(fh, model.catalog.numpy().astype(np.float32))
@@ -118,6 +129,23 @@ RANKER_STEPS: tuple[Step, ...] = (
          "DVBPR (Eq. 5), CNN-F end to end"),
     Step("amr", ("amr.pt", "history.json"), ("dataset", "features", "vbpr"), _build_amr, "AMR (Eq. 10-11)"),
 )
+
+
+def length_steps(protocol) -> tuple[Step, ...]:
+    """Optional steps ``vbpr-k20``, ``dvbpr-k10``, …: the ranker re-trained at each Figure 5 length
+    other than the protocol's own (that one is the ranker itself)."""
+    import functools
+
+    out = []
+    for base, lengths in EMBEDDING_LENGTHS.items():
+        own = getattr(protocol.rankers, base).embedding_length
+        main = next(s for s in RANKER_STEPS if s.name == base)
+        for k in lengths:
+            if k != own:
+                build = functools.partial(_build_vbpr if base == "vbpr" else _build_dvbpr, length=k)
+                out.append(Step(f"{base}-k{k}", main.files, main.deps, build,
+                                f"{main.description}, embedding length {k} (Figure 5)", optional=True))
+    return tuple(out)
 
 
 # -- loaders -------------------------------------------------------------------------------------------------
@@ -162,15 +190,16 @@ def _load_alexrank(store: ArtifactStore) -> "Ranker":
     return AlexRank(load_extractor(store), load_features(store), state["mean"], state["mean_sq"])
 
 
-def _load_vbpr_like(store: ArtifactStore, name: str) -> "Ranker":
+def _load_vbpr_like(store: ArtifactStore, name: str, length: int | None = None) -> "Ranker":
     from aipbench.rankers.vbpr import VBPR
 
-    cfg = getattr(store.protocol.rankers, name)
-    state = _load(store.path(name, f"{name}.pt"))
-    model = VBPR.from_config(cfg, load_extractor(store), load_features(store), state["gamma_user"].shape[0], name=name)
+    cfg = _with_length(getattr(store.protocol.rankers, name), length)
+    step = name if length is None else f"{name}-k{length}"
+    state = _load(store.path(step, f"{name}.pt"))
+    model = VBPR.from_config(cfg, load_extractor(store), load_features(store), state["gamma_user"].shape[0], name=step)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("extractor.") for k in missing):  # Φ comes from its own artifact
-        raise ArtifactError(f"{store.dir(name) / f'{name}.pt'}: checkpoint does not match the protocol's {name}")
+        raise ArtifactError(f"{store.dir(step) / f'{name}.pt'}: checkpoint does not match the protocol's {step}")
     return model.eval().requires_grad_(False)
 
 
@@ -180,24 +209,37 @@ def _load_vbpr(store: ArtifactStore) -> "Ranker":
 
 
 @RANKERS.register("dvbpr")
-def _load_dvbpr(store: ArtifactStore) -> "Ranker":
+def _load_dvbpr(store: ArtifactStore, length: int | None = None) -> "Ranker":
     import torch
 
     from aipbench.models.cnnf import CNNF
     from aipbench.rankers.dvbpr import DVBPR
 
-    cfg = store.protocol.rankers.dvbpr
-    state = _load(store.path("dvbpr", "dvbpr.pt"))
+    cfg = _with_length(store.protocol.rankers.dvbpr, length)
+    step = "dvbpr" if length is None else f"dvbpr-k{length}"
+    state = _load(store.path(step, "dvbpr.pt"))
     cnn = CNNF(cfg.conv_widths, cfg.fc_widths, cfg.embedding_length, cfg.dropout, lrn=cfg.local_response_norm)
-    embeddings = torch.from_numpy(np.load(store.path("dvbpr", "item_embeddings.npy")))
+    embeddings = torch.from_numpy(np.load(store.path(step, "item_embeddings.npy")))
     model = DVBPR(cnn, state["theta_user"].shape[0], embeddings)
     model.load_state_dict(state)
+    if length is not None:
+        model.name = step
     return model.eval().requires_grad_(False)
 
 
 @RANKERS.register("amr")
 def _load_amr(store: ArtifactStore) -> "Ranker":
     return _load_vbpr_like(store, "amr")
+
+
+def load_length_variant(store: ArtifactStore, base: str, length: int, device: str = "cpu") -> "Ranker":
+    """``base`` (vbpr or dvbpr) at embedding ``length``: the ranker itself at the protocol's own length,
+    else the optional ``<base>-k<length>`` artifact (built if missing)."""
+    if length == getattr(store.protocol.rankers, base).embedding_length:
+        return load_ranker(store, base, device)
+    store.prepare([f"{base}-k{length}"])
+    loader = _load_vbpr_like if base == "vbpr" else _load_dvbpr
+    return (loader(store, base, length) if base == "vbpr" else loader(store, length)).to(device)
 
 
 def load_ranker(store: ArtifactStore, name: str, device: str = "cpu") -> "Ranker":

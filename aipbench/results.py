@@ -24,8 +24,10 @@ SCHEMA_VERSION = 1
 @cache
 def results_schema(kind: str = "attack") -> dict:
     """The JSON Schema shipped in the package: ``schemas/results.schema.json`` for attacks,
-    ``schemas/defense-results.schema.json`` for defenses."""
-    name = "defense-results.schema.json" if kind == "defense" else "results.schema.json"
+    ``schemas/defense-results.schema.json`` for defenses, ``schemas/reproduction.schema.json`` for
+    `aipbench reproduce` documents."""
+    name = {"defense": "defense-results.schema.json", "reproduction": "reproduction.schema.json"}.get(kind,
+                                                                                                    "results.schema.json")
     return json.loads(resources.files("aipbench").joinpath(f"schemas/{name}").read_text())
 
 
@@ -35,7 +37,7 @@ def validate_results(document: dict, source: str | Path) -> None:
     import jsonschema
 
     kind = document.get("kind", "attack") if isinstance(document, dict) else "attack"
-    validator = jsonschema.Draft202012Validator(results_schema("defense" if kind == "defense" else "attack"))
+    validator = jsonschema.Draft202012Validator(results_schema(kind if kind in ("defense", "reproduction") else "attack"))
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"

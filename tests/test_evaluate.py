@@ -221,7 +221,8 @@ def test_every_schema_key_is_documented():
                 if isinstance(node.get(key), dict):
                     walk(node[key], f"{path}/{key}")
 
-    walk(results_schema(), "")
+    for kind in ("attack", "defense", "reproduction"):
+        walk(results_schema(kind), kind)
 
 
 def test_a_tampered_results_file_is_refused(tmp_path):

@@ -98,6 +98,11 @@ def test_build_from_the_committed_results(tmp_path):
     written = build_site(COMMITTED, tmp_path / "site")
     names = {p.name for p in written}
     assert "index.html" in names and any(n.startswith("submission-synthetic-v1-insa") for n in names)
+    pages = {p.name: p.read_text() for p in written}
+    amr = next(text for name, text in pages.items() if name.startswith("submission-synthetic-v1-amr"))
+    assert "training (replaces vbpr)" in amr and "Table 8" not in amr
+    detector = next(text for name, text in pages.items() if name.startswith("submission-synthetic-v1-detector"))
+    assert "% flagged]" in detector and "never the evaluated cold items" in detector
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 

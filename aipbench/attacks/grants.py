@@ -56,14 +56,14 @@ def popular_class(store: "ArtifactStore", dataset: "Dataset") -> int:
     return int(np.bincount(predicted, weights=dataset.item_train_counts()).argmax())
 
 
-def attack_target(knowledge: str, ranker_name: str) -> str:
+def attack_target(knowledge: str, ranker) -> str:
     """Which rankers share one attack run: an insider attacks each ranker; an expert attacks each image
-    model (Φ is shared by AlexRank, VBPR and AMR; DVBPR has its own Φ_e); semantic and classifier
-    attacks do not depend on the ranker at all."""
+    model (Φ is shared by AlexRank, VBPR and AMR; a DVBPR has its own Φ_e, named after the ranker);
+    semantic and classifier attacks do not depend on the ranker at all."""
     if knowledge == "insider":
-        return ranker_name
+        return ranker.name
     if knowledge == "expert":
-        return "dvbpr" if ranker_name == "dvbpr" else "extractor"
+        return ranker.name if hasattr(ranker, "cnn") else "extractor"
     return "any"
 
 
@@ -108,8 +108,8 @@ def build_context(
         "training_interactions": lambda: np.stack([dataset.train_users, dataset.train_items.astype(np.int64)], 1),
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
-        "image_model": lambda: ranker.cnn if ranker.name == "dvbpr" else ranker.extractor,
-        "image_model_name": lambda: "dvbpr" if ranker.name == "dvbpr" else "extractor",
+        "image_model": lambda: ranker.cnn if hasattr(ranker, "cnn") else ranker.extractor,
+        "image_model_name": lambda: "dvbpr" if hasattr(ranker, "cnn") else "extractor",
         "classifier": lambda: _classifier(store, extractor()).to(device),
         "popular_class": lambda: popular_class(store, dataset),
     }

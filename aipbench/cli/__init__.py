@@ -17,6 +17,7 @@ COMMANDS = {
     "leaderboard": "aipbench.cli.leaderboard:leaderboard",
     "prepare": "aipbench.cli.prepare:prepare",
     "rankers": "aipbench.cli.rankers:rankers",
+    "reproduce": "aipbench.cli.reproduce:reproduce",
     "submission": "aipbench.cli.submission:submission",
 }
 

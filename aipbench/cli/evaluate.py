@@ -18,8 +18,8 @@ __all__ = ["evaluate"]
               help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")
 @click.option("--eps", "epsilons", default=None, metavar="E1,E2,...",
               help="Evaluate a bounded attack at several L∞ budgets (8-bit units), e.g. 4,8,16,32.")
-@click.option("--items", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Defenses: how many cold items (the first of the protocol's sample) to attack adaptively.")
+@click.option("--items", type=click.IntRange(min=1), default=None,
+              help="Only the first N cold items of the protocol's sample (attacks: default all; defenses: 100).")
 @click.option("--levels", default=None, metavar="L1,L2,...", help="Defenses: evaluate only these levels of the family.")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Time limit of each attack run of a code submission (default: 3600).")
@@ -41,10 +41,10 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     if sub.submission.kind == "defense":
-        return _defense(sub, protocol, rankers, device, target, items, levels, time_limit, log)
+        return _defense(sub, protocol, rankers, device, target, items or 100, levels, time_limit, log)
     budgets = _int_list(epsilons, "--eps")
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
-                  epsilons=budgets, log=log)
+                  epsilons=budgets, items=items, log=log)
     doc = results.document
     eps = ",".join(str(e) for e in sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None}))
     click.echo(f"{doc['submission']['name']} ({doc['submission']['knowledge']}, "

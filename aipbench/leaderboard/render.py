@@ -185,7 +185,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         levels = list(dict.fromkeys(r["level"] for r in rows))
         strongest = [r for r in rows if r["level"] == levels[-1]]  # families list their levels weakest first
         defense_list.append({"name": d.name, "page": _submission_page(d), "protocol": d.protocol,
-                             "type": d.document["submission"]["type"], "levels": ", ".join(map(str, levels)),
+                             "type": d.document["submission"]["type"], "levels": ", ".join(str(v) for v in levels if v is not None) or "–",
                              "strongest": [(r["ranker"], r["worst_case"]["hr"]) for r in strongest]})
     pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions,
                                                                 defense_list=defense_list, n=n)

@@ -1,0 +1,40 @@
+"""`aipbench reproduce`: the paper's tables, figures and claims on a protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aipbench.reproduce import EXPERIMENTS
+
+__all__ = ["reproduce"]
+
+
+@click.command("reproduce")
+@click.argument("experiment", type=click.Choice([*EXPERIMENTS, "all"]))
+@click.option("--protocol", default="synthetic-v1", show_default=True, help="Protocol name or .toml file.")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Results folder: <protocol>/<submission>.json are reused when current, else evaluated and written.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Where the reproduction files go (default: <results>/<protocol>/reproduce/).")
+@click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda).")
+@click.option("--subset", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Cold items (the first of the protocol's sample) for Tables 6 and 8 and the figures; the paper's: 100.")
+def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, subset: int) -> None:
+    """Reproduce EXPERIMENT (a table, a figure, the paper's claims, or all) on a protocol.
+
+    Prints each table shaped like the paper's (the paper's numbers beside ours on a paper protocol) and
+    writes <experiment>.json and .csv (and .png/.svg for figures). Cached artifacts and current results
+    are reused; only what is missing is trained or evaluated.
+    """
+    from aipbench.reproduce import reproduce as run
+
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    outputs = run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, log=log)
+    for rep in outputs:
+        folder = out or results_dir / rep.protocol / "reproduce"
+        written = rep.write(folder)
+        click.echo(f"\n{rep.experiment} on {rep.protocol}" + (f" (paper: {rep.paper_dataset})" if rep.paper_dataset else ""))
+        click.echo(rep.table())
+        click.echo(f"wrote {', '.join(p.name for p in written)} to {folder}")

@@ -1,0 +1,68 @@
+"""`aipbench reproduce`: the paper's Tables 3-8, Figures 4-5 and qualitative claims on a protocol,
+computed from its results (made by `aipbench evaluate` when missing) and placed beside the paper's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["EXPERIMENTS", "reproduce"]
+
+EXPERIMENTS = ("table3", "table4", "table5", "table6", "table7", "table8", "figure4", "figure5", "claims")
+
+
+def reproduce(
+    experiment: str,
+    *,
+    protocol: str = "synthetic-v1",
+    results_dir: str | Path = "results",
+    home: Path | None = None,
+    device: str = "cpu",
+    subset: int = 100,
+    log: Callable[[str], None] = print,
+) -> list:
+    """Reproductions (``aipbench.reproduce.output.Reproduction``) of ``experiment`` — one name of
+    ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
+    and 8 and the figures use the first ``subset`` cold items (the paper's: 100)."""
+    from aipbench.errors import InputError
+    from aipbench.harness import provenance
+    from aipbench.reproduce.book import ResultsBook
+    from aipbench.reproduce.claims import CLAIMS, check_claims
+    from aipbench.reproduce.figures import FIGURES
+    from aipbench.reproduce.output import Reproduction, with_paper
+    from aipbench.reproduce.tables import TABLES
+
+    names = list(EXPERIMENTS) if experiment == "all" else [experiment]
+    if names[0] not in EXPERIMENTS:
+        import difflib
+
+        close = difflib.get_close_matches(experiment, [*EXPERIMENTS, "all"], n=1)
+        raise InputError(f"unknown experiment {experiment!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                         + f" (known: {', '.join(EXPERIMENTS)}, all)")
+    book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset, log=log)
+    n = str(book.proto.metrics.hit_ranks[0])
+    done: dict[str, Reproduction] = {}
+
+    def run(name: str) -> Reproduction:
+        if name in done:
+            return done[name]
+        book.sources = {}
+        figures, claims = {}, []
+        if name in TABLES:
+            cells = TABLES[name](book, n)
+        elif name in FIGURES:
+            cells, figures = FIGURES[name](book, n)
+        else:
+            needs = sorted({e for needs_, _ in CLAIMS.values() for e in needs_})
+            parts = {e: run(e) for e in needs}
+            claims, cells = check_claims(lambda e: parts[e].cells), []
+            book.sources = {f: h for p in parts.values() for f, h in p.sources.items()}
+        cells, dataset = with_paper(cells, name, book.proto.name)
+        root = book.folder
+        sources = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).resolve().is_relative_to(root.resolve())
+                   else f: h for f, h in book.sources.items()}
+        done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
+                                  provenance(book.proto, book.store(), device), note=f"subset: first {book.subset} cold items")
+        return done[name]
+
+    return [run(name) for name in names]

@@ -1,0 +1,96 @@
+"""The results a reproduction reads: found under the results folder when they are current, else made
+by ``aipbench evaluate`` (and written there), so nothing is measured twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aipbench.errors import InputError
+
+__all__ = ["PAPER_RANKERS", "ResultsBook", "SUBSET_ITEMS", "SWEEP_EPSILONS"]
+
+PAPER_RANKERS = ("alexrank", "vbpr", "dvbpr")  # Tables 3 and 6-8; Tables 4-5 add AMR
+SWEEP_EPSILONS = (4, 8, 16, 32)  # Table 6
+SUBSET_ITEMS = 100  # the paper's subset of cold items for Tables 6 and 8 (the first of our seeded sample)
+SUBMISSIONS = Path(__file__).resolve().parents[2] / "submissions"
+
+
+class ResultsBook:
+    """Results documents of one protocol under ``results_dir/<protocol>/``. A document is reused when
+    its protocol hash and its submission's hash match the current ones; otherwise (or when missing) the
+    evaluation runs and its document replaces the file. ``sources`` lists every document read."""
+
+    def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "cpu",
+                 subset: int = SUBSET_ITEMS, log: Callable[[str], None] = print) -> None:
+        from aipbench.protocol import load_protocol
+
+        self.proto = load_protocol(protocol)
+        # the subset's size: the first ``subset`` cold items of the protocol's seeded sample (all if fewer)
+        self.subset = min(subset, self.proto.data.n_cold_items)
+        self.folder = Path(results_dir) / self.proto.name
+        self.home, self.device, self.log = home, device, log
+        self.sources: dict[str, str] = {}
+
+    def _current(self, path: Path, sub_hash: str) -> dict | None:
+        from aipbench.results import load_results
+
+        if not path.is_file():
+            return None
+        doc = load_results(path)
+        if doc["protocol"]["sha256"] != self.proto.sha256:
+            raise InputError(f"{path}: made on protocol {doc['protocol']['sha256'][:12]}, not "
+                             f"{self.proto.name} ({self.proto.sha256[:12]})")
+        if doc["submission"]["sha256"] != sub_hash:
+            self.log(f"{path}: made by an older version of the submission; evaluating again")
+            return None
+        return doc
+
+    def _record(self, path: Path, doc: dict) -> dict:
+        self.sources[str(path)] = doc["sha256"]
+        return doc
+
+    def attack(self, name: str, *, rankers: Sequence[str] | None = None, epsilons: Sequence[int] | None = None,
+               items: int | None = None) -> dict:
+        """The attack's document: ``<name>.json`` (every cold item, its own ε), or for an ε sweep on a
+        subset ``reproduce/runs/<name>-eps<…>-items<N>.json``."""
+        from aipbench.harness import evaluate, submission_sha256
+        from aipbench.submission import load_submission
+
+        sub = load_submission(SUBMISSIONS / name)
+        if epsilons or items:
+            tag = f"-eps{'-'.join(map(str, epsilons))}" if epsilons else ""
+            path = self.folder / "reproduce" / "runs" / f"{name}{tag}{f'-items{items}' if items else ''}.json"
+        else:
+            path = self.folder / f"{name}.json"
+        doc = self._current(path, submission_sha256(sub.folder))
+        if doc is not None and (not rankers or set(rankers) <= {r["ranker"] for r in doc["results"]}):
+            return self._record(path, doc)
+        self.log(f"evaluating {name} on {self.proto.name} -> {path}")
+        results = evaluate(sub, protocol=self.proto.name, rankers=rankers, device=self.device, out=path,
+                           home=self.home, epsilons=epsilons, items=items, log=self.log)
+        return self._record(path, results.document)
+
+    def defense(self, name: str, *, rankers: Sequence[str] = PAPER_RANKERS) -> dict:
+        """The defense's document ``<name>.json`` on the subset (evaluated if missing or on other items)."""
+        from aipbench.defenses.evaluate import evaluate_defense
+        from aipbench.harness import submission_sha256
+        from aipbench.results import write_document
+        from aipbench.submission import load_submission
+
+        sub = load_submission(SUBMISSIONS / name)
+        path = self.folder / f"{name}.json"
+        doc = self._current(path, submission_sha256(sub.folder))
+        if doc is not None and len(doc["items"]) == self.subset and set(rankers) <= {r["ranker"] for r in doc["results"]}:
+            return self._record(path, doc)
+        self.log(f"evaluating the defense {name} on {self.proto.name} -> {path}")
+        doc = evaluate_defense(sub, protocol=self.proto.name, rankers=rankers, items=self.subset, device=self.device,
+                               home=self.home, log=self.log)
+        write_document(doc, path)
+        return self._record(path, doc)
+
+    def store(self):
+        """The protocol's artifact store (for figures, which read rankers and attack images directly)."""
+        from aipbench.pipeline import open_store
+
+        return open_store(self.proto, self.home)

@@ -1,0 +1,80 @@
+"""Regression pins. The tiny protocol's full pipeline — prepare, every reference attack and defense,
+every table, figure and claim of `aipbench reproduce` — matches ``tests/data/pins-tiny.json``;
+synthetic-v1's committed reproduction matches ``tests/data/pins-synthetic-v1.json`` (re-measured from
+scratch by the slow test). A change that moves a number updates its pin in the same commit:
+
+    python -m aipbench.reproduce.pins RESULTS_DIR PROTOCOL tests/data/pins-PROTOCOL.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aipbench.defenses.evaluate import evaluate_defense
+from aipbench.reproduce import EXPERIMENTS, reproduce
+from aipbench.reproduce.book import PAPER_RANKERS
+from aipbench.reproduce.pins import compare_pins, pins_from
+from aipbench.results import write_document
+from aipbench.submission import load_submission
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+TINY_SUBSET = 10  # cold items for Tables 6 and 8 and the figures on tiny (the paper's 100 would be all 40)
+
+
+def run_tiny_pipeline(results: Path, home: Path, scratch: Path) -> None:
+    """Everything the pins cover, on the tiny protocol, written under ``results/tiny/``."""
+    for rep in reproduce("all", protocol="tiny", results_dir=results, home=home, subset=TINY_SUBSET, log=lambda m: None):
+        rep.write(results / "tiny" / "reproduce")
+    amr = load_submission(REPO / "submissions" / "amr")
+    write_document(evaluate_defense(amr, protocol="tiny", rankers=["vbpr"], items=TINY_SUBSET, home=home,
+                                    log=lambda m: None), results / "tiny" / "amr.json")
+    # the reference detector learns from 80 training items here (300 on real runs): the same code, fewer images
+    detector = scratch / "detector"
+    shutil.copytree(REPO / "submissions" / "detector", detector)
+    (detector / "defense.py").write_text((detector / "defense.py").read_text().replace("training_items = 300",
+                                                                                       "training_items = 80"))
+    write_document(evaluate_defense(load_submission(detector), protocol="tiny", rankers=list(PAPER_RANKERS),
+                                    items=TINY_SUBSET, home=home, log=lambda m: None), results / "tiny" / "detector.json")
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tiny_rankers, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    run_tiny_pipeline(results, tiny_rankers.root.parent, tmp_path_factory.mktemp("scratch"))
+    return results
+
+
+def test_the_tiny_pipeline_matches_its_pins(tiny_results):
+    pins = json.loads((DATA / "pins-tiny.json").read_text())
+    measured = pins_from(tiny_results, "tiny")
+    problems = compare_pins(pins, measured)
+    assert not problems, f"{len(problems)} numbers moved:\n" + "\n".join(problems[:40])
+    experiments = {key.split("/")[0] for key in pins}
+    assert experiments == {*EXPERIMENTS, "defense"}
+    assert len(pins) > 400
+
+
+def test_the_committed_synthetic_v1_reproduction_matches_its_pins():
+    pins = json.loads((DATA / "pins-synthetic-v1.json").read_text())
+    problems = compare_pins(pins, pins_from(REPO / "leaderboard" / "results", "synthetic-v1"))
+    assert not problems, "\n".join(problems[:40])
+
+
+@pytest.mark.slow
+def test_synthetic_v1_reproduces_its_pins_from_scratch(tmp_path):
+    """`aipbench reproduce all` on synthetic-v1 into an empty results folder (every evaluation re-run;
+    artifacts from $AIPBENCH_HOME): the numbers match the committed pins. Hours on a 2-core CPU."""
+    for rep in reproduce("all", protocol="synthetic-v1", results_dir=tmp_path, log=lambda m: None):
+        rep.write(tmp_path / "synthetic-v1" / "reproduce")
+    for name in ("amr", "detector"):
+        write_document(evaluate_defense(load_submission(REPO / "submissions" / name), protocol="synthetic-v1",
+                                        rankers=list(PAPER_RANKERS), log=lambda m: None),
+                       tmp_path / "synthetic-v1" / f"{name}.json")
+    pins = json.loads((DATA / "pins-synthetic-v1.json").read_text())
+    problems = compare_pins(pins, pins_from(tmp_path, "synthetic-v1"))
+    assert not problems, "\n".join(problems[:40])

@@ -1,0 +1,114 @@
+"""`aipbench reproduce`: the paper's numbers beside ours, tables shaped like the paper's, sealed
+documents, the claims checks (each can fail), pins, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from aipbench.cli import main
+from aipbench.errors import InputError
+from aipbench.reproduce import reproduce
+from aipbench.reproduce.claims import (amr_keeps_insa, compression_needs_extremes, insa_lifts, larger_eps_stronger,
+                                       shorter_more_vulnerable, taamr_weaker)
+from aipbench.reproduce.output import Reproduction, with_paper
+from aipbench.reproduce.pins import cell_key, compare_pins
+from aipbench.reproduce.tables import cell
+from aipbench.results import load_results
+
+
+def test_paper_numbers_sit_beside_ours_on_a_paper_protocol():
+    cells = [cell("hr@5", 0.002, ranker="alexrank", item_set="cooperative_cold"),
+             cell("hr@5", 0.5, ranker="dvbpr", attack="insa", item_set="adversarial_cold", significant=True),
+             cell("defeating_level", 4, ranker="alexrank", attack="insa", defense="bit_depth", mode="transfer"),
+             cell("defeating_level", 3, ranker="alexrank", attack="insa", defense="bit_depth", mode="adaptive")]
+    placed, dataset = with_paper(cells[:2], "table4", "amazon-men-v1")
+    assert dataset == "amazon-men" and placed[0]["paper"] == 0.0011  # the paper's Table 4, AlexRank cooperative
+    assert placed[1]["paper"] is not None
+    t8, _ = with_paper(cells[2:], "table8", "amazon-men-v1")
+    assert t8[0]["paper"] == 4 and t8[1]["paper"] is None  # the paper's Table 8 is transfer only
+    mine, none = with_paper(cells, "table4", "synthetic-v1")
+    assert none is None and all(c["paper"] is None for c in mine)
+
+
+def test_the_table_is_shaped_like_the_papers_and_the_document_is_sealed(tmp_path):
+    cells, _ = with_paper([
+        cell("hr@5", 0.0011, ranker="alexrank", item_set="cooperative_cold"),
+        cell("hr@5", 0.0039, ranker="alexrank", attack="insa", item_set="adversarial_cold", significant=True),
+        cell("hr@5", 0.0466, ranker="dvbpr", attack="insa", item_set="adversarial_cold", significant=False),
+    ], "table4", "amazon-men-v1")
+    rep = Reproduction("table4", "amazon-men-v1", cells, {"insa.json": "0" * 64}, "amazon-men")
+    text = rep.table().splitlines()
+    assert [h.strip() for h in text[0].split("|")[1:-1]] == ["attack", "item_set", "metric", "alexrank", "dvbpr"]
+    insa_row = next(line for line in text if line.startswith("| insa"))
+    assert "0.0039** (paper " in insa_row and "0.0466 (paper " in insa_row  # ** only where significant
+    rep.provenance = {"aipbench": {"version": "0", "git_commit": None},
+                      "protocol": {"name": "amazon-men-v1", "version": 1, "sha256": "a" * 64}, "artifacts": {},
+                      "environment": {"device": "cpu", "torch": "x", "python": "3.11"}}
+    written = rep.write(tmp_path)
+    doc = load_results(written[0])
+    assert doc["kind"] == "reproduction" and doc["cells"] == cells
+    assert (tmp_path / "table4.csv").read_text().splitlines()[0].startswith("ranker,attack,item_set")
+    tampered = json.loads(written[0].read_text())
+    tampered["cells"][0]["value"] = 0.5
+    (tmp_path / "bad.json").write_text(json.dumps(tampered))
+    with pytest.raises(InputError, match="content does not match its sha256"):
+        load_results(tmp_path / "bad.json")
+
+
+def _t4(coop: float, adv: float, significant: bool = True) -> list[dict]:
+    return [cell("hr@5", coop, ranker="amr", item_set="cooperative_cold"),
+            cell("hr@5", adv, ranker="amr", attack="insa", item_set="adversarial_cold", significant=significant)]
+
+
+def test_claims_can_fail():
+    assert insa_lifts({"table4": _t4(0.001, 0.1)})[0]
+    assert not insa_lifts({"table4": _t4(0.001, 0.005)})[0]  # 5x is not orders of magnitude
+    assert not insa_lifts({"table4": _t4(0.001, 0.1, significant=False)})[0]
+    assert amr_keeps_insa({"table4": _t4(0.001, 0.002)})[0]
+    assert not amr_keeps_insa({"table4": _t4(0.001, 0.001)})[0]
+    t8 = lambda level: {"table8": [cell("defeating_level", level, ranker="vbpr", attack="insa", defense="jpeg",  # noqa: E731
+                                        mode="transfer")]}
+    assert compression_needs_extremes(t8(None))[0] and compression_needs_extremes(t8(10))[0]
+    assert not compression_needs_extremes(t8(90))[0]
+    sweep = lambda values: {"table6": [cell("hr@5", v, ranker="vbpr", attack="insa", item_set="adversarial_cold",  # noqa: E731
+                                            epsilon=e) for e, v in zip((4, 8, 16, 32), values)]}
+    assert larger_eps_stronger(sweep([0.1, 0.2, 0.3, 0.4]))[0]
+    assert not larger_eps_stronger(sweep([0.1, 0.3, 0.2, 0.4]))[0]
+    lengths = lambda a, b: {"figure5": [cell("hr@5", v, ranker=r, attack="insa", item_set="adversarial_cold",  # noqa: E731
+                                             embedding_length=k) for r in ("vbpr", "dvbpr") for k, v in ((10, a), (100, b))]}
+    assert shorter_more_vulnerable(lengths(0.3, 0.1))[0] and not shorter_more_vulnerable(lengths(0.1, 0.3))[0]
+    t5 = {"table5": [cell("delta_hr@5_magnitude", 0.1, ranker=r, attack=a, direction="up")
+                     for r in ("alexrank", "vbpr", "dvbpr") for a in ("insa", "expa")]}
+    t7 = lambda v: {"table7": [cell("delta_hr@5_magnitude", v, ranker=r, attack="taamr-fgsm",  # noqa: E731
+                                    item_set="adversarial_cold", direction="up") for r in ("alexrank", "vbpr", "dvbpr")]}
+    assert taamr_weaker({**t5, **t7(0.01)})[0] and not taamr_weaker({**t5, **t7(0.2)})[0]
+
+
+def test_pins_catch_a_moved_number_a_missing_one_and_a_new_one():
+    key = cell_key("table4", cell("hr@5", 0.1, ranker="vbpr", attack="insa", item_set="adversarial_cold"))
+    assert key == "table4/vbpr/insa/adversarial_cold/hr@5"
+    pins = {key: {"value": 0.1, "tolerance": 1e-4}, "claims/x": {"value": True, "tolerance": 0.0}}
+    assert compare_pins(pins, {key: {"value": 0.10005}, "claims/x": {"value": True}}) == []
+    problems = compare_pins(pins, {key: {"value": 0.1002}, "table4/new": {"value": 1.0}})
+    assert len(problems) == 3 and "pinned 0.1, measured 0.1002" in problems[0]
+
+
+def test_an_unknown_experiment_is_one_line():
+    with pytest.raises(InputError, match="unknown experiment 'tabel4'; did you mean 'table4'"):
+        reproduce("tabel4")
+    result = CliRunner().invoke(main, ["reproduce", "tabel4"])
+    assert result.exit_code == 2 and "'tabel4' is not one of 'table3'" in result.output
+
+
+def test_results_of_another_protocol_are_refused(tmp_path):
+    sample = json.loads(open(__file__.replace("test_reproduce.py", "data/results-tiny-noise.json")).read())
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "insa.json").write_text(json.dumps(sample))  # a tiny document under the wrong name is fine…
+    folder = tmp_path / "synthetic-v1"
+    folder.mkdir()
+    (folder / "insa.json").write_text(json.dumps(sample))  # …but not under another protocol's folder
+    result = CliRunner().invoke(main, ["reproduce", "table3", "--results", str(tmp_path)])
+    assert result.exit_code == 1 and "made on protocol" in result.output and "not synthetic-v1" in result.output
