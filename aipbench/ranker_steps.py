@@ -196,10 +196,12 @@ def _load_vbpr_like(store: ArtifactStore, name: str, length: int | None = None) 
     cfg = _with_length(getattr(store.protocol.rankers, name), length)
     step = name if length is None else f"{name}-k{length}"
     state = _load(store.path(step, f"{name}.pt"))
-    model = VBPR.from_config(cfg, load_extractor(store), load_features(store), state["gamma_user"].shape[0], name=step)
+    model = VBPR.from_config(cfg, load_extractor(store), load_features(store), state["gamma_user"].shape[0], name=name)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("extractor.") for k in missing):  # Φ comes from its own artifact
         raise ArtifactError(f"{store.dir(step) / f'{name}.pt'}: checkpoint does not match the protocol's {step}")
+    if length is not None:
+        model.variant = step  # a VBPR all the same (same attack objective), but its own attack target
     return model.eval().requires_grad_(False)
 
 
@@ -223,7 +225,7 @@ def _load_dvbpr(store: ArtifactStore, length: int | None = None) -> "Ranker":
     model = DVBPR(cnn, state["theta_user"].shape[0], embeddings)
     model.load_state_dict(state)
     if length is not None:
-        model.name = step
+        model.variant = step
     return model.eval().requires_grad_(False)
 
 

@@ -59,11 +59,13 @@ def popular_class(store: "ArtifactStore", dataset: "Dataset") -> int:
 def attack_target(knowledge: str, ranker) -> str:
     """Which rankers share one attack run: an insider attacks each ranker; an expert attacks each image
     model (Φ is shared by AlexRank, VBPR and AMR; a DVBPR has its own Φ_e, named after the ranker);
-    semantic and classifier attacks do not depend on the ranker at all."""
+    semantic and classifier attacks do not depend on the ranker at all. A re-trained variant of a ranker
+    (e.g. Figure 5's ``vbpr-k20``) is its own target."""
+    own = getattr(ranker, "variant", None) or ranker.name
     if knowledge == "insider":
-        return ranker.name
+        return own
     if knowledge == "expert":
-        return ranker.name if hasattr(ranker, "cnn") else "extractor"
+        return own if hasattr(ranker, "cnn") else "extractor"
     return "any"
 
 

@@ -37,7 +37,8 @@ class Ranker(nn.Module, abc.ABC):
     item's catalog image (a buffer), so scoring catalog items never touches pixels.
     """
 
-    name: str = ""
+    name: str = ""  # the model family (alexrank, vbpr, dvbpr, amr): what an attack's objective depends on
+    variant: str = ""  # a re-trained instance of the family (e.g. "vbpr-k20"), else empty
 
     def __init__(self, catalog_features: torch.Tensor) -> None:
         super().__init__()

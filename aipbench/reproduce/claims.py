@@ -79,7 +79,7 @@ def larger_eps_stronger(t: dict) -> tuple[bool, str]:
                 continue
             values = [v for _, v in seq]
             ok &= all(b >= a_ for a_, b in zip(values, values[1:])) and values[-1] > values[0]
-            out.append(f"{r}/{a} " + " < ".join(_fmt(v) for v in values))
+            out.append(f"{r}/{a} " + " → ".join(_fmt(v) for v in values))
     return ok, "; ".join(out)
 
 

@@ -90,6 +90,8 @@ class Reproduction:
                 text += f" (paper {_fmt(c['metric'], c['paper'])})"
             rows.setdefault(key, {})[c["ranker"]] = text
         body = [[*key, *(cols.get(r, "") for r in rankers)] for key, cols in rows.items()]
+        if place[0] == "embedding_length":  # Figure 5: by length, as on its x axis
+            body.sort(key=lambda row: row[0])
         return tabulate(body, headers=[*place, *rankers], tablefmt="github", disable_numparse=True)
 
     def document(self) -> dict:
