@@ -69,14 +69,20 @@ def test_claims_can_fail():
     assert not insa_lifts({"table4": _t4(0.001, 0.1, significant=False)})[0]
     assert amr_keeps_insa({"table4": _t4(0.001, 0.002)})[0]
     assert not amr_keeps_insa({"table4": _t4(0.001, 0.001)})[0]
-    t8 = lambda level: {"table8": [cell("defeating_level", level, ranker="vbpr", attack="insa", defense="jpeg",  # noqa: E731
-                                        mode="transfer")]}
+    works = [cell("hr@5", 0.001, ranker="vbpr", item_set="cooperative_cold"),
+             cell("hr@5", 0.1, ranker="vbpr", attack="insa", item_set="adversarial_cold")]
+    t8 = lambda level: {"table4": works, "table8": [cell("defeating_level", level, ranker="vbpr", attack="insa",  # noqa: E731
+                                                         defense="jpeg", mode="transfer")]}
     assert compression_needs_extremes(t8(None))[0] and compression_needs_extremes(t8(10))[0]
     assert not compression_needs_extremes(t8(90))[0]
-    sweep = lambda values: {"table6": [cell("hr@5", v, ranker="vbpr", attack="insa", item_set="adversarial_cold",  # noqa: E731
-                                            epsilon=e) for e, v in zip((4, 8, 16, 32), values)]}
+    sweep = lambda values: {"table4": works, "table6": [cell("hr@5", v, ranker="vbpr", attack="insa",  # noqa: E731
+                                                             item_set="adversarial_cold", epsilon=e)
+                                                        for e, v in zip((4, 8, 16, 32), values)]}
     assert larger_eps_stronger(sweep([0.1, 0.2, 0.3, 0.4]))[0]
     assert not larger_eps_stronger(sweep([0.1, 0.3, 0.2, 0.4]))[0]
+    demoting = {"table4": works[:1] + [cell("hr@5", 0.0, ranker="vbpr", attack="insa", item_set="adversarial_cold")]}
+    ok, evidence = compression_needs_extremes({**t8(90), **demoting})
+    assert not ok and "left out, not promoting: vbpr/insa" in evidence  # nothing left to judge
     lengths = lambda a, b: {"figure5": [cell("hr@5", v, ranker=r, attack="insa", item_set="adversarial_cold",  # noqa: E731
                                              embedding_length=k) for r in ("vbpr", "dvbpr") for k, v in ((10, a), (100, b))]}
     assert shorter_more_vulnerable(lengths(0.3, 0.1))[0] and not shorter_more_vulnerable(lengths(0.1, 0.3))[0]

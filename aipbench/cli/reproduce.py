@@ -31,10 +31,12 @@ def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | Non
     from aipbench.reproduce import reproduce as run
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    outputs = run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, log=log)
-    for rep in outputs:
+
+    def done(rep) -> None:
         folder = out or results_dir / rep.protocol / "reproduce"
         written = rep.write(folder)
         click.echo(f"\n{rep.experiment} on {rep.protocol}" + (f" (paper: {rep.paper_dataset})" if rep.paper_dataset else ""))
         click.echo(rep.table())
         click.echo(f"wrote {', '.join(p.name for p in written)} to {folder}")
+
+    run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, log=log, on_done=done)

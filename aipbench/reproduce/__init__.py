@@ -20,10 +20,12 @@ def reproduce(
     device: str = "cpu",
     subset: int = 100,
     log: Callable[[str], None] = print,
+    on_done: Callable | None = None,
 ) -> list:
     """Reproductions (``aipbench.reproduce.output.Reproduction``) of ``experiment`` — one name of
     ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
-    and 8 and the figures use the first ``subset`` cold items (the paper's: 100)."""
+    and 8 and the figures use the first ``subset`` cold items (the paper's: 100). ``on_done`` is called
+    with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
     from aipbench.errors import InputError
     from aipbench.harness import provenance
     from aipbench.reproduce.book import ResultsBook
@@ -63,6 +65,8 @@ def reproduce(
                    else f: h for f, h in book.sources.items()}
         done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
                                   provenance(book.proto, book.store(), device), note=f"subset: first {book.subset} cold items")
+        if on_done is not None:
+            on_done(done[name])
         return done[name]
 
     return [run(name) for name in names]

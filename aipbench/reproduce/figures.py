@@ -99,6 +99,8 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
         ax.set_xticks(EMBEDDING_LENGTHS[base_name])
     axes[0].set_ylabel(f"HR@{n} ({len(subset)} cold items)")
     axes[1].legend(fontsize=8)
+    if any(c["value"] <= 0 for c in cells):
+        fig.text(0.01, 0.01, "HR@5 = 0 is drawn at 1e-5 (log scale)", fontsize=7, color="#666666")
     fig.tight_layout()
     return cells, {f"figure5.{ext}": data for ext, data in _save(fig).items()}
 
