@@ -222,7 +222,7 @@ def evaluate(
     budgets = _budgets(sub, epsilons)
     sub_hash = submission_sha256(sub.folder)
     store = open_store(proto, home)
-    store.prepare(["candidates", *names], log=log)
+    store.prepare(["candidates", "extractor", *names], log=log)  # Φ: insider and classifier contexts need it
     dataset, base = load_dataset(store), load_base_sets(store)
     if items is not None and items >= len(dataset.cold_items):
         items = None  # all of them: the full run's cache applies

@@ -62,7 +62,7 @@ def evaluate_defense(
     attack_hashes = {a: submission_sha256(asub.folder) for a, asub in attack_subs.items()}
     sub_hash = submission_sha256(sub.folder)
     store = open_store(proto, home)
-    store.prepare(["candidates", *names], log=log)
+    store.prepare(["candidates", "extractor", *names], log=log)  # Φ: insider and classifier contexts need it
     dataset, base = load_dataset(store), load_base_sets(store)
     subset = dataset.cold_items[: max(1, min(items, len(dataset.cold_items)))]
     coop = np.asarray(dataset.images[subset])

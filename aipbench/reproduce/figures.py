@@ -24,7 +24,7 @@ def _sources(book: ResultsBook, names, targets):
     from aipbench.submission import load_submission
 
     store = book.store()
-    store.prepare(["candidates", *targets], log=book.log)
+    store.prepare(["candidates", "extractor", *targets], log=book.log)  # Φ: the attacks' contexts need it
     dataset = load_dataset(store)
     subset = dataset.cold_items[: book.subset]
     where = {"items": subset, "subdir": "subset"} if book.subset < len(dataset.cold_items) else {}
