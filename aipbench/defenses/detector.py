@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from aipbench.attacks.context import KnowledgeError
 from aipbench.defenses.handover import Handover
-from aipbench.defenses.transforms import portable, restore
+from aipbench.defenses.transforms import Wrapped
 
 __all__ = ["DetectorContext", "FeatureDetector", "Penalized", "detector_scores", "detector_training_items",
            "threshold_at"]
@@ -139,12 +139,14 @@ class _AddGradient(torch.autograd.Function):
         return grad + scale * extra, None, None
 
 
-class Penalized(nn.Module):
+class Penalized(Wrapped):
     """``model`` whose float inputs carry the gradient of a hinge on the detector's score: wherever an
     image still scores above ``threshold − margin``, the gradient that reaches it also pushes the score
     down (``strength`` × the attack's own gradient norm). Any gradient attack through this model — INSA,
     EXPA, TAaMR — thus becomes one that evades the detector, without its code knowing about it. The
     forward values are the model's own; uint8 inputs (scoring) pass unchanged."""
+
+    _portable_attr = "detector"
 
     def __init__(self, model: nn.Module, detector, threshold: float, margin: float, strength: float = 10.0) -> None:
         super().__init__()
@@ -160,15 +162,3 @@ class Penalized(nn.Module):
             hinge = F.relu(self.detector.score(x) - (self.threshold - self.margin)).sum()
             (extra,) = torch.autograd.grad(hinge, x) if hinge.requires_grad else (torch.zeros_like(x),)
         return self.model(_AddGradient.apply(images, extra, self.strength))
-
-    def __getstate__(self) -> dict:  # the detector's class is re-imported from its submission file
-        return {**self.__dict__, "detector": portable(self.detector)}
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__({**state, "detector": restore(state["detector"])})
-
-    def __getattr__(self, name: str):  # behave like the wrapped model otherwise (e.g. ``classifier``)
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)

@@ -94,7 +94,26 @@ def apply_transform(defense, images, *, batch_size: int = 1000) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,), np.uint8)
 
 
-class Transformed(nn.Module):
+class Wrapped(nn.Module):
+    """A module in front of ``model`` that behaves like it otherwise (e.g. ``classifier``) and pickles
+    the defense object held in ``_portable_attr`` by its source (see ``portable``)."""
+
+    _portable_attr = "defense"
+
+    def __getstate__(self) -> dict:  # a submission's class is re-imported from its file, not pickled
+        return {**self.__dict__, self._portable_attr: portable(self.__dict__[self._portable_attr])}
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__({**state, self._portable_attr: restore(state[self._portable_attr])})
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
+
+
+class Transformed(Wrapped):
     """``model`` behind the defense: uint8 inputs are transformed; float inputs in [0, 1] are transformed
     in the forward pass with an identity gradient (straight-through / BPDA, Athalye et al. 2018), so an
     adaptive attack can optimize through a non-differentiable transform."""
@@ -110,15 +129,3 @@ class Transformed(nn.Module):
             pixels = torch.round(images.clamp(0, 1) * 255).to(torch.uint8).cpu()
             target = self.defense.transform(pixels).to(images.device).float() / 255
         return self.model(images + (target - images).detach())
-
-    def __getstate__(self) -> dict:  # a submission's class is re-imported from its file, not pickled
-        return {**self.__dict__, "defense": portable(self.defense)}
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__({**state, "defense": restore(state["defense"])})
-
-    def __getattr__(self, name: str):  # behave like the wrapped model otherwise (e.g. ``classifier``)
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(super().__getattr__("model"), name)
