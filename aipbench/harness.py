@@ -205,6 +205,7 @@ def evaluate(
     A failed evaluation raises and writes nothing."""
     import pandas as pd
 
+    from aipbench.attacks.grants import CONTEXT_ARTIFACTS
     from aipbench.attacks.sandbox import DEFAULT_TIME_LIMIT
     from aipbench.pipeline import load_base_sets, load_dataset, open_store
     from aipbench.protocol import load_protocol
@@ -222,7 +223,7 @@ def evaluate(
     budgets = _budgets(sub, epsilons)
     sub_hash = submission_sha256(sub.folder)
     store = open_store(proto, home)
-    store.prepare(["candidates", "extractor", *names], log=log)  # Φ: insider and classifier contexts need it
+    store.prepare(["candidates", *CONTEXT_ARTIFACTS, *names], log=log)
     dataset, base = load_dataset(store), load_base_sets(store)
     if items is not None and items >= len(dataset.cold_items):
         items = None  # all of them: the full run's cache applies

@@ -115,6 +115,24 @@ def test_a_context_holds_exactly_its_grants(tiny_rankers, knowledge):
         assert ctx.classifier(ctx.cold_images[:2]).shape == (2, 320)
 
 
+
+def test_every_level_is_granted_from_a_cache_that_holds_only_dvbpr(tiny, tmp_path):
+    """A fresh cache prepared for DVBPR alone plus CONTEXT_ARTIFACTS (what every evaluation prepares)
+    grants every level: the insider and classifier levels load Φ and the cached catalog features, which
+    DVBPR itself does not need (found by `reproduce all` from an empty cache)."""
+    from aipbench.attacks.context import GRANTS, PUBLIC
+    from aipbench.attacks.grants import CONTEXT_ARTIFACTS, build_context
+    from aipbench.pipeline import open_store
+    from aipbench.ranker_steps import load_ranker
+
+    store = open_store(tiny, home=tmp_path)
+    store.prepare(["candidates", *CONTEXT_ARTIFACTS, "dvbpr"], log=lambda _: None)
+    assert not (store.root / "alexrank").exists()  # nothing beyond what was asked for
+    ranker, dataset = load_ranker(store, "dvbpr"), load_dataset(store)
+    for knowledge in GRANTS:
+        ctx = build_context(store, dataset, ranker, knowledge, epsilon=8)
+        assert set(ctx.available()) == set(PUBLIC) | GRANTS[knowledge]
+
 # -- bad input: exit 1, one line naming the file and the rule, no results file ----------------------------
 
 

@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.rankers.base import Ranker
 
-__all__ = ["Classifier", "attack_target", "build_context", "popular_class"]
+__all__ = ["CONTEXT_ARTIFACTS", "Classifier", "attack_target", "build_context", "popular_class"]
+
+# What a context may load besides the ranker itself: Φ (insider, and the classifier on it) and the cached
+# catalog features (TAaMR's popular class). An evaluation prepares these with its rankers, so a cache
+# holding only, say, DVBPR can still grant every level.
+CONTEXT_ARTIFACTS = ("extractor", "features")
 
 
 class Classifier(nn.Module):

@@ -40,6 +40,7 @@ def evaluate_defense(
     """The defense's results document (``kind: defense``). ``items`` cold items (the first of the
     protocol's seeded sample; the paper used 100) are attacked adaptively; ``levels`` overrides a
     transform family's levels. A training defense is evaluated on the ranker it ``defends`` only."""
+    from aipbench.attacks.grants import CONTEXT_ARTIFACTS
     from aipbench.attacks.sandbox import DEFAULT_TIME_LIMIT
     from aipbench.errors import InputError
     from aipbench.harness import ImageSource, submission_sha256
@@ -62,7 +63,7 @@ def evaluate_defense(
     attack_hashes = {a: submission_sha256(asub.folder) for a, asub in attack_subs.items()}
     sub_hash = submission_sha256(sub.folder)
     store = open_store(proto, home)
-    store.prepare(["candidates", "extractor", *names], log=log)  # Φ: insider and classifier contexts need it
+    store.prepare(["candidates", *CONTEXT_ARTIFACTS, *names], log=log)
     dataset, base = load_dataset(store), load_base_sets(store)
     subset = dataset.cold_items[: max(1, min(items, len(dataset.cold_items)))]
     coop = np.asarray(dataset.images[subset])

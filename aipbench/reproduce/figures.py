@@ -19,12 +19,13 @@ FIGURE4_VERSIONS = ("cooperative", "insa", "expa", "c-sema", "n-sema")  # ① �
 def _sources(book: ResultsBook, names, targets):
     """The prepared store, the data set, the 100-item subset and an ImageSource per reference attack
     over it (the same run cache as Table 6's sweep: ε = 32 images are made once)."""
+    from aipbench.attacks.grants import CONTEXT_ARTIFACTS
     from aipbench.harness import ImageSource, submission_sha256
     from aipbench.pipeline import load_dataset
     from aipbench.submission import load_submission
 
     store = book.store()
-    store.prepare(["candidates", "extractor", *targets], log=book.log)  # Φ: the attacks' contexts need it
+    store.prepare(["candidates", *CONTEXT_ARTIFACTS, *targets], log=book.log)
     dataset = load_dataset(store)
     subset = dataset.cold_items[: book.subset]
     where = {"items": subset, "subdir": "subset"} if book.subset < len(dataset.cold_items) else {}
