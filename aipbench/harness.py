@@ -33,8 +33,9 @@ def submission_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
-def provenance(proto, store: "ArtifactStore", device: str) -> dict:
-    """What every results document records about how it was measured: software, protocol, artifacts, device."""
+def provenance(proto, store: "ArtifactStore | None", device: str, *, artifacts: dict | None = None) -> dict:
+    """What every results document records about how it was measured: software, protocol, artifacts
+    (``artifacts`` if given, else every artifact built in ``store``), device."""
     import platform
 
     import torch
@@ -44,7 +45,7 @@ def provenance(proto, store: "ArtifactStore", device: str) -> dict:
     return {
         "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
         "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
-        "artifacts": store.hashes(),
+        "artifacts": dict(sorted((artifacts if artifacts is not None else store.hashes()).items())),
         "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
     }
 

@@ -59,6 +59,20 @@ def test_the_tiny_pipeline_matches_its_pins(tiny_results):
     assert len(pins) > 400
 
 
+def test_a_reproduction_records_the_artifacts_its_numbers_came_from(tiny_results, tiny_rankers):
+    """Not whatever the cache held: the artifacts of the results documents it read (Table 4) or of the
+    rankers it loaded itself (Figure 5's re-trained lengths), so a reproduction made on a fresh cache
+    and one made on a full cache are the same document."""
+    folder = tiny_results / "tiny"
+    table4 = json.loads((folder / "reproduce" / "table4.json").read_text())
+    insa = json.loads((folder / "insa.json").read_text())
+    assert table4["artifacts"] and all(insa["artifacts"][k] == v for k, v in table4["artifacts"].items())
+    figure5 = json.loads((folder / "reproduce" / "figure5.json").read_text())
+    assert {"vbpr-k20", "dvbpr-k10", "dvbpr", "vbpr", "features"} <= set(figure5["artifacts"])
+    assert "alexrank" not in figure5["artifacts"] and "amr" not in figure5["artifacts"]
+    assert figure5["artifacts"]["dvbpr"] == tiny_rankers.hashes()["dvbpr"]
+
+
 def test_the_committed_synthetic_v1_reproduction_matches_its_pins():
     pins = json.loads((DATA / "pins-synthetic-v1.json").read_text())
     problems = compare_pins(pins, pins_from(REPO / "leaderboard" / "results", "synthetic-v1"))

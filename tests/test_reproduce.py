@@ -118,3 +118,16 @@ def test_results_of_another_protocol_are_refused(tmp_path):
     (folder / "insa.json").write_text(json.dumps(sample))  # …but not under another protocol's folder
     result = CliRunner().invoke(main, ["reproduce", "table3", "--results", str(tmp_path)])
     assert result.exit_code == 1 and "made on protocol" in result.output and "not synthetic-v1" in result.output
+
+
+def test_sources_made_with_different_artifacts_are_refused(tmp_path):
+    from aipbench.reproduce.book import ResultsBook
+
+    book = ResultsBook("tiny", tmp_path)
+    book.use_artifacts("a.json", {"dvbpr": {"dvbpr.pt": "1" * 64}, "bpr": {"bpr.pt": "2" * 64}})
+    book.use_artifacts("b.json", {"dvbpr": {"dvbpr.pt": "1" * 64}})  # the same build: fine
+    assert book.artifacts == {"dvbpr": {"dvbpr.pt": "1" * 64}, "bpr": {"bpr.pt": "2" * 64}}
+    with pytest.raises(InputError, match="c.json: artifact 'dvbpr' differs from the one the other sources"):
+        book.use_artifacts("c.json", {"dvbpr": {"dvbpr.pt": "3" * 64}})
+    book.reset()
+    assert book.artifacts == {} and book.sources == {}

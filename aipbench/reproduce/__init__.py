@@ -48,7 +48,7 @@ def reproduce(
     def run(name: str) -> Reproduction:
         if name in done:
             return done[name]
-        book.sources = {}
+        book.reset()
         figures, claims = {}, []
         if name in TABLES:
             cells = TABLES[name](book, n)
@@ -59,12 +59,14 @@ def reproduce(
             parts = {e: run(e) for e in needs}
             claims, cells = check_claims(lambda e: parts[e].cells), []
             book.sources = {f: h for p in parts.values() for f, h in p.sources.items()}
+            for part in parts.values():
+                book.use_artifacts(f"{part.experiment} sources", part.provenance["artifacts"])
         cells, dataset = with_paper(cells, name, book.proto.name)
         root = book.folder
         sources = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).resolve().is_relative_to(root.resolve())
                    else f: h for f, h in book.sources.items()}
         done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
-                                  provenance(book.proto, book.store(), device), note=f"subset: first {book.subset} cold items")
+                                  provenance(book.proto, None, device, artifacts=book.artifacts), note=f"subset: first {book.subset} cold items")
         if on_done is not None:
             on_done(done[name])
         return done[name]

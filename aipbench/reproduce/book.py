@@ -31,6 +31,25 @@ class ResultsBook:
         self.folder = Path(results_dir) / self.proto.name
         self.home, self.device, self.log = home, device, log
         self.sources: dict[str, str] = {}
+        self.artifacts: dict[str, dict[str, str]] = {}
+
+    def reset(self) -> None:
+        """Forget the sources and artifacts read so far (each experiment lists only its own)."""
+        self.sources, self.artifacts = {}, {}
+
+    def use_artifacts(self, where: str, artifacts: dict[str, dict[str, str]]) -> None:
+        """Record the artifacts (name → file → SHA-256) that ``where`` was computed from; one artifact
+        with two different hashes among an experiment's sources is an error, not a footnote."""
+        for name, files in artifacts.items():
+            seen = self.artifacts.setdefault(name, dict(files))
+            if seen != files:
+                raise InputError(f"{where}: artifact {name!r} differs from the one the other sources of this "
+                                 f"reproduction were made with; evaluate them on one artifact cache")
+
+    def use_store(self, store, names: Sequence[str]) -> None:
+        """Record the prepared ``names`` of ``store`` and everything they were built from."""
+        hashes = store.hashes()
+        self.use_artifacts(str(store.root), {n: hashes[n] for n in store.order(list(names))})
 
     def _current(self, path: Path, sub_hash: str) -> dict | None:
         from aipbench.results import load_results
@@ -48,6 +67,7 @@ class ResultsBook:
 
     def _record(self, path: Path, doc: dict) -> dict:
         self.sources[str(path)] = doc["sha256"]
+        self.use_artifacts(str(path), doc["artifacts"])
         return doc
 
     def attack(self, name: str, *, rankers: Sequence[str] | None = None, epsilons: Sequence[int] | None = None,

@@ -25,7 +25,9 @@ def _sources(book: ResultsBook, names, targets):
     from aipbench.submission import load_submission
 
     store = book.store()
-    store.prepare(["candidates", *CONTEXT_ARTIFACTS, *targets], log=book.log)
+    prepared = ["candidates", *CONTEXT_ARTIFACTS, *targets]
+    store.prepare(prepared, log=book.log)
+    book.use_store(store, prepared)
     dataset = load_dataset(store)
     subset = dataset.cold_items[: book.subset]
     where = {"items": subset, "subdir": "subset"} if book.subset < len(dataset.cold_items) else {}
@@ -77,6 +79,8 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     for base_name, lengths in EMBEDDING_LENGTHS.items():
         for k in lengths:
             ranker = load_length_variant(store, base_name, k, book.device)
+            if f"{base_name}-k{k}" in store.steps:  # a re-trained variant (the protocol's own length is the ranker)
+                book.use_store(store, [f"{base_name}-k{k}"])
             with torch.no_grad():
                 summary = summarize_base_sets(ranker, base, store.protocol.metrics.hit_ranks)
             coop_hits = cold_hits(ranker, coop, summary, int(n))
