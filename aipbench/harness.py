@@ -33,9 +33,9 @@ def submission_sha256(folder: Path) -> str:
     return h.hexdigest()
 
 
-def provenance(proto, store: "ArtifactStore | None", device: str, *, artifacts: dict | None = None) -> dict:
-    """What every results document records about how it was measured: software, protocol, artifacts
-    (``artifacts`` if given, else every artifact built in ``store``), device."""
+def provenance(proto, artifacts: dict[str, dict[str, str]], device: str) -> dict:
+    """What every results document records about how it was measured: software, protocol, the artifacts
+    it was computed from (name → file → SHA-256), device."""
     import platform
 
     import torch
@@ -45,7 +45,7 @@ def provenance(proto, store: "ArtifactStore | None", device: str, *, artifacts: 
     return {
         "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
         "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
-        "artifacts": dict(sorted((artifacts if artifacts is not None else store.hashes()).items())),
+        "artifacts": dict(sorted(artifacts.items())),
         "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
     }
 
@@ -255,7 +255,7 @@ def evaluate(
     info = sub.submission
     document = {
         "schema_version": SCHEMA_VERSION,
-        **provenance(proto, store, device),
+        **provenance(proto, store.hashes(), device),
         "submission": {"name": info.name, "kind": info.kind, "knowledge": info.knowledge,
                        "threat": {"norm": sub.threat.norm, "epsilon": sub.threat.epsilon},
                        "authors": list(info.authors), "description": info.description, "link": info.link,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from aipbench.rankers.base import Ranker
 
 __all__ = ["EMBEDDING_LENGTHS", "RANKERS", "RANKER_STEPS", "length_steps", "load_extractor", "load_feature_cache",
-           "load_features", "load_length_variant", "load_ranker"]
+           "length_artifact", "load_features", "load_length_variant", "load_ranker"]
 
 # The paper's Figure 5: the embedding lengths at which VBPR and DVBPR are re-trained (all else equal).
 EMBEDDING_LENGTHS = {"vbpr": (20, 50, 100), "dvbpr": (10, 30, 50, 100)}
@@ -138,12 +138,11 @@ def length_steps(protocol) -> tuple[Step, ...]:
 
     out = []
     for base, lengths in EMBEDDING_LENGTHS.items():
-        own = getattr(protocol.rankers, base).embedding_length
         main = next(s for s in RANKER_STEPS if s.name == base)
         for k in lengths:
-            if k != own:
+            if (name := length_artifact(protocol, base, k)) != base:
                 build = functools.partial(_build_vbpr if base == "vbpr" else _build_dvbpr, length=k)
-                out.append(Step(f"{base}-k{k}", main.files, main.deps, build,
+                out.append(Step(name, main.files, main.deps, build,
                                 f"{main.description}, embedding length {k} (Figure 5)", optional=True))
     return tuple(out)
 
@@ -234,12 +233,18 @@ def _load_amr(store: ArtifactStore) -> "Ranker":
     return _load_vbpr_like(store, "amr")
 
 
+def length_artifact(protocol, base: str, length: int) -> str:
+    """The artifact holding ``base`` (vbpr or dvbpr) at embedding ``length``: the ranker itself at the
+    protocol's own length, else the optional ``<base>-k<length>``."""
+    return base if length == getattr(protocol.rankers, base).embedding_length else f"{base}-k{length}"
+
+
 def load_length_variant(store: ArtifactStore, base: str, length: int, device: str = "cpu") -> "Ranker":
-    """``base`` (vbpr or dvbpr) at embedding ``length``: the ranker itself at the protocol's own length,
-    else the optional ``<base>-k<length>`` artifact (built if missing)."""
-    if length == getattr(store.protocol.rankers, base).embedding_length:
+    """``base`` at embedding ``length`` (see ``length_artifact``; a variant is built if missing)."""
+    name = length_artifact(store.protocol, base, length)
+    if name == base:
         return load_ranker(store, base, device)
-    store.prepare([f"{base}-k{length}"])
+    store.prepare([name])
     loader = _load_vbpr_like if base == "vbpr" else _load_dvbpr
     return (loader(store, base, length) if base == "vbpr" else loader(store, length)).to(device)
 

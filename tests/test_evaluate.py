@@ -115,7 +115,6 @@ def test_a_context_holds_exactly_its_grants(tiny_rankers, knowledge):
         assert ctx.classifier(ctx.cold_images[:2]).shape == (2, 320)
 
 
-
 def test_every_level_is_granted_from_a_cache_that_holds_only_dvbpr(tiny, tmp_path):
     """A fresh cache prepared for DVBPR alone plus CONTEXT_ARTIFACTS (what every evaluation prepares)
     grants every level: the insider and classifier levels load Φ and the cached catalog features, which
@@ -132,6 +131,7 @@ def test_every_level_is_granted_from_a_cache_that_holds_only_dvbpr(tiny, tmp_pat
     for knowledge in GRANTS:
         ctx = build_context(store, dataset, ranker, knowledge, epsilon=8)
         assert set(ctx.available()) == set(PUBLIC) | GRANTS[knowledge]
+
 
 # -- bad input: exit 1, one line naming the file and the rule, no results file ----------------------------
 

@@ -121,7 +121,7 @@ def _document(sub, sub_hash, proto, store, rows, attacks, subset, n, alpha, devi
     doc = {
         "schema_version": 1,
         "kind": "defense",
-        **provenance(proto, store, device),
+        **provenance(proto, store.hashes(), device),
         "submission": {"name": info.name, "kind": info.kind, "type": sub.defense.type, "parameter": sub.defense.parameter,
                        "defends": sub.defense.defends,
                        "authors": list(info.authors), "description": info.description, "link": info.link,

@@ -101,7 +101,7 @@ class Wrapped(nn.Module):
     _portable_attr = "defense"
 
     def __getstate__(self) -> dict:  # a submission's class is re-imported from its file, not pickled
-        return {**self.__dict__, self._portable_attr: portable(self.__dict__[self._portable_attr])}
+        return {**self.__dict__, self._portable_attr: portable(getattr(self, self._portable_attr))}
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__({**state, self._portable_attr: restore(state[self._portable_attr])})

@@ -66,7 +66,7 @@ def reproduce(
         sources = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).resolve().is_relative_to(root.resolve())
                    else f: h for f, h in book.sources.items()}
         done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
-                                  provenance(book.proto, None, device, artifacts=book.artifacts), note=f"subset: first {book.subset} cold items")
+                                  provenance(book.proto, book.artifacts, device), note=f"subset: first {book.subset} cold items")
         if on_done is not None:
             on_done(done[name])
         return done[name]

@@ -72,8 +72,9 @@ def compression_needs_extremes(t: dict) -> tuple[bool, str]:
     """Transfer INSA/EXPA images (where they promote): defeated at no level or only at the two strongest."""
     extremes = {"jpeg": (30, 10), "bit_depth": (4, 3)}
     cells = [c for c in t["table8"] if c["attack"] in ("insa", "expa") and c["mode"] == "transfer"]
-    left_out = sorted({f"{c['ranker']}/{c['attack']}" for c in cells if not _promotes(t["table4"], c["ranker"], c["attack"])})
-    cells = [c for c in cells if _promotes(t["table4"], c["ranker"], c["attack"])]
+    works = [_promotes(t["table4"], c["ranker"], c["attack"]) for c in cells]
+    left_out = sorted({f"{c['ranker']}/{c['attack']}" for c, w in zip(cells, works) if not w})
+    cells = [c for c, w in zip(cells, works) if w]
     mild = [c for c in cells if c["value"] is not None and c["value"] not in extremes[c["defense"]]]
     summary = ", ".join(f"{c['defense']}/{c['ranker']}/{c['attack']}: {c['value'] if c['value'] is not None else 'none'}"
                         for c in cells)

@@ -69,7 +69,7 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
 
     from aipbench.defenses.variants import cold_hits, compare
     from aipbench.pipeline import load_base_sets
-    from aipbench.ranker_steps import EMBEDDING_LENGTHS, load_length_variant
+    from aipbench.ranker_steps import EMBEDDING_LENGTHS, length_artifact, load_length_variant
     from aipbench.scoring import summarize_base_sets
 
     store, dataset, subset, sources = _sources(book, ("insa", "expa"), ("vbpr", "dvbpr"))
@@ -79,8 +79,7 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     for base_name, lengths in EMBEDDING_LENGTHS.items():
         for k in lengths:
             ranker = load_length_variant(store, base_name, k, book.device)
-            if f"{base_name}-k{k}" in store.steps:  # a re-trained variant (the protocol's own length is the ranker)
-                book.use_store(store, [f"{base_name}-k{k}"])
+            book.use_store(store, [length_artifact(store.protocol, base_name, k)])
             with torch.no_grad():
                 summary = summarize_base_sets(ranker, base, store.protocol.metrics.hit_ranks)
             coop_hits = cold_hits(ranker, coop, summary, int(n))
