@@ -24,11 +24,15 @@ from aipbench.submission import load_submission
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 TINY_SUBSET = 10  # cold items for Tables 6 and 8 and the figures on tiny (the paper's 100 would be all 40)
+# Table 8 on tiny: the mildest and the most extreme level of each family (the submissions' five each
+# would re-run every reference attack adaptively at three more levels: most of this suite's time)
+TINY_LEVELS = {"jpeg": (90, 10), "bit-depth": (7, 3)}
 
 
 def run_tiny_pipeline(results: Path, home: Path, scratch: Path) -> None:
     """Everything the pins cover, on the tiny protocol, written under ``results/tiny/``."""
-    for rep in reproduce("all", protocol="tiny", results_dir=results, home=home, subset=TINY_SUBSET, log=lambda m: None):
+    for rep in reproduce("all", protocol="tiny", results_dir=results, home=home, subset=TINY_SUBSET,
+                         defense_levels=TINY_LEVELS, log=lambda m: None):
         rep.write(results / "tiny" / "reproduce")
     amr = load_submission(REPO / "submissions" / "amr")
     write_document(evaluate_defense(amr, protocol="tiny", rankers=["vbpr"], items=TINY_SUBSET, home=home,
@@ -71,6 +75,32 @@ def test_a_reproduction_records_the_artifacts_its_numbers_came_from(tiny_results
     assert {"vbpr-k20", "dvbpr-k10", "dvbpr", "vbpr", "features"} <= set(figure5["artifacts"])
     assert "alexrank" not in figure5["artifacts"] and "amr" not in figure5["artifacts"]
     assert figure5["artifacts"]["dvbpr"] == tiny_rankers.hashes()["dvbpr"]
+
+
+def test_a_defense_document_is_reused_only_at_the_levels_asked_for(tiny_results, monkeypatch):
+    """Table 8's documents were made at TINY_LEVELS: asked for again they are read, not re-evaluated;
+    asked for at other levels (here: the submission's own five) they are evaluated anew."""
+    import aipbench.defenses.evaluate as defense_evaluation
+    from aipbench.reproduce.book import ResultsBook
+
+    class Evaluated(Exception):
+        pass
+
+    calls = []
+
+    def stand_in(sub, **kw):  # raises so that nothing is written into the shared results
+        calls.append(kw)
+        raise Evaluated
+
+    monkeypatch.setattr(defense_evaluation, "evaluate_defense", stand_in)
+    book = ResultsBook("tiny", tiny_results, subset=TINY_SUBSET, defense_levels=TINY_LEVELS)
+    assert [r["level"] for r in book.defense("jpeg")["results"]] == [90, 10, 90, 10, 90, 10]
+    assert calls == []
+    table8 = json.loads((tiny_results / "tiny" / "reproduce" / "table8.json").read_text())
+    assert table8["note"] == "subset: first 10 cold items; jpeg levels: 90, 10; bit-depth levels: 7, 3"
+    with pytest.raises(Evaluated):
+        ResultsBook("tiny", tiny_results, subset=TINY_SUBSET).defense("bit-depth")
+    assert len(calls) == 1 and calls[0]["levels"] is None and calls[0]["items"] == TINY_SUBSET
 
 
 def test_the_committed_synthetic_v1_reproduction_matches_its_pins():

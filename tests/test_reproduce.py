@@ -131,3 +131,19 @@ def test_sources_made_with_different_artifacts_are_refused(tmp_path):
         book.use_artifacts("c.json", {"dvbpr": {"dvbpr.pt": "3" * 64}})
     book.reset()
     assert book.artifacts == {} and book.sources == {}
+
+
+@pytest.mark.parametrize("value", ["jpeg", "jpeg=", "=90", "jpeg=90,ten", "jpeg=90,,10"])
+def test_a_malformed_levels_option_is_a_usage_error(value):
+    result = CliRunner().invoke(main, ["reproduce", "table8", "--protocol", "tiny", "--levels", value])
+    assert result.exit_code == 2 and "Invalid value for '--levels'" in result.output
+    assert "expected DEFENSE=L1,L2" in result.output
+
+
+def test_levels_for_a_defense_that_is_not_a_reference_one_are_refused(tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "table8", "--protocol", "tiny", "--results", str(tmp_path),
+                                       "--levels", "jpg=90,10"])
+    assert result.exit_code == 1 and "defense levels for 'jpg': no reference defense of that name" in result.output
+    with pytest.raises(InputError, match="give one or more distinct levels"):
+        reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={"jpeg": [90, 90]})
+    assert not any(tmp_path.rglob("*.json"))

@@ -11,6 +11,21 @@ from aipbench.reproduce import EXPERIMENTS
 __all__ = ["reproduce"]
 
 
+def _parse_levels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """``jpeg=90,10`` → ``{"jpeg": (90, 10)}``; a malformed value is a usage error naming the option."""
+    out: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        name, sep, levels = value.partition("=")
+        try:
+            parsed = tuple(int(v) for v in levels.split(",")) if sep and name else ()
+        except ValueError:
+            parsed = ()
+        if not parsed or name in out:
+            raise click.BadParameter(f"{value!r}: expected DEFENSE=L1,L2,… (integers), once per defense", ctx, param)
+        out[name] = parsed
+    return out
+
+
 @click.command("reproduce")
 @click.argument("experiment", type=click.Choice([*EXPERIMENTS, "all"]))
 @click.option("--protocol", default="synthetic-v1", show_default=True, help="Protocol name or .toml file.")
@@ -21,7 +36,10 @@ __all__ = ["reproduce"]
 @click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda).")
 @click.option("--subset", type=click.IntRange(min=1), default=100, show_default=True,
               help="Cold items (the first of the protocol's sample) for Tables 6 and 8 and the figures; the paper's: 100.")
-def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, subset: int) -> None:
+@click.option("--levels", "defense_levels", multiple=True, metavar="DEFENSE=L1,L2,…", callback=_parse_levels,
+              help="Table 8: evaluate a defense family at these levels instead of its own (e.g. jpeg=90,10). Repeatable.")
+def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, subset: int,
+              defense_levels: dict[str, tuple[int, ...]]) -> None:
     """Reproduce EXPERIMENT (a table, a figure, the paper's claims, or all) on a protocol.
 
     Prints each table shaped like the paper's (the paper's numbers beside ours on a paper protocol) and
@@ -39,4 +57,5 @@ def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | Non
         click.echo(rep.table())
         click.echo(f"wrote {', '.join(p.name for p in written)} to {folder}")
 
-    run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, log=log, on_done=done)
+    run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, defense_levels=defense_levels,
+        log=log, on_done=done)

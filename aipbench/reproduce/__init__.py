@@ -3,7 +3,7 @@ computed from its results (made by `aipbench evaluate` when missing) and placed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["EXPERIMENTS", "reproduce"]
@@ -19,12 +19,14 @@ def reproduce(
     home: Path | None = None,
     device: str = "cpu",
     subset: int = 100,
+    defense_levels: Mapping[str, Sequence[int]] | None = None,
     log: Callable[[str], None] = print,
     on_done: Callable | None = None,
 ) -> list:
     """Reproductions (``aipbench.reproduce.output.Reproduction``) of ``experiment`` — one name of
     ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
-    and 8 and the figures use the first ``subset`` cold items (the paper's: 100). ``on_done`` is called
+    and 8 and the figures use the first ``subset`` cold items (the paper's: 100); ``defense_levels``
+    (e.g. ``{"jpeg": [90, 10]}``) replaces a Table 8 family's levels. ``on_done`` is called
     with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
     from aipbench.errors import InputError
     from aipbench.harness import provenance
@@ -41,7 +43,8 @@ def reproduce(
         close = difflib.get_close_matches(experiment, [*EXPERIMENTS, "all"], n=1)
         raise InputError(f"unknown experiment {experiment!r}" + (f"; did you mean {close[0]!r}?" if close else "")
                          + f" (known: {', '.join(EXPERIMENTS)}, all)")
-    book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset, log=log)
+    book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,
+                       defense_levels=defense_levels, log=log)
     n = str(book.proto.metrics.hit_ranks[0])
     done: dict[str, Reproduction] = {}
 
@@ -66,9 +69,18 @@ def reproduce(
         sources = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).resolve().is_relative_to(root.resolve())
                    else f: h for f, h in book.sources.items()}
         done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
-                                  provenance(book.proto, book.artifacts, device), note=f"subset: first {book.subset} cold items")
+                                  provenance(book.proto, book.artifacts, device), note=_note(book, name))
         if on_done is not None:
             on_done(done[name])
         return done[name]
 
     return [run(name) for name in names]
+
+
+def _note(book, experiment: str) -> str:
+    """What a reader must know about how this reproduction's setup differs from the paper's."""
+    note = f"subset: first {book.subset} cold items"
+    if experiment in ("table8", "claims"):  # the experiments that read the defense families
+        for name, levels in book.defense_levels.items():
+            note += f"; {name} levels: {', '.join(map(str, levels))}"
+    return note

@@ -3,7 +3,7 @@ by ``aipbench evaluate`` (and written there), so nothing is measured twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aipbench.errors import InputError
@@ -22,12 +22,20 @@ class ResultsBook:
     evaluation runs and its document replaces the file. ``sources`` lists every document read."""
 
     def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "cpu",
-                 subset: int = SUBSET_ITEMS, log: Callable[[str], None] = print) -> None:
+                 subset: int = SUBSET_ITEMS, defense_levels: Mapping[str, Sequence[int]] | None = None,
+                 log: Callable[[str], None] = print) -> None:
         from aipbench.protocol import load_protocol
 
         self.proto = load_protocol(protocol)
         # the subset's size: the first ``subset`` cold items of the protocol's seeded sample (all if fewer)
         self.subset = min(subset, self.proto.data.n_cold_items)
+        # a defense family's levels when not its submission's own (fewer levels: a quicker Table 8)
+        self.defense_levels = {name: tuple(int(v) for v in levels) for name, levels in (defense_levels or {}).items()}
+        for name, levels in self.defense_levels.items():
+            if not (SUBMISSIONS / name / "submission.toml").is_file():
+                raise InputError(f"defense levels for {name!r}: no reference defense of that name under {SUBMISSIONS}")
+            if not levels or len(set(levels)) != len(levels):
+                raise InputError(f"defense levels for {name!r}: give one or more distinct levels, not {list(levels)}")
         self.folder = Path(results_dir) / self.proto.name
         self.home, self.device, self.log = home, device, log
         self.sources: dict[str, str] = {}
@@ -92,7 +100,8 @@ class ResultsBook:
         return self._record(path, results.document)
 
     def defense(self, name: str, *, rankers: Sequence[str] = PAPER_RANKERS) -> dict:
-        """The defense's document ``<name>.json`` on the subset (evaluated if missing or on other items)."""
+        """The defense's document ``<name>.json`` on the subset at the book's levels for it (the
+        submission's own unless overridden); evaluated if missing, or made on other items or levels."""
         from aipbench.defenses.evaluate import evaluate_defense
         from aipbench.harness import submission_sha256
         from aipbench.results import write_document
@@ -100,12 +109,15 @@ class ResultsBook:
 
         sub = load_submission(SUBMISSIONS / name)
         path = self.folder / f"{name}.json"
+        levels = self.defense_levels.get(name)
+        wanted = list(levels or sub.defense.levels or [None])
         doc = self._current(path, submission_sha256(sub.folder))
-        if doc is not None and len(doc["items"]) == self.subset and set(rankers) <= {r["ranker"] for r in doc["results"]}:
+        if (doc is not None and len(doc["items"]) == self.subset and set(rankers) <= {r["ranker"] for r in doc["results"]}
+                and list(dict.fromkeys(r["level"] for r in doc["results"])) == wanted):
             return self._record(path, doc)
         self.log(f"evaluating the defense {name} on {self.proto.name} -> {path}")
-        doc = evaluate_defense(sub, protocol=self.proto.name, rankers=rankers, items=self.subset, device=self.device,
-                               home=self.home, log=self.log)
+        doc = evaluate_defense(sub, protocol=self.proto.name, rankers=rankers, items=self.subset, levels=levels,
+                               device=self.device, home=self.home, log=self.log)
         write_document(doc, path)
         return self._record(path, doc)
 
