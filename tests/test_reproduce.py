@@ -144,6 +144,9 @@ def test_levels_for_a_defense_that_is_not_a_reference_one_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["reproduce", "table8", "--protocol", "tiny", "--results", str(tmp_path),
                                        "--levels", "jpg=90,10"])
     assert result.exit_code == 1 and "defense levels for 'jpg': no reference defense of that name" in result.output
+    for not_a_family in ("amr", "insa"):
+        with pytest.raises(InputError, match=f"'{not_a_family}': only a defense family"):
+            reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={not_a_family: [1]})
     with pytest.raises(InputError, match="give one or more distinct levels"):
         reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={"jpeg": [90, 90]})
     assert not any(tmp_path.rglob("*.json"))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["FALSE_ALARM_RATE", "Gate", "Variant", "cold_hits", "compare", "fit_gate", "variants"]
+__all__ = ["FALSE_ALARM_RATE", "Gate", "Variant", "cold_hits", "compare", "evaluated_levels", "fit_gate", "variants"]
 
 # Detectors are scored at this rate of clean uploads flagged (the issue's operating point).
 FALSE_ALARM_RATE = 0.01
@@ -85,6 +85,12 @@ class Variant:
         return "trained defense" if spec.type == "training" else f"detector at {FALSE_ALARM_RATE:.0%} false alarms"
 
 
+def evaluated_levels(spec, levels=None) -> list:
+    """The levels a defense is evaluated at: ``levels`` if given, else a transform family's own, else
+    the single level ``None`` (a plain transform, a training defense or a detector)."""
+    return list(levels or spec.levels or [None])
+
+
 def variants(sub, sub_hash: str, ranker, dataset, store, levels, gate: Gate | None, device: str,
              log: Callable[[str], None]) -> Iterator[Variant]:
     """The defended systems to score against ``ranker``, built one at a time."""
@@ -93,7 +99,7 @@ def variants(sub, sub_hash: str, ranker, dataset, store, levels, gate: Gate | No
 
     spec, prefix = sub.defense, f"{sub.submission.name}-{sub_hash[:12]}"
     if spec.type == "transform":
-        for level in (list(levels) if levels else list(spec.levels or ()) or [None]):
+        for level in evaluated_levels(spec, levels):
             defense = load_defense(sub.entry_file, sub.entry_class, **({spec.parameter: level} if spec.parameter else {}))
             defended = defend(ranker, defense, dataset)
             yield Variant(level, prefix + (f"-{level}" if level is not None else ""), defended, defended,

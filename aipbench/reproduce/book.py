@@ -34,6 +34,9 @@ class ResultsBook:
         for name, levels in self.defense_levels.items():
             if not (SUBMISSIONS / name / "submission.toml").is_file():
                 raise InputError(f"defense levels for {name!r}: no reference defense of that name under {SUBMISSIONS}")
+            if not _is_family(name):
+                raise InputError(f"defense levels for {name!r}: only a defense family (a transform with a parameter "
+                                 f"and levels, e.g. jpeg) takes levels")
             if not levels or len(set(levels)) != len(levels):
                 raise InputError(f"defense levels for {name!r}: give one or more distinct levels, not {list(levels)}")
         self.folder = Path(results_dir) / self.proto.name
@@ -103,6 +106,7 @@ class ResultsBook:
         """The defense's document ``<name>.json`` on the subset at the book's levels for it (the
         submission's own unless overridden); evaluated if missing, or made on other items or levels."""
         from aipbench.defenses.evaluate import evaluate_defense
+        from aipbench.defenses.variants import evaluated_levels
         from aipbench.harness import submission_sha256
         from aipbench.results import write_document
         from aipbench.submission import load_submission
@@ -110,10 +114,9 @@ class ResultsBook:
         sub = load_submission(SUBMISSIONS / name)
         path = self.folder / f"{name}.json"
         levels = self.defense_levels.get(name)
-        wanted = list(levels or sub.defense.levels or [None])
         doc = self._current(path, submission_sha256(sub.folder))
         if (doc is not None and len(doc["items"]) == self.subset and set(rankers) <= {r["ranker"] for r in doc["results"]}
-                and list(dict.fromkeys(r["level"] for r in doc["results"])) == wanted):
+                and list(dict.fromkeys(r["level"] for r in doc["results"])) == evaluated_levels(sub.defense, levels)):
             return self._record(path, doc)
         self.log(f"evaluating the defense {name} on {self.proto.name} -> {path}")
         doc = evaluate_defense(sub, protocol=self.proto.name, rankers=rankers, items=self.subset, levels=levels,
@@ -126,3 +129,11 @@ class ResultsBook:
         from aipbench.pipeline import open_store
 
         return open_store(self.proto, self.home)
+
+
+def _is_family(name: str) -> bool:
+    """Whether the reference defense ``name`` is evaluated level by level (a parameter and its levels)."""
+    from aipbench.submission import load_submission
+
+    spec = load_submission(SUBMISSIONS / name).defense  # None for an attack
+    return spec is not None and bool(spec.parameter)

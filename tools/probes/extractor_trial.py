@@ -1,7 +1,6 @@
 """Φ pre-trained with extra nuisance-attribute groups; AlexRank refit on it; INSA and a noise control."""
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ cfg = proto.rankers.extractor.pretrain
 torch.manual_seed(cfg.seed)
 gen = torch.Generator().manual_seed(cfg.seed)
 aux = args.aux_weight > 0
-model = build_extractor(dataclasses.replace(proto.rankers.extractor), sum(GROUPS) + (BINS * N_AUX if aux else 0))
+model = build_extractor(proto.rankers.extractor, sum(GROUPS) + (BINS * N_AUX if aux else 0))
 images, attrs = pretraining_set(proto, cfg.n_images, cfg.seed)
 labels, groups = torch.stack([attrs[k] for k in CLASS_COUNTS], 1), list(GROUPS)
 if aux:
