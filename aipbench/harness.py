@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.errors import InputError
+from aipbench.protocol import DEFAULT_PROTOCOL
 from aipbench.submission import Submission, load_submission
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def _budgets(sub: Submission, epsilons: Sequence[int] | None) -> list[int | None
 def evaluate(
     submission: str | Path | Submission,
     *,
-    protocol: str = "synthetic-v1",
+    protocol: str = DEFAULT_PROTOCOL,
     rankers: Sequence[str] | None = None,
     device: str = "cpu",
     out: str | Path | None = None,

@@ -13,8 +13,12 @@ from typing import Literal
 from aipbench.config import ConfigError, Range, build, read_toml, to_dict
 from aipbench.rankers_config import RankersConfig
 
+# The protocol every command and API uses when none is named: the embedded synthetic one.
+DEFAULT_PROTOCOL = "synthetic-v1"
+
 __all__ = [
     "BPRConfig",
+    "DEFAULT_PROTOCOL",
     "DataConfig",
     "FileDataConfig",
     "MetricsConfig",

@@ -38,6 +38,23 @@ class PretrainConfig:
     learning_rate: float = _f(_POS)
     weight_decay: float = _f(_NONNEG)
     seed: int = _f(_SEED)
+    # Extra targets that keep Φ sensitive to more than the class attributes, as ImageNet features are:
+    # the renderer's ten nuisance draws per image (rotation, scale, shift x/y, tone, tint r/g/b, pattern
+    # phase, background level), each cut into ``nuisance_bins`` equal ranges and classified, with loss
+    # weight ``nuisance_weight`` per draw. Absent (synthetic-v1): the class attributes alone.
+    nuisance_weight: float | None = field(default=None, metadata={"range": _POS})
+    nuisance_bins: int | None = field(default=None, metadata={"range": Range(2)})
+
+    def __post_init__(self) -> None:
+        if (self.nuisance_weight is None) != (self.nuisance_bins is None):
+            raise ValueError("nuisance_weight and nuisance_bins go together")
+
+    @property
+    def nuisance_groups(self) -> tuple[int, ...]:
+        """The classifier head's extra logit groups: one per nuisance draw (none when absent)."""
+        from aipbench.data.synthetic import N_NUISANCE
+
+        return (self.nuisance_bins,) * N_NUISANCE if self.nuisance_bins else ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ import torch
 
 from aipbench.data import render
 from aipbench.data.preview import contact_sheet, sheet_items
-from aipbench.data.synthetic import attribute_class, generate, item_attributes, pretraining_set
+from aipbench.data.synthetic import N_NUISANCE, attribute_class, generate, item_attributes, nuisance_labels, pretraining_set
 
 
 def _digest(dataset) -> str:
@@ -101,6 +101,25 @@ def test_pretraining_set_is_disjoint_and_labelled(tiny, tiny_dataset):
     assert int(cls.min()) >= 0 and int(cls.max()) < 320
     flat = {hashlib.sha256(x.tobytes()).digest() for x in tiny_dataset.images}
     assert not any(hashlib.sha256(x.tobytes()).digest() in flat for x in images)
+
+
+def test_nuisance_labels_replay_the_draws_that_rendered_the_pretraining_set(tiny, monkeypatch):
+    seen = []
+    real = render.photo_draws
+    monkeypatch.setattr(render, "photo_draws", lambda n, g: seen.append(real(n, g)) or seen[-1])
+    images, _ = pretraining_set(tiny, 400, seed=3)
+    monkeypatch.undo()
+    labels = nuisance_labels(400, 3, bins=4)
+    assert labels.shape == (400, N_NUISANCE) and labels.dtype == torch.int64
+    drawn = torch.cat([seen[0][k].reshape(400, -1) for k in render.NUISANCE], 1)
+    assert torch.equal(labels, (drawn * 4).long())  # bin k holds the draws in [k/4, (k+1)/4)
+    counts = torch.stack([torch.bincount(c, minlength=4) for c in labels.T])
+    assert int(counts.min()) > 60  # ~100 per bin: uniform draws
+    # and they are the photos' draws: the top-left (background) pixel is brighter in bg_level's top bin
+    corner = images[:, :, 0, 0].astype(float).mean(1)
+    bg_level = labels[:, N_NUISANCE - 1].numpy()
+    assert corner[bg_level == 3].mean() > corner[bg_level == 0].mean() + 6
+    assert not torch.equal(nuisance_labels(400, 4, bins=4), labels)  # another seed, other draws
 
 
 def test_contact_sheet_marks_hook_and_cold_items(tiny_dataset, tmp_path):

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from aipbench.protocol import DEFAULT_PROTOCOL
+
 __all__ = ["evaluate"]
 
 
 @click.command("evaluate")
 @click.argument("submission", type=click.Path(path_type=Path))
-@click.option("--protocol", default="synthetic-v1", show_default=True, help="Protocol name or .toml file.")
+@click.option("--protocol", default=DEFAULT_PROTOCOL, show_default=True, help="Protocol name or .toml file.")
 @click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device for attacks and scoring (cpu, cuda).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

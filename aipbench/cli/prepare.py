@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from aipbench.protocol import DEFAULT_PROTOCOL
+
 __all__ = ["prepare"]
 
 
 @click.command()
-@click.argument("protocol", default="synthetic-v1")
+@click.argument("protocol", default=DEFAULT_PROTOCOL)
 @click.option("--only", "only", default=None, metavar="A,B",
               help="Build only these artifacts (and what they need), comma-separated.")
 def prepare(protocol: str, only: str | None) -> None:

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from aipbench.protocol import DEFAULT_PROTOCOL
+
 __all__ = ["rankers"]
 
 
@@ -15,7 +17,7 @@ def rankers() -> None:
 
 
 @rankers.command("report")
-@click.argument("protocol", default="synthetic-v1")
+@click.argument("protocol", default=DEFAULT_PROTOCOL)
 @click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device to score on (cpu, cuda).")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aipbench.protocol import DEFAULT_PROTOCOL
+
 from aipbench.reproduce import EXPERIMENTS
 
 __all__ = ["reproduce"]
@@ -28,7 +30,7 @@ def _parse_levels(ctx: click.Context, param: click.Parameter, values: tuple[str,
 
 @click.command("reproduce")
 @click.argument("experiment", type=click.Choice([*EXPERIMENTS, "all"]))
-@click.option("--protocol", default="synthetic-v1", show_default=True, help="Protocol name or .toml file.")
+@click.option("--protocol", default=DEFAULT_PROTOCOL, show_default=True, help="Protocol name or .toml file.")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Results folder: <protocol>/<submission>.json are reused when current, else evaluated and written.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,

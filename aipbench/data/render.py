@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["CATEGORIES", "COLOURS", "PATTERNS", "render", "sample_attributes"]
+__all__ = ["CATEGORIES", "COLOURS", "NUISANCE", "PATTERNS", "photo_draws", "render", "sample_attributes"]
 
 CATEGORIES = ("shirt", "t-shirt", "jeans", "shoes", "coat", "dress", "bag", "hat")
 COLOURS = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "brown", "black")
@@ -254,6 +254,21 @@ def sample_attributes(n: int, generator: torch.Generator) -> dict[str, torch.Ten
     }
 
 
+# The per-item nuisance draws of a photo: everything about an image that is not its category, colour or
+# pattern (apart from the pixel noise and the faint background tint and slope).
+NUISANCE = ("angle", "scale", "shift", "tone", "tint", "phase", "bg_level")
+
+
+def photo_draws(n: int, generator: torch.Generator) -> dict[str, Tensor]:
+    """Every per-item random draw ``render`` makes, up front and in a fixed order, as raw uniforms in
+    [0, 1) (``render`` scales them); a generator in the same state replays a ``render`` call's draws."""
+    shapes = {"angle": (n,), "scale": (n,), "shift": (n, 2), "tone": (n,), "tint": (n, 3), "phase": (n,),
+              "bg_level": (n,), "bg_tint": (n, 3), "bg_slope": (n,)}
+    draws = {k: torch.rand(*shape, generator=generator) for k, shape in shapes.items()}
+    draws["noise_seed"] = torch.randint(2**62, (1,), generator=generator)
+    return draws
+
+
 def render(
     attributes: dict[str, torch.Tensor | np.ndarray],
     image_size: int,
@@ -269,22 +284,21 @@ def render(
     col = torch.as_tensor(attributes["colour"]).long()
     pat = torch.as_tensor(attributes["pattern"]).long()
     n, s = int(cat.shape[0]), int(image_size)
-    g = generator
+    d = photo_draws(n, generator)
 
-    def u(*shape: int) -> Tensor:  # uniform in [-1, 1]
-        return torch.rand(*shape, generator=g) * 2 - 1
+    def u(k: str) -> Tensor:  # uniform in [-1, 1]
+        return d[k] * 2 - 1
 
-    # every per-item random draw is made up front, in a fixed order
-    angle = u(n) * jitter * math.radians(14)
-    scale = 1 + u(n) * jitter * 0.12
-    shift = u(n, 2) * jitter * 0.10
-    tone = 1 + u(n) * 0.08  # brightness of the garment
-    tint = u(n, 3) * 0.035  # small per-channel hue variation
-    phase = torch.rand(n, generator=g)
-    bg_level = 0.955 + u(n) * 0.03
-    bg_tint = u(n, 3) * 0.012
-    bg_slope = 0.03 + 0.04 * torch.rand(n, generator=g)
-    noise_seed = int(torch.randint(2**62, (1,), generator=g))
+    angle = u("angle") * jitter * math.radians(14)
+    scale = 1 + u("scale") * jitter * 0.12
+    shift = u("shift") * jitter * 0.10
+    tone = 1 + u("tone") * 0.08  # brightness of the garment
+    tint = u("tint") * 0.035  # small per-channel hue variation
+    phase = d["phase"]
+    bg_level = 0.955 + u("bg_level") * 0.03
+    bg_tint = u("bg_tint") * 0.012
+    bg_slope = 0.03 + 0.04 * d["bg_slope"]
+    noise_seed = int(d["noise_seed"])
 
     base = (_RGB[col] * tone[:, None] + tint).clamp(0, 1)
     lum = base @ torch.tensor([0.30, 0.59, 0.11])

@@ -14,7 +14,10 @@ from aipbench.data.splits import build_dataset, leave_two_out, to_csr
 if TYPE_CHECKING:
     from aipbench.protocol import Protocol, SyntheticConfig
 
-__all__ = ["CLASS_COUNTS", "attribute_class", "generate", "item_attributes", "pretraining_set", "sample_interactions"]
+__all__ = [
+    "CLASS_COUNTS", "N_NUISANCE", "attribute_class", "generate", "item_attributes", "nuisance_labels", "pretraining_set",
+    "sample_interactions",
+]
 
 # The three visual attributes a taste (and the extractor's pre-training task) is defined over.
 CLASS_COUNTS = {
@@ -24,6 +27,8 @@ CLASS_COUNTS = {
 }
 # A user's taste: one Gaussian preference per attribute value, scaled per attribute (shape matters most).
 _TASTE_SCALE = {"category": 2.0, "colour": 1.5, "pattern": 1.0}
+# Scalar nuisance draws per photo (render.NUISANCE, shift and tint counted per component).
+N_NUISANCE = 10
 _MAX_INTERACTIONS_PER_USER = 200
 _USER_CHUNK = 512
 
@@ -132,6 +137,15 @@ def generate(protocol: "Protocol", *, batch_size: int = 1024) -> Dataset:
     indptr, flat = to_csr(users, items, syn.n_users)
     train_indptr, train_items, val, test = leave_two_out(indptr, flat, protocol.split.seed)
     return build_dataset(images, train_indptr, train_items, val, test, protocol.data.n_cold_items, protocol.split.seed)
+
+
+def nuisance_labels(n_images: int, seed: int, bins: int) -> torch.Tensor:
+    """The bin (of ``bins`` equal ranges) of each of the ``N_NUISANCE`` nuisance draws that rendered the
+    pre-training images of ``pretraining_set(protocol, n_images, seed)``: an int64 ``n_images × N_NUISANCE``
+    tensor, replayed from the renderer's own stream (``render.photo_draws``)."""
+    draws = _render.photo_draws(n_images, torch.Generator().manual_seed(_streams(seed)["render"]))
+    columns = torch.cat([draws[k].reshape(n_images, -1) for k in _render.NUISANCE], 1)
+    return (columns * bins).long().clamp(max=bins - 1)
 
 
 def pretraining_set(protocol: "Protocol", n_images: int, seed: int) -> tuple[np.ndarray, dict[str, torch.Tensor]]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.defenses.variants import cold_hits, compare, fit_gate, variants
+from aipbench.protocol import DEFAULT_PROTOCOL
 from aipbench.results import seal
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ SUBMISSIONS = Path(__file__).resolve().parents[2] / "submissions"
 def evaluate_defense(
     sub: "Submission",
     *,
-    protocol: str = "synthetic-v1",
+    protocol: str = DEFAULT_PROTOCOL,
     rankers: Sequence[str] | None = None,
     attacks: Sequence[str] = REFERENCE_ATTACKS,
     items: int = 100,

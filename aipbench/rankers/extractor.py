@@ -26,25 +26,31 @@ _HOLDOUT_FRACTION = 0.1
 def make_extractor(protocol: "Protocol") -> FeatureExtractor:
     """An extractor of the protocol's architecture (untrained for ``alexnet-style``)."""
     cfg = protocol.rankers.extractor
-    return build_extractor(cfg, sum(GROUPS) if cfg.kind == "alexnet-style" else 1000)
+    if cfg.kind != "alexnet-style":
+        return build_extractor(cfg, 1000)
+    return build_extractor(cfg, sum(GROUPS) + sum(cfg.pretrain.nuisance_groups))
 
 
 def class_log_probs(logits: torch.Tensor) -> torch.Tensor:
     """Log-probabilities of the joint classes (category × colour) × pattern, from the grouped head
-    (the attributes are predicted independently, so the joint log-probability is the sum)."""
-    cat, col, pat = (F.log_softmax(g, dim=1) for g in torch.split(logits, GROUPS, dim=1))
+    (the attributes are predicted independently, so the joint log-probability is the sum); nuisance
+    logits after the class groups, if the protocol pre-trains with them, are no class and are ignored."""
+    cat, col, pat = (F.log_softmax(g, dim=1) for g in torch.split(logits[:, : sum(GROUPS)], GROUPS, dim=1))
     return (cat[:, :, None, None] + col[:, None, :, None] + pat[:, None, None, :]).flatten(1)
 
 
-def _grouped_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return sum(F.cross_entropy(g, labels[:, k]) for k, g in enumerate(torch.split(logits, GROUPS, dim=1)))
+def _grouped_loss(logits: torch.Tensor, labels: torch.Tensor, groups: tuple[int, ...], nuisance_weight: float) -> torch.Tensor:
+    """Cross-entropy per logit group: weight 1 for the class attributes, ``nuisance_weight`` after them."""
+    return sum((1.0 if k < len(GROUPS) else nuisance_weight) * F.cross_entropy(g, labels[:, k])
+               for k, g in enumerate(torch.split(logits, groups, dim=1)))
 
 
 def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple[FeatureExtractor, dict]:
     """Train the extractor on the protocol's generated pre-training set (disjoint from the catalog)
-    to predict category, colour and pattern; returns it frozen (eval mode) and a history with the
-    held-out accuracy per attribute. Deterministic from ``pretrain.seed``."""
-    from aipbench.data.synthetic import pretraining_set
+    to predict category, colour and pattern (and the binned nuisance draws, if the protocol says so);
+    returns it frozen (eval mode) and a history with the held-out accuracy per target. Deterministic
+    from ``pretrain.seed``."""
+    from aipbench.data.synthetic import nuisance_labels, pretraining_set
 
     cfg = protocol.rankers.extractor.pretrain
     if cfg is None:
@@ -53,7 +59,11 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
     gen = torch.Generator().manual_seed(cfg.seed)
     model = make_extractor(protocol)
     images, attrs = pretraining_set(protocol, cfg.n_images, cfg.seed)
-    labels = torch.stack([attrs[k] for k in CLASS_COUNTS], 1)
+    labels, names = torch.stack([attrs[k] for k in CLASS_COUNTS], 1), list(CLASS_COUNTS)
+    groups = GROUPS + cfg.nuisance_groups
+    if cfg.nuisance_groups:
+        labels = torch.cat([labels, nuisance_labels(cfg.n_images, cfg.seed, cfg.nuisance_bins)], 1)
+        names += [f"nuisance{k}" for k in range(len(cfg.nuisance_groups))]
     n_hold = max(1, int(cfg.n_images * _HOLDOUT_FRACTION))
     n_train = cfg.n_images - n_hold
     x = torch.from_numpy(images)
@@ -70,7 +80,7 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
         total = 0.0
         for s in range(0, n_train, cfg.batch_size):
             b = order[s : s + cfg.batch_size]
-            loss = _grouped_loss(model.classifier[6](model(x[b])), labels[b])
+            loss = _grouped_loss(model.classifier[6](model(x[b])), labels[b], groups, cfg.nuisance_weight or 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -79,7 +89,7 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
         with torch.no_grad():
             logits = torch.cat([model.logits(x[s : s + 512]) for s in range(n_train, cfg.n_images, 512)])
         acc = {k: float((g.argmax(1) == labels[n_train:, i]).float().mean())
-               for i, (k, g) in enumerate(zip(CLASS_COUNTS, torch.split(logits, GROUPS, dim=1)))}
+               for i, (k, g) in enumerate(zip(names, torch.split(logits, groups, dim=1)))}
         history["loss"].append(total / n_train)
         history["holdout_accuracy"].append(acc)
     return model.eval().requires_grad_(False), history

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from aipbench.protocol import DEFAULT_PROTOCOL
+
 __all__ = ["EXPERIMENTS", "reproduce"]
 
 EXPERIMENTS = ("table3", "table4", "table5", "table6", "table7", "table8", "figure4", "figure5", "claims")
@@ -14,7 +16,7 @@ EXPERIMENTS = ("table3", "table4", "table5", "table6", "table7", "table8", "figu
 def reproduce(
     experiment: str,
     *,
-    protocol: str = "synthetic-v1",
+    protocol: str = DEFAULT_PROTOCOL,
     results_dir: str | Path = "results",
     home: Path | None = None,
     device: str = "cpu",
