@@ -88,6 +88,16 @@ def test_tampered_results_are_refused(results, tmp_path, damage, rule):
     assert not out.exists()
 
 
+def test_an_artifact_only_one_entry_recorded_is_no_conflict(results, tmp_path):
+    """An optional artifact (a Figure 5 length variant) built after some entries were made is recorded by
+    the later ones only; the entries still share one build of every artifact they have in common."""
+    path = results / "tiny" / "noise.json"
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps(seal({**doc, "artifacts": {**doc["artifacts"], "vbpr-k20": {"vbpr.pt": "2" * 64}}})))
+    result = CliRunner().invoke(main, ["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "site")])
+    assert result.exit_code == 0, result.output
+
+
 def test_a_document_hash_covers_every_number():
     doc = load_results(SAMPLE)
     doc["results"][0]["cooperative"]["hr"]["5"] += 1e-9

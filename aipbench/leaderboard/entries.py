@@ -58,18 +58,20 @@ def _load_one(path: Path) -> Entry:
 
 def load_entries(results_dir: str | Path) -> list[Entry]:
     """Every ``<protocol>/<submission>.json`` under ``results_dir``, validated: schema, the document's own
-    SHA-256, the protocol hash against this checkout's protocol file, and one set of artifact hashes per
+    SHA-256, the protocol hash against this checkout's protocol file, and one build of each artifact per
     protocol (results measured on different artifacts are not comparable). One-line errors."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise InputError(f"{results_dir}: no such results folder")
     entries = [_load_one(p) for p in sorted(results_dir.glob("*/*.json"))]
-    first: dict[str, Entry] = {}
+    # per protocol, each artifact seen so far and the entry that first recorded it; an artifact recorded
+    # by one entry only (an optional one, e.g. a Figure 5 length variant, built after it) is no conflict
+    seen: dict[str, dict[str, tuple[dict, Entry]]] = {}
     for entry in entries:
-        ref = first.setdefault(entry.protocol, entry)
-        if entry.document["artifacts"] != ref.document["artifacts"]:
-            step = next(k for k in sorted({*entry.document["artifacts"], *ref.document["artifacts"]})
-                        if entry.document["artifacts"].get(k) != ref.document["artifacts"].get(k))
-            raise InputError(f"{entry.path}: artifact hashes differ from {ref.path.name}'s (first at {step!r}); "
-                             "results of one protocol must come from the same prepared artifacts")
+        known = seen.setdefault(entry.protocol, {})
+        for step, files in sorted(entry.document["artifacts"].items()):
+            files0, ref = known.setdefault(step, (files, entry))
+            if files != files0:
+                raise InputError(f"{entry.path}: artifact hashes differ from {ref.path.name}'s (first at {step!r}); "
+                                 "results of one protocol must come from the same prepared artifacts")
     return entries
