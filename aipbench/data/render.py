@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-__all__ = ["CATEGORIES", "COLOURS", "NUISANCE", "PATTERNS", "photo_draws", "render", "sample_attributes"]
+__all__ = ["CATEGORIES", "COLOURS", "NUISANCE", "N_NUISANCE", "PATTERNS", "photo_draws", "render", "sample_attributes"]
 
 CATEGORIES = ("shirt", "t-shirt", "jeans", "shoes", "coat", "dress", "bag", "hat")
 COLOURS = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "brown", "black")
@@ -254,17 +254,18 @@ def sample_attributes(n: int, generator: torch.Generator) -> dict[str, torch.Ten
     }
 
 
-# The per-item nuisance draws of a photo: everything about an image that is not its category, colour or
-# pattern (apart from the pixel noise and the faint background tint and slope).
+# Every per-item random draw of a photo, in the order ``render`` makes them, with its number of values.
+_DRAWS = {"angle": 1, "scale": 1, "shift": 2, "tone": 1, "tint": 3, "phase": 1, "bg_level": 1, "bg_tint": 3, "bg_slope": 1}
+# The nuisance draws: everything about an image that is not its category, colour or pattern (apart from
+# the pixel noise and the faint background tint and slope); N_NUISANCE values per image.
 NUISANCE = ("angle", "scale", "shift", "tone", "tint", "phase", "bg_level")
+N_NUISANCE = sum(_DRAWS[k] for k in NUISANCE)
 
 
 def photo_draws(n: int, generator: torch.Generator) -> dict[str, Tensor]:
     """Every per-item random draw ``render`` makes, up front and in a fixed order, as raw uniforms in
     [0, 1) (``render`` scales them); a generator in the same state replays a ``render`` call's draws."""
-    shapes = {"angle": (n,), "scale": (n,), "shift": (n, 2), "tone": (n,), "tint": (n, 3), "phase": (n,),
-              "bg_level": (n,), "bg_tint": (n, 3), "bg_slope": (n,)}
-    draws = {k: torch.rand(*shape, generator=generator) for k, shape in shapes.items()}
+    draws = {k: torch.rand(*((n, w) if w > 1 else (n,)), generator=generator) for k, w in _DRAWS.items()}
     draws["noise_seed"] = torch.randint(2**62, (1,), generator=generator)
     return draws
 

@@ -27,8 +27,7 @@ CLASS_COUNTS = {
 }
 # A user's taste: one Gaussian preference per attribute value, scaled per attribute (shape matters most).
 _TASTE_SCALE = {"category": 2.0, "colour": 1.5, "pattern": 1.0}
-# Scalar nuisance draws per photo (render.NUISANCE, shift and tint counted per component).
-N_NUISANCE = 10
+N_NUISANCE = _render.N_NUISANCE  # values per image that nuisance_labels bins
 _MAX_INTERACTIONS_PER_USER = 200
 _USER_CHUNK = 512
 
