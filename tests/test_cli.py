@@ -34,15 +34,15 @@ def test_help_is_instant_and_lists_commands():
 def test_protocols_list_shows_shipped_protocols():
     result = run("protocols", "list")
     assert result.exit_code == 0
-    for name in ("synthetic-v1", "tiny", "amazon-men-v1", "tradesy-v1"):
+    for name in ("synthetic-v1", "synthetic-v2", "tiny", "amazon-men-v1", "tradesy-v1"):
         assert name in result.output
 
 
 def test_unknown_protocol_is_one_line_with_a_suggestion(home):
-    result = CliRunner().invoke(main, ["protocols", "show", "synthetic-v2"])
+    result = CliRunner().invoke(main, ["protocols", "show", "synthetic-v9"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "unknown protocol" in lines[0] and "synthetic-v1" in lines[0]
+    assert len(lines) == 1 and "unknown protocol" in lines[0] and "did you mean 'synthetic-v" in lines[0], lines
 
 
 def test_unknown_command_suggests_the_closest():
