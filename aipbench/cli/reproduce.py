@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from aipbench.protocol import DEFAULT_PROTOCOL
-
 from aipbench.reproduce import EXPERIMENTS
 
 __all__ = ["reproduce"]

@@ -3,7 +3,9 @@
 import argparse
 import dataclasses
 import json
+import runpy
 import time
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +48,9 @@ def hits(images=None, feats=None):
 
 
 cold = np.asarray(ds.images[ds.cold_items[:args.items]])
-noisy = np.clip(cold.astype(int) + np.random.default_rng(0).integers(-32, 33, cold.shape), 0, 255).astype(np.uint8)
+# the noise control exactly as the reference submission makes it (zero-mean, never clipped)
+noise_control = runpy.run_path(str(Path(__file__).resolve().parents[2] / "submissions" / "noise" / "attack.py"))["UniformNoise"]
+noisy = noise_control().run(SimpleNamespace(seed=0, epsilon=32, cold_images=cold))
 coop, noise = hits(cold), hits(noisy)
 adv = hits(insa(ranker, cold, epsilon=32, steps=50, learning_rate=0.01, objective="linear"))
 centre = hits(feats=ranker.mean.mean(0, keepdim=True)).mean()  # Eq. 6's linear optimum for AlexRank
