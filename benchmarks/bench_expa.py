@@ -1,8 +1,8 @@
-"""EXPA (Eq. 7): 1,000 cold images against synthetic-v1's feature extractor, and our batched,
+"""EXPA (Eq. 7): 1,000 cold images against the default synthetic protocol's feature extractor, and our batched,
 cosine-annealed Adam against the authors' recipe (5,000 constant-rate Adam steps per image).
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_expa.py --benchmark-enable``. The objective comparison
-needs synthetic-v1 prepared in ``$AIPBENCH_HOME`` (it is skipped otherwise).
+needs the default protocol prepared in ``$AIPBENCH_HOME`` (it is skipped otherwise).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from aipbench.attacks.expa import expa, expa_objective
-from aipbench.protocol import load_protocol
+from aipbench.protocol import DEFAULT_PROTOCOL, load_protocol
 from aipbench.rankers.extractor import make_extractor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +29,10 @@ def _submission():
 
 
 def test_expa_1000_items(benchmark):
-    """The reference submission's EXPA on 1,000 images (Φ of synthetic-v1's architecture, random weights:
+    """The reference submission's EXPA on 1,000 images (Φ of the default protocol's architecture, random weights:
     the cost does not depend on the values)."""
     torch.manual_seed(0)
-    extractor = make_extractor(load_protocol("synthetic-v1")).eval().requires_grad_(False)
+    extractor = make_extractor(load_protocol(DEFAULT_PROTOCOL)).eval().requires_grad_(False)
     images = np.random.default_rng(0).integers(0, 256, (1000, 3, 64, 64), dtype=np.uint8)
     attack = _submission()
     run = lambda: expa(extractor, images, images[0], epsilon=32, steps=attack.steps["extractor"],  # noqa: E731
@@ -45,9 +45,9 @@ def test_expa_1000_items(benchmark):
 def prepared():
     from aipbench.pipeline import load_dataset, open_store
 
-    store = open_store(load_protocol("synthetic-v1"))
+    store = open_store(load_protocol(DEFAULT_PROTOCOL))
     if any(store.state(n) != "ok" for n in ("dataset", "vbpr", "dvbpr")):
-        pytest.skip("synthetic-v1 is not prepared in $AIPBENCH_HOME")
+        pytest.skip(f"{DEFAULT_PROTOCOL} is not prepared in $AIPBENCH_HOME")
     return store, load_dataset(store)
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from aipbench.cli import main
-from aipbench.protocol import ProtocolError, list_protocols, load_protocol
+from aipbench.protocol import DEFAULT_PROTOCOL, ProtocolError, list_protocols, load_protocol
 
 PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
 TINY = (PROTOCOLS / "tiny.toml").read_text()
@@ -29,6 +29,13 @@ def test_shipped_protocols_load():
         proto = load_protocol(path)
         assert proto.name == path.stem
         assert re.fullmatch(r"[0-9a-f]{64}", proto.sha256)
+
+
+def test_the_default_protocol_is_shipped_and_the_readme_says_which_it_is():
+    assert load_protocol(DEFAULT_PROTOCOL).name == DEFAULT_PROTOCOL == "synthetic-v2"
+    readme = (PROTOCOLS.parent / "README.md").read_text()
+    assert f"| `{DEFAULT_PROTOCOL}` (default) |" in readme and readme.count("(default) |") == 1
+    assert f"embedded synthetic protocol `{DEFAULT_PROTOCOL}`" in readme.split("**aipbench**")[0]
 
 
 @pytest.mark.parametrize("name", ["synthetic-v1", "synthetic-v2"])

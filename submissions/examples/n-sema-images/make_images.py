@@ -1,7 +1,7 @@
 """Make this example's images: every cold item cut out of its studio photo and placed into the hook
 item's photo, as a merchant would do by hand (paper §4.3, n-SEMA). Uses only public catalog images.
 
-    python make_images.py [--protocol synthetic-v1]    # writes images/<cold_item_id>.png
+    python make_images.py [--protocol NAME]    # writes images/<cold_item_id>.png (default: aipbench's default)
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ def place(hook: np.ndarray, cold: np.ndarray, scale: float = 0.55) -> np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--protocol", default="synthetic-v1")
-    args = parser.parse_args()
     from aipbench.pipeline import load_dataset, open_store
-    from aipbench.protocol import load_protocol
+    from aipbench.protocol import DEFAULT_PROTOCOL, load_protocol
+
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL)
+    args = parser.parse_args()
 
     store = open_store(load_protocol(args.protocol))
     store.prepare(["dataset"])
