@@ -113,6 +113,7 @@ def test_build_from_the_committed_results(tmp_path):
     assert "training (replaces vbpr)" in amr and "Table 8" not in amr
     detector = next(text for name, text in pages.items() if name.startswith("submission-synthetic-v1-detector"))
     assert "% flagged]" in detector and "never the evaluated cold items" in detector
+    assert ">synthetic-v2</a> (default)</td>" in pages["index.html"] and pages["index.html"].count("(default)") == 1
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 

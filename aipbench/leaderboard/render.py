@@ -145,7 +145,7 @@ def _submission_context(entry: "Entry", n: str) -> dict:
 def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None = None) -> dict[str, str]:
     """The site as {file name: HTML}: an index, a page per protocol and per submission. Pure: the same
     entries and references give the same bytes."""
-    from aipbench.protocol import load_protocol
+    from aipbench.protocol import DEFAULT_PROTOCOL, load_protocol
 
     env = _env()
     table4 = (references or {}).get("table4")
@@ -188,7 +188,8 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
                              "type": d.document["submission"]["type"], "levels": ", ".join(str(v) for v in levels if v is not None) or "–",
                              "strongest": [(r["ranker"], r["worst_case"]["hr"]) for r in strongest]})
     pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions,
-                                                                defense_list=defense_list, n=n)
+                                                                defense_list=defense_list, n=n,
+                                                                default_protocol=DEFAULT_PROTOCOL)
     return pages
 
 
