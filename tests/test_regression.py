@@ -103,22 +103,24 @@ def test_a_defense_document_is_reused_only_at_the_levels_asked_for(tiny_results,
     assert len(calls) == 1 and calls[0]["levels"] is None and calls[0]["items"] == TINY_SUBSET
 
 
-def test_the_committed_synthetic_v1_reproduction_matches_its_pins():
-    pins = json.loads((DATA / "pins-synthetic-v1.json").read_text())
-    problems = compare_pins(pins, pins_from(REPO / "leaderboard" / "results", "synthetic-v1"))
+@pytest.mark.parametrize("protocol", ["synthetic-v1", "synthetic-v2"])
+def test_the_committed_synthetic_reproduction_matches_its_pins(protocol):
+    pins = json.loads((DATA / f"pins-{protocol}.json").read_text())
+    problems = compare_pins(pins, pins_from(REPO / "leaderboard" / "results", protocol))
     assert not problems, "\n".join(problems[:40])
 
 
 @pytest.mark.slow
-def test_synthetic_v1_reproduces_its_pins_from_scratch(tmp_path):
-    """`aipbench reproduce all` on synthetic-v1 into an empty results folder (every evaluation re-run;
-    artifacts from $AIPBENCH_HOME): the numbers match the committed pins. Hours on a 2-core CPU."""
-    for rep in reproduce("all", protocol="synthetic-v1", results_dir=tmp_path, log=lambda m: None):
-        rep.write(tmp_path / "synthetic-v1" / "reproduce")
+@pytest.mark.parametrize("protocol", ["synthetic-v1", "synthetic-v2"])
+def test_synthetic_protocol_reproduces_its_pins_from_scratch(tmp_path, protocol):
+    """`aipbench reproduce all` on a synthetic protocol into an empty results folder (every evaluation
+    re-run; artifacts from $AIPBENCH_HOME): the numbers match the committed pins. Hours on a 2-core CPU."""
+    for rep in reproduce("all", protocol=protocol, results_dir=tmp_path, log=lambda m: None):
+        rep.write(tmp_path / protocol / "reproduce")
     for name in ("amr", "detector"):
-        write_document(evaluate_defense(load_submission(REPO / "submissions" / name), protocol="synthetic-v1",
+        write_document(evaluate_defense(load_submission(REPO / "submissions" / name), protocol=protocol,
                                         rankers=list(PAPER_RANKERS), log=lambda m: None),
-                       tmp_path / "synthetic-v1" / f"{name}.json")
-    pins = json.loads((DATA / "pins-synthetic-v1.json").read_text())
-    problems = compare_pins(pins, pins_from(tmp_path, "synthetic-v1"))
+                       tmp_path / protocol / f"{name}.json")
+    pins = json.loads((DATA / f"pins-{protocol}.json").read_text())
+    problems = compare_pins(pins, pins_from(tmp_path, protocol))
     assert not problems, "\n".join(problems[:40])
