@@ -116,7 +116,7 @@ def test_results_of_another_protocol_are_refused(tmp_path):
     folder = tmp_path / "synthetic-v1"
     folder.mkdir()
     (folder / "insa.json").write_text(json.dumps(sample))  # …but not under another protocol's folder
-    result = CliRunner().invoke(main, ["reproduce", "table3", "--results", str(tmp_path)])
+    result = CliRunner().invoke(main, ["reproduce", "table3", "--protocol", "synthetic-v1", "--results", str(tmp_path)])
     assert result.exit_code == 1 and "made on protocol" in result.output and "not synthetic-v1" in result.output
 
 
