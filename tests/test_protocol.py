@@ -154,9 +154,10 @@ def test_cli_reports_bad_protocol_as_one_line(tmp_path):
 
 
 def test_released_synthetic_hashes_are_pinned():
-    """Every committed synthetic-v1 result carries this hash; a code change that moved it (a new optional
-    setting that is not dropped from the canonical form when absent, say) would orphan them all."""
+    """Every committed synthetic-v1/v2 result carries these hashes; a code change that moved one (a new
+    optional setting that is not dropped from the canonical form when absent, say) would orphan them all."""
     assert load_protocol("synthetic-v1").sha256 == "3d7770a98e2ea991bcb9fda83ae8652251de5667146202d1a075debec0b6bdcd"
+    assert load_protocol("synthetic-v2").sha256 == "348db7bf0aecc7d9d331007b9ddc0ad9ddb484ecc2309c7953e469f7423a4a6c"
     v1, v2 = (load_protocol(n).canonical() for n in ("synthetic-v1", "synthetic-v2"))
     # synthetic-v2 is synthetic-v1 with three values changed (and its own name and version)
     assert v2["data"]["synthetic"].pop("taste_weight") == 2.5 and v1["data"]["synthetic"].pop("taste_weight") == 1.5

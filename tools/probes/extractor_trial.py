@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from aipbench.attacks.insa import insa
 from aipbench.pipeline import load_base_sets, load_dataset, open_store
 from aipbench.protocol import load_protocol
 from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.extractor import extract_features, pretrain_extractor
-from aipbench.scoring import cold_hit_rates, summarize_base_sets
+from aipbench.scoring import cold_hit_rates, paired_t_test, summarize_base_sets
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("protocol")
@@ -38,13 +37,14 @@ trial = dataclasses.replace(proto, rankers=dataclasses.replace(
 phi, history = pretrain_extractor(trial)
 ranker = AlexRank.fit(phi, extract_features(phi, ds.images), ds.train_indptr, ds.train_items)
 summary = summarize_base_sets(ranker, base)
-users, tau = ranker.user_side(ranker.all_users()), summary.thresholds[5]
+all_users, tau = ranker.all_users(), summary.thresholds[5]
 
 
 def hits(images=None, feats=None):
     with torch.no_grad():
-        feats = ranker.encode(torch.as_tensor(images).float() / 255) if feats is None else feats
-        return cold_hit_rates(users.vec @ ranker.item_side(feats).vec.T + users.bias[:, None], tau).numpy()
+        scores = (ranker.score_features(all_users, feats) if images is None
+                  else ranker.score_images(all_users, torch.as_tensor(images)))
+        return cold_hit_rates(scores, tau).numpy()
 
 
 cold = np.asarray(ds.images[ds.cold_items[:args.items]])
@@ -60,4 +60,4 @@ print(f"{args.pretrain}: hold-out accuracy category {accuracy['category']:.2f} c
       f"pattern {accuracy['pattern']:.2f} nuisance {np.mean(nuisance) if nuisance else float('nan'):.2f}; AlexRank "
       f"test AUC {float(summary.test_auc.mean()):.3f} HR@5 {summary.test_hit_rate(5):.4f}; centre HR@5 {centre:.4f}; "
       f"cooperative {coop.mean():.5f}, INSA {adv.mean():.5f}, lift {adv.mean() / max(coop.mean(), 1e-9):.1f}x; "
-      f"noise p {stats.ttest_rel(noise, coop).pvalue:.3f}; {time.time() - began:.0f} s")
+      f"noise p {paired_t_test(noise, coop)[1]:.3f}; {time.time() - began:.0f} s")
