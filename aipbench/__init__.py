@@ -5,14 +5,37 @@
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["__version__", "evaluate"]
+__all__ = ["CPU_KERNEL_CAPS", "__version__", "evaluate"]
 
 try:
     __version__ = version("aipbench")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
+
+# Trained artifacts are the same bytes on two x86-64 machines only if both run the same kernels. ATen's
+# vectorized kernels, MKL's BLAS and oneDNN's convolutions each choose their code by the CPU's
+# instruction set, and AVX2 and AVX-512 code sum floats in other orders: the tiny protocol's pins,
+# measured on one CPU, failed on an AMD EPYC (AVX2) with 314 of 482 numbers moved. Every x86-64 CPU
+# from the last decade has AVX2, so all three are capped there (set before torch reads them, which it
+# does at first use; a value the user set is kept, and results record what was in effect).
+CPU_KERNEL_CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def _cap_cpu_kernels() -> None:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:  # not Linux: no MKL / oneDNN x86 dispatch to pin
+        return
+    if " avx2" in flags:
+        for name, value in CPU_KERNEL_CAPS.items():
+            os.environ.setdefault(name, value)
+
+
+_cap_cpu_kernels()
 
 
 def __getattr__(name: str):

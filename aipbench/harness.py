@@ -47,8 +47,27 @@ def provenance(proto, artifacts: dict[str, dict[str, str]], device: str) -> dict
         "aipbench": {"version": aipbench.__version__, "git_commit": _git_commit()},
         "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
         "artifacts": dict(sorted(artifacts.items())),
-        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version()},
+        "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version(),
+                        "cpu": cpu_environment()},
     }
+
+
+def cpu_environment() -> dict:
+    """The CPU and the kernels torch runs on it (see ``aipbench.CPU_KERNEL_CAPS``)."""
+    import os
+
+    import torch
+
+    from aipbench import CPU_KERNEL_CAPS
+
+    model = None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"model": model, "capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "kernel_caps": {k: os.environ[k] for k in CPU_KERNEL_CAPS if k in os.environ}}
 
 
 def _git_commit() -> str | None:
