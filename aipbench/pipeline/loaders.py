@@ -1,0 +1,131 @@
+"""Typed loaders of built artifacts: the data set, BPR, candidate and base sets, Φ, features, rankers."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.pipeline.store import ArtifactStore
+
+if TYPE_CHECKING:
+    import torch
+
+    from aipbench.data.dataset import Dataset
+    from aipbench.rankers.base import Ranker
+
+__all__ = ["StoreArtifacts", "load_base_sets", "load_bpr", "load_candidates", "load_dataset", "load_extractor",
+           "load_feature_cache", "load_features", "load_length_variant", "load_ranker"]
+
+
+def _torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_dataset(store: ArtifactStore) -> "Dataset":
+    from aipbench.data.dataset import Dataset
+
+    return Dataset.load(store.path("dataset", "interactions.npz"), store.path("dataset", "images.npy"))
+
+
+def load_bpr(store: ArtifactStore):
+    from aipbench.firststage.bpr import BPR
+
+    state = _torch_load(store.path("bpr", "bpr.pt"))
+    n_users, k = state["user_factors.weight"].shape
+    model = BPR(n_users, state["item_factors.weight"].shape[0], k, init_std=0.0, seed=0)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def load_candidates(store: ArtifactStore) -> np.ndarray:
+    return np.load(store.path("candidates", "candidates.npy"))
+
+
+def load_base_sets(store: ArtifactStore, dataset: "Dataset | None" = None) -> np.ndarray:
+    """Each user's base set: the BPR candidates and, in the last column, the user's test item."""
+    from aipbench.firststage.candidates import base_sets
+
+    return base_sets(load_candidates(store), (dataset or load_dataset(store)).test_items)
+
+
+def load_extractor(store: ArtifactStore):
+    """Φ, frozen (eval mode, no parameter gradients)."""
+    from aipbench.rankers.extractor import make_extractor
+    from aipbench.rankers.nets.alexnet import FeatureExtractor
+
+    cfg = store.protocol.rankers.extractor
+    state = _torch_load(store.path("extractor", "extractor.pt"))
+    # torchvision's AlexNet is rebuilt bare here: its weights are the artifact, not a download
+    model = make_extractor(store.protocol) if cfg.kind == "alexnet-style" else FeatureExtractor(cfg.conv_widths,
+                                                                                                  cfg.fc_width, 1000)
+    model.load_state_dict(state)
+    return model.eval().requires_grad_(False)
+
+
+def load_features(store: ArtifactStore) -> "torch.Tensor":
+    import torch
+
+    return torch.from_numpy(np.load(store.path("features", "features.npy")))
+
+
+def load_feature_cache(store: ArtifactStore):
+    """Φ keyed by image SHA-256, seeded with every catalog and cooperative cold image."""
+    from aipbench.rankers.extractor import FeatureCache
+
+    hashes = store.path("features", "image_sha256.txt").read_text().split()
+    return FeatureCache(load_extractor(store), hashes, load_features(store),
+                        batch_size=store.protocol.rankers.extractor.batch_size)
+
+
+class StoreArtifacts:
+    """A store as the rankers' ``ArtifactReader``: Φ and its features loaded once, on first use."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store, self.protocol = store, store.protocol
+
+    def path(self, artifact: str, file: str) -> Path:
+        return self.store.path(artifact, file)
+
+    def state(self, artifact: str, file: str) -> dict:
+        return _torch_load(self.store.path(artifact, file))
+
+    def array(self, artifact: str, file: str) -> np.ndarray:
+        return np.load(self.store.path(artifact, file))
+
+    def extractor(self):
+        return load_extractor(self.store)
+
+    @cached_property
+    def _features(self):
+        return load_features(self.store)
+
+    def features(self):
+        return self._features
+
+
+def load_ranker(store: ArtifactStore, name: str, device: str = "cpu", *, length: int | None = None,
+                artifacts: StoreArtifacts | None = None) -> "Ranker":
+    """The named ranker (``length``: its Figure 5 re-training at that embedding length), frozen (eval mode,
+    no parameter gradients), on ``device``; pixels stay differentiable. Rankers loaded through one
+    ``artifacts`` reader share its copy of the catalog features."""
+    from aipbench.rankers.registry import RANKERS
+
+    ranker = RANKERS.get(name).load(artifacts or StoreArtifacts(store), length=length)
+    return ranker.eval().requires_grad_(False).to(device)
+
+
+def load_length_variant(store: ArtifactStore, base: str, length: int, device: str = "cpu") -> "Ranker":
+    """``base`` at embedding ``length`` (the ranker itself at the protocol's length; a variant is built
+    if missing)."""
+    from aipbench.rankers.lengths import length_artifact
+
+    name = length_artifact(store.protocol, base, length)
+    if name == base:
+        return load_ranker(store, base, device)
+    store.prepare([name])
+    return load_ranker(store, base, device, length=length)

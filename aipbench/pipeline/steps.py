@@ -1,0 +1,205 @@
+"""The protocol's artifact graph — data → BPR → candidate sets → Φ → features → rankers — as build steps."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.errors import ArtifactError
+from aipbench.paths import aipbench_home
+from aipbench.pipeline.loaders import StoreArtifacts, load_bpr, load_dataset, load_extractor, load_features
+from aipbench.pipeline.store import ArtifactStore, Step
+from aipbench.rankers.lengths import EMBEDDING_LENGTHS, length_artifact, with_length
+
+if TYPE_CHECKING:
+    import torch
+
+    from aipbench.protocol.schema import Protocol
+
+__all__ = ["PROGRESS", "RANKER_STEPS", "STEPS", "length_steps", "open_store", "raw_data_path", "steps_for"]
+
+# Progress bars on long steps unless AIPBENCH_PROGRESS=0 (CI, tests).
+PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
+
+
+def raw_data_path(protocol: "Protocol") -> Path:
+    """Where `aipbench data import` leaves a real data set's distributed file."""
+    assert protocol.data.file is not None
+    return aipbench_home() / "raw" / protocol.data.file.name
+
+
+def _save(obj, path: Path) -> None:
+    import torch
+
+    torch.save(obj, path)
+
+
+def _write_history(history: dict, out: Path) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=2, sort_keys=True) + "\n")
+
+
+def _own_state(model: "torch.nn.Module") -> dict:
+    """The ranker's own parameters: the frozen extractor lives in its own artifact."""
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("extractor.")}
+
+
+# -- the first stage ---------------------------------------------------------------------------------------
+
+
+def _build_dataset(store: ArtifactStore, out: Path) -> None:
+    protocol = store.protocol
+    if protocol.data.source == "synthetic":
+        from aipbench.data.synthetic import generate
+
+        dataset = generate(protocol)
+        dataset.save(out / "interactions.npz", out / "images.npy")
+        return
+    from aipbench.data.dvbpr_npy import import_dvbpr_npy
+
+    raw = raw_data_path(protocol)
+    if not raw.is_file():
+        raise ArtifactError(
+            f"{raw}: data file not found; run `aipbench data import {protocol.name} PATH/{protocol.data.file.name}`"
+        )
+    dataset = import_dvbpr_npy(raw, protocol, out / "images.npy", progress=PROGRESS)
+    dataset.save_interactions(out / "interactions.npz")
+
+
+def _build_bpr(store: ArtifactStore, out: Path) -> None:
+    from aipbench.firststage.bpr import train_bpr
+
+    model, history = train_bpr(load_dataset(store), store.protocol.bpr, progress=PROGRESS)
+    _save(model.state_dict(), out / "bpr.pt")
+    _write_history(history, out)
+
+
+def _build_candidates(store: ArtifactStore, out: Path) -> None:
+    from aipbench.firststage.candidates import candidate_sets
+
+    dataset = load_dataset(store)
+    model = load_bpr(store)
+    cands = candidate_sets(
+        model.user_factors.weight.detach(),
+        model.item_factors.weight.detach(),
+        model.item_bias.weight.detach().squeeze(-1),
+        train_indptr=dataset.train_indptr,
+        train_items=dataset.train_items,
+        test_items=dataset.test_items,
+        cold_items=dataset.cold_items,
+        n_candidates=store.protocol.bpr.n_candidates,
+        progress=PROGRESS,
+    )
+    with open(out / "candidates.npy", "wb") as fh:
+        np.save(fh, cands)
+
+
+# -- Φ and the rankers ---------------------------------------------------------------------------------------
+
+
+def _build_extractor(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.extractor import make_extractor, pretrain_extractor
+
+    if store.protocol.rankers.extractor.kind == "alexnet-style":
+        model, history = pretrain_extractor(store.protocol, progress=PROGRESS)
+    else:
+        model, history = make_extractor(store.protocol), {"weights": "torchvision AlexNet_Weights.IMAGENET1K_V1"}
+    _save(model.state_dict(), out / "extractor.pt")
+    _write_history(history, out)
+
+
+def _build_features(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.extractor import extract_features, image_hashes
+
+    images = load_dataset(store).images
+    feats = extract_features(load_extractor(store), images, batch_size=store.protocol.rankers.extractor.batch_size,
+                             progress=PROGRESS)
+    with open(out / "features.npy", "wb") as fh:
+        np.save(fh, feats.numpy().astype(np.float32))
+    hashes = [h for s in range(0, len(images), 4096) for h in image_hashes(images[s : s + 4096])]
+    (out / "image_sha256.txt").write_text("\n".join(hashes) + "\n")
+
+
+def _build_alexrank(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.alexrank import user_profiles
+
+    dataset = load_dataset(store)
+    mean, mean_sq = user_profiles(load_features(store), dataset.train_indptr, dataset.train_items)
+    _save({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
+
+
+def _build_vbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
+    from aipbench.rankers.training import train_vbpr
+
+    model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
+                                with_length(store.protocol.rankers.vbpr, length), progress=PROGRESS)
+    _save(_own_state(model), out / "vbpr.pt")
+    _write_history(history, out)
+
+
+def _build_amr(store: ArtifactStore, out: Path) -> None:
+    from aipbench.rankers.training import train_amr
+
+    extractor = load_extractor(store)
+    vbpr = StoreArtifacts(store).state("vbpr", "vbpr.pt")
+    vbpr_state = {**vbpr, **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
+    model, history = train_amr(load_dataset(store), extractor, load_features(store), store.protocol.rankers.amr,
+                               vbpr_state=vbpr_state, progress=PROGRESS)
+    _save(_own_state(model), out / "amr.pt")
+    _write_history(history, out)
+
+
+def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
+    from aipbench.rankers.training import train_dvbpr
+
+    model, history = train_dvbpr(load_dataset(store), with_length(store.protocol.rankers.dvbpr, length),
+                                 progress=PROGRESS)
+    _save(_own_state(model), out / "dvbpr.pt")
+    with open(out / "item_embeddings.npy", "wb") as fh:
+        np.save(fh, model.catalog.numpy().astype(np.float32))
+    _write_history(history, out)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("dataset", ("interactions.npz", "images.npy"), (), _build_dataset, "catalog images, splits, cold items, hook"),
+    Step("bpr", ("bpr.pt", "history.json"), ("dataset",), _build_bpr, "first-stage BPR, K from the protocol"),
+    Step("candidates", ("candidates.npy",), ("dataset", "bpr"), _build_candidates, "top-N BPR candidate sets"),
+)
+
+RANKER_STEPS: tuple[Step, ...] = (
+    Step("extractor", ("extractor.pt", "history.json"), (), _build_extractor, "Φ: pre-trained, frozen"),
+    Step("features", ("features.npy", "image_sha256.txt"), ("dataset", "extractor"), _build_features,
+         "Φ(x) of every item image"),
+    Step("alexrank", ("alexrank.pt",), ("dataset", "features"), _build_alexrank, "AlexRank user profiles (Eq. 1)"),
+    Step("vbpr", ("vbpr.pt", "history.json"), ("dataset", "features"), _build_vbpr, "VBPR (Eq. 2, BPR loss of Eq. 4)"),
+    Step("dvbpr", ("dvbpr.pt", "item_embeddings.npy", "history.json"), ("dataset",), _build_dvbpr,
+         "DVBPR (Eq. 5), CNN-F end to end"),
+    Step("amr", ("amr.pt", "history.json"), ("dataset", "features", "vbpr"), _build_amr, "AMR (Eq. 10-11)"),
+)
+
+
+def length_steps(protocol: "Protocol") -> tuple[Step, ...]:
+    """Optional steps ``vbpr-k20``, ``dvbpr-k10``, …: the ranker re-trained at each Figure 5 length
+    other than the protocol's own (that one is the ranker itself)."""
+    out = []
+    for base, lengths in EMBEDDING_LENGTHS.items():
+        main = next(s for s in RANKER_STEPS if s.name == base)
+        for k in lengths:
+            if (name := length_artifact(protocol, base, k)) != base:
+                build = functools.partial(_build_vbpr if base == "vbpr" else _build_dvbpr, length=k)
+                out.append(Step(name, main.files, main.deps, build,
+                                f"{main.description}, embedding length {k} (Figure 5)", optional=True))
+    return tuple(out)
+
+
+def steps_for(protocol: "Protocol") -> dict[str, Step]:
+    return {s.name: s for s in STEPS + RANKER_STEPS + length_steps(protocol)}
+
+
+def open_store(protocol: "Protocol", home: Path | None = None) -> ArtifactStore:
+    """The protocol's artifact cache (under ``$AIPBENCH_HOME``, or ``home``) with every step it knows."""
+    return ArtifactStore(protocol, steps_for(protocol), home=home)

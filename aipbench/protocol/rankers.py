@@ -1,0 +1,140 @@
+"""Protocol sections for the visual feature extractor and the four second-stage rankers."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Literal
+
+from aipbench.protocol.config import Range, field_with
+
+__all__ = [
+    "AMRConfig",
+    "DVBPRConfig",
+    "ExtractorConfig",
+    "PretrainConfig",
+    "RankersConfig",
+    "TrainConfig",
+    "VBPRConfig",
+]
+
+_POS = Range(0, None, low_open=True)
+_NONNEG = Range(0, None)
+_SEED = Range(0, 2**63 - 1)
+_f = field_with
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Pre-training of a synthetic protocol's extractor: a classifier over visual attributes, trained on
+    a generated image set disjoint from the catalog (its own seed), then frozen."""
+
+    n_images: int = _f(Range(10))
+    epochs: int = _f(Range(1))
+    batch_size: int = _f(Range(1))
+    learning_rate: float = _f(_POS)
+    weight_decay: float = _f(_NONNEG)
+    seed: int = _f(_SEED)
+    # Extra targets that keep Φ sensitive to more than the class attributes, as ImageNet features are:
+    # the renderer's ten nuisance draws per image (rotation, scale, shift x/y, tone, tint r/g/b, pattern
+    # phase, background level), each cut into ``nuisance_bins`` equal ranges and classified, with loss
+    # weight ``nuisance_weight`` per draw. Absent (synthetic-v1): the class attributes alone.
+    nuisance_weight: float | None = field(default=None, metadata={"range": _POS})
+    nuisance_bins: int | None = field(default=None, metadata={"range": Range(2)})
+
+    def __post_init__(self) -> None:
+        if (self.nuisance_weight is None) != (self.nuisance_bins is None):
+            raise ValueError("nuisance_weight and nuisance_bins go together")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractorConfig:
+    """Φ: the pre-trained feature extractor; features are the fc7 activations after ReLU."""
+
+    # "torchvision-alexnet": torchvision's AlexNet with ImageNet weights (``weights_file`` pins a local
+    # copy by SHA-256; without it torchvision's weights API downloads them). "alexnet-style": the same
+    # layer layout with the widths below, pre-trained on generated images (synthetic protocols).
+    kind: Literal["torchvision-alexnet", "alexnet-style"]
+    conv_widths: tuple[int, ...] = _f(Range(1))
+    fc_width: int = _f(Range(1))
+    batch_size: int = _f(Range(1))
+    weights_file: str | None = None
+    weights_sha256: str | None = None
+    pretrain: PretrainConfig | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.conv_widths) != 5:
+            raise ValueError("conv_widths must list the 5 convolution widths")
+        if self.kind == "alexnet-style" and self.pretrain is None:
+            raise ValueError("kind 'alexnet-style' needs a [rankers.extractor.pretrain] table")
+        if self.kind == "torchvision-alexnet" and (self.conv_widths != (64, 192, 384, 256, 256) or self.fc_width != 4096):
+            raise ValueError("torchvision-alexnet has conv_widths [64, 192, 384, 256, 256] and fc_width 4096")
+        if (self.weights_file is None) != (self.weights_sha256 is None):
+            raise ValueError("weights_file and weights_sha256 go together")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by the trained rankers (BPR loss of Eq. 4, Adam)."""
+
+    learning_rate: float = _f(_POS)
+    weight_decay: float = _f(_NONNEG)
+    epochs: int = _f(Range(1))
+    batch_size: int = _f(Range(1))
+    seed: int = _f(_SEED)
+    # Adam's rate for the per-user parameters (γ_u, θ_u), which get only a few updates per epoch on
+    # sparse data (about 5 training items per user); absent: ``learning_rate``.
+    user_learning_rate: float | None = field(default=None, metadata={"range": _POS})
+
+
+@dataclasses.dataclass(frozen=True)
+class VBPRConfig:
+    """VBPR (Eq. 2): ``factors`` = length of γ, ``embedding_length`` = length of θ (rows of E)."""
+
+    factors: int = _f(Range(1))
+    embedding_length: int = _f(Range(1))
+    visual_bias: bool
+    train: TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class AMRConfig:
+    """AMR (Eq. 10–11): VBPR trained with on-the-fly adversarial perturbations of its embeddings."""
+
+    factors: int = _f(Range(1))
+    embedding_length: int = _f(Range(1))
+    visual_bias: bool
+    # "vbpr": start from the trained VBPR checkpoint (as AMR's authors do), then train adversarially.
+    init: Literal["vbpr", "random"]
+    # Which embeddings receive the perturbation Δ (fast-gradient direction, L2 size ``adv_epsilon`` per
+    # row): "user" = γ_u and θ_u, "item" = γ_i, "visual" = the projected visual embedding E·Φ(x_i).
+    perturb: tuple[Literal["user", "item", "visual"], ...]
+    adv_epsilon: float = _f(_POS)
+    adv_weight: float = _f(_NONNEG)
+    train: TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DVBPRConfig:
+    """DVBPR (Eq. 5): a CNN-F trained end to end with the BPR loss; dropout only in training."""
+
+    embedding_length: int = _f(Range(1))
+    conv_widths: tuple[int, ...] = _f(Range(1))
+    fc_widths: tuple[int, ...] = _f(Range(1))
+    local_response_norm: bool  # CNN-F's LRN after conv1 and conv2 (the paper's model has it)
+    dropout: float = _f(Range(0, 1))
+    train: TrainConfig
+
+    def __post_init__(self) -> None:
+        if len(self.conv_widths) != 5 or len(self.fc_widths) != 2:
+            raise ValueError("CNN-F has 5 convolution widths and 2 fully-connected widths")
+
+
+@dataclasses.dataclass(frozen=True)
+class RankersConfig:
+    """The extractor Φ and the four visually-aware second-stage rankers."""
+
+    extractor: ExtractorConfig
+    vbpr: VBPRConfig
+    dvbpr: DVBPRConfig
+    amr: AMRConfig

@@ -1,0 +1,174 @@
+"""The protocol's schema: frozen dataclasses, one per section of a protocol file, and its canonical hash."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Literal
+
+from aipbench.hashing import canonical_json, canonical_sha256
+from aipbench.protocol.config import Range, field_with, to_dict
+from aipbench.protocol.rankers import RankersConfig
+
+__all__ = [
+    "BPRConfig",
+    "DataConfig",
+    "FileDataConfig",
+    "MetricsConfig",
+    "Protocol",
+    "ProtocolInfo",
+    "SplitConfig",
+    "SyntheticConfig",
+    "ThreatConfig",
+]
+
+_POS = Range(0, None, low_open=True)
+_NONNEG = Range(0, None)
+_SEED = Range(0, 2**63 - 1)
+_f = field_with
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of the procedural catalog generator (``aipbench.data.synthetic``)."""
+
+    n_users: int = _f(Range(3))
+    n_catalog_items: int = _f(Range(10))
+    mean_interactions_per_user: float = _f(Range(3))
+    min_interactions_per_user: int = _f(Range(3))
+    popularity_exponent: float = _f(_NONNEG)
+    popularity_weight: float = _f(_NONNEG)
+    taste_weight: float = _f(_NONNEG)
+    taste_segments: int = _f(Range(1))  # users share one of this many taste prototypes ...
+    taste_spread: float = _f(_NONNEG)  # ... plus individual variation of this relative size
+    noise_std: float = _f(Range(0, 64))
+    jitter: float = _f(Range(0, 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileDataConfig:
+    """A real data set distributed as a DVBPR-style ``.npy`` file, pinned by its SHA-256."""
+
+    name: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and the image size every stage sees."""
+
+    source: Literal["synthetic", "dvbpr-npy"]
+    image_size: int = _f(Range(64, 512))  # AlexNet-style pooling needs >= 63 px
+    n_cold_items: int = _f(Range(1))
+    seed: int = _f(_SEED)
+    synthetic: SyntheticConfig | None = None
+    file: FileDataConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.source == "synthetic" and (self.synthetic is None or self.file is not None):
+            raise ValueError("source 'synthetic' needs a [data.synthetic] table and no [data.file]")
+        if self.source == "dvbpr-npy" and (self.file is None or self.synthetic is not None):
+            raise ValueError("source 'dvbpr-npy' needs a [data.file] table and no [data.synthetic]")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """How interactions become train / validation / test, which items are cold, and the hook."""
+
+    # "leave-two-out": per user, a seeded shuffle; the last item is the test item, the one before it the
+    # validation item. "as-distributed": the file's own validation and test items (real data).
+    rule: Literal["leave-two-out", "as-distributed"]
+    # Cold items: a seeded uniform sample among items that appear in no interaction at all.
+    cold_rule: Literal["uniform-among-uninteracted"]
+    # Hook: the item with the most training interactions; ties go to the lowest item id.
+    hook_rule: Literal["most-train-interactions"]
+    seed: int = _f(_SEED)
+
+
+@dataclasses.dataclass(frozen=True)
+class BPRConfig:
+    """The first-stage ranker and the candidate sets it produces."""
+
+    factors: int = _f(Range(1))
+    learning_rate: float = _f(_POS)
+    weight_decay: float = _f(_NONNEG)
+    epochs: int = _f(Range(1))
+    batch_size: int = _f(Range(1))
+    init_std: float = _f(_POS)
+    seed: int = _f(_SEED)
+    # Model selection: the epoch with the best AUC of the validation items (against all catalog items
+    # the user has not trained on) is kept.
+    selection: Literal["validation-auc"]
+    # Candidate set: the top-n_candidates catalog items by BPR score among items the user has not
+    # trained on, excluding cold items and the user's test item; the test item is then added once.
+    n_candidates: int = _f(Range(1))
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreatConfig:
+    """The default threat model for bounded attacks (L∞ in 8-bit units) and the ε sweep."""
+
+    norm: Literal["linf"]
+    epsilon: int = _f(Range(1, 255))
+    epsilon_sweep: tuple[int, ...] = _f(Range(1, 255))
+    quantize: Literal["uint8"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig:
+    """Hit ranks, the significance test and the tie rule of the scoring engine."""
+
+    hit_ranks: tuple[int, ...] = _f(Range(1))
+    significance_level: float = _f(Range(0, 1, low_open=True))
+    test: Literal["paired-t"]
+    # A cold item enters the top-N only if its score is strictly above the N-th best of the base set.
+    ties: Literal["against-cold-item"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolInfo:
+    """Identity of the protocol; ``name`` must equal the file's stem."""
+
+    name: str
+    version: int = _f(Range(1))
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A complete, validated protocol. ``sha256`` is the hash of its canonical JSON form."""
+
+    protocol: ProtocolInfo
+    data: DataConfig
+    split: SplitConfig
+    bpr: BPRConfig
+    rankers: RankersConfig
+    threat: ThreatConfig
+    metrics: MetricsConfig
+    source: str = field(default="", compare=False, metadata={"internal": True})
+
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    @property
+    def version(self) -> int:
+        return self.protocol.version
+
+    def canonical(self) -> dict:
+        return to_dict(self)
+
+    def canonical_json(self) -> str:
+        return canonical_json(self.canonical())
+
+    @property
+    def sha256(self) -> str:
+        return canonical_sha256(self.canonical())
+
+    @property
+    def hash12(self) -> str:
+        return self.sha256[:12]

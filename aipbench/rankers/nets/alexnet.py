@@ -1,0 +1,113 @@
+"""Φ: an AlexNet-layout feature extractor (fc7 after ReLU) with its classifier head kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from aipbench.protocol.rankers import ExtractorConfig
+
+__all__ = ["FeatureExtractor", "conv_trunk", "build_extractor", "normalize", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images, or float images in [0, 1], to ImageNet-normalized floats (differentiable)."""
+    x = images.float() / 255.0 if images.dtype == torch.uint8 else images
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def conv_trunk(conv_widths: tuple[int, ...], *, lrn: bool) -> nn.Sequential:
+    """AlexNet's / CNN-F's five convolutions: 11/4, pool, 5, pool, 3, 3, 3, pool (LRN after the first two
+    when ``lrn``; without it the module indices equal torchvision's ``alexnet.features``)."""
+    c1, c2, c3, c4, c5 = conv_widths
+
+    def block(cin: int, cout: int, k: int, *, stride: int = 1, norm: bool = False, pool: bool = False) -> list[nn.Module]:
+        layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel_size=k, stride=stride, padding=2 if k > 3 else 1),
+                                   nn.ReLU(inplace=True)]
+        if norm and lrn:
+            layers.append(nn.LocalResponseNorm(5))
+        if pool:
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        return layers
+
+    return nn.Sequential(
+        *block(3, c1, 11, stride=4, norm=True, pool=True),
+        *block(c1, c2, 5, norm=True, pool=True),
+        *block(c2, c3, 3),
+        *block(c3, c4, 3),
+        *block(c4, c5, 3, pool=True),
+    )
+
+
+class FeatureExtractor(nn.Module):
+    """AlexNet's layer layout (torchvision's exactly when the widths are 64-192-384-256-256 / 4096).
+
+    ``forward`` gives fc7 after ReLU; ``logits`` gives the classifier head's output. Dropout is in
+    the module for torchvision weight compatibility but the extractor is always used in eval mode.
+    """
+
+    def __init__(self, conv_widths: tuple[int, ...], fc_width: int, num_classes: int) -> None:
+        super().__init__()
+        c5 = conv_widths[4]
+        self.features = conv_trunk(conv_widths, lrn=False)
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=0.5),
+            nn.Linear(c5 * 6 * 6, fc_width),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(fc_width, fc_width),
+            nn.ReLU(inplace=True),
+            nn.Linear(fc_width, num_classes),
+        )
+        self.feature_dim = fc_width
+
+    def fc7(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.flatten(self.avgpool(self.features(x)), 1)
+        return self.classifier[:6](h)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """fc7 features (after ReLU) of uint8 or [0, 1] float images."""
+        return self.fc7(normalize(images))
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier[6](self.forward(images))
+
+
+def _check_sha256(path: Path, expected: str) -> None:
+    from aipbench.hashing import sha256_file
+    from aipbench.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: extractor weights file not found")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise InputError(f"{path}: SHA-256 {actual} does not match the protocol's weights_sha256 {expected}")
+
+
+def build_extractor(cfg: "ExtractorConfig", num_classes: int) -> FeatureExtractor:
+    """An untrained extractor for ``alexnet-style``; torchvision AlexNet with ImageNet weights for
+    ``torchvision-alexnet`` (from ``weights_file`` pinned by SHA-256, else torchvision's weights API,
+    which downloads on a connected machine and checks its own hash)."""
+    if cfg.kind == "alexnet-style":
+        return FeatureExtractor(cfg.conv_widths, cfg.fc_width, num_classes)
+    model = FeatureExtractor(cfg.conv_widths, cfg.fc_width, 1000)
+    if cfg.weights_file is not None:
+        path = Path(cfg.weights_file).expanduser()
+        _check_sha256(path, cfg.weights_sha256)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    else:  # pragma: no cover - needs the network
+        from torchvision.models import AlexNet_Weights
+
+        state = AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+    model.load_state_dict(state)
+    return model.eval()

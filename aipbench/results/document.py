@@ -1,0 +1,142 @@
+"""The results document of an evaluation: JSON Schema validation, atomic JSON + per-item CSV, tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aipbench.errors import InputError
+from aipbench.hashing import canonical_sha256
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SCHEMA_VERSION", "DefenseResults", "Results", "document_sha256", "load_results", "results_schema", "seal", "validate_results",
+           "write_document"]
+
+SCHEMA_VERSION = 1
+
+
+@cache
+def results_schema(kind: str = "attack") -> dict:
+    """The JSON Schema shipped in the package: ``schemas/results.schema.json`` for attacks,
+    ``schemas/defense-results.schema.json`` for defenses, ``schemas/reproduction.schema.json`` for
+    `aipbench reproduce` documents."""
+    name = {"defense": "defense-results.schema.json", "reproduction": "reproduction.schema.json"}.get(kind,
+                                                                                                    "results.schema.json")
+    return json.loads(resources.files("aipbench").joinpath(f"schemas/{name}").read_text())
+
+
+def validate_results(document: dict, source: str | Path) -> None:
+    """Raise a one-line InputError naming ``source`` and the first violated rule (the schema is chosen
+    by the document's ``kind``: attack documents have none)."""
+    import jsonschema
+
+    kind = document.get("kind", "attack") if isinstance(document, dict) else "attack"
+    validator = jsonschema.Draft202012Validator(results_schema(kind if kind in ("defense", "reproduction") else "attack"))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise InputError(f"{source}: results schema violated at {where}: {error.message}")
+
+
+def document_sha256(document: dict) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, compact) of ``document`` without its ``sha256`` key."""
+    return canonical_sha256({k: v for k, v in document.items() if k != "sha256"})
+
+
+def seal(document: dict) -> dict:
+    """The document with its own ``sha256`` set."""
+    return {**document, "sha256": document_sha256(document)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Results:
+    """One evaluation: ``document`` follows the shipped schema (every key documented there);
+    ``per_item`` has one row per (ranker, ε, cold item); ``examples_png`` a contact sheet of a few cold
+    items, cooperative and adversarial (the leaderboard's thumbnails)."""
+
+    document: dict[str, Any]
+    per_item: "pd.DataFrame"
+    examples_png: bytes | None = None
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.document["results"]
+
+    def row(self, ranker: str, epsilon: int | None = None) -> dict:
+        for r in self.rows:
+            if r["ranker"] == ranker and (epsilon is None or r["epsilon"] == epsilon):
+                return r
+        raise KeyError(f"no result for ranker {ranker!r}" + ("" if epsilon is None else f" at epsilon {epsilon}"))
+
+    def table(self) -> str:
+        """The headline table: per ranker, HR@N cooperative → adversarial, availability, shift, p, quality."""
+        from aipbench.results.tables import attack_table
+
+        return attack_table(self.document)
+
+    def write(self, out: str | Path) -> Path:
+        """Write ``out`` (JSON), the per-item CSV (``.items.csv``) and the example sheet (``.examples.png``)
+        beside it — all or none: temporary files renamed into place, the JSON last."""
+        out = Path(out)
+        files = {out.with_suffix(".items.csv"): lambda p: self.per_item.to_csv(p, index=False, float_format="%.6g")}
+        if self.examples_png is not None:
+            files[out.with_suffix(".examples.png")] = lambda p: p.write_bytes(self.examples_png)
+        return write_document(self.document, out, beside=files)
+
+
+@dataclasses.dataclass(frozen=True)
+class DefenseResults:
+    """One defense evaluation: ``document`` follows ``schemas/defense-results.schema.json``."""
+
+    document: dict[str, Any]
+
+    def table(self) -> str:
+        """Per ranker and level: clean cost and every reference attack's HR (none / transfer / adaptive)."""
+        from aipbench.results.tables import defense_table
+
+        return defense_table(self.document)
+
+    def write(self, out: str | Path) -> Path:
+        return write_document(self.document, out)
+
+
+def write_document(document: dict, out: str | Path, *, beside: dict | None = None) -> Path:
+    """Validate ``document`` and write it to ``out`` with the files ``beside`` it ({path: writer(path)}):
+    all to temporary files first, then renamed into place, the JSON last — all or none."""
+    out = Path(out)
+    validate_results(document, out)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    files = {**(beside or {}), out: lambda p: p.write_text(text)}
+    tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in files}
+    try:
+        for path, write in files.items():
+            write(tmps[path])
+        for path in files:
+            tmps[path].replace(path)
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate a results JSON; one-line errors for unreadable or invalid files."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+    validate_results(document, path)
+    if document["sha256"] != document_sha256(document):
+        raise InputError(f"{path}: content does not match its sha256 (edited after `aipbench evaluate` wrote it)")
+    return document

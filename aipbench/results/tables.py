@@ -1,0 +1,70 @@
+"""Results documents as terminal tables: an attack's headline table, a defense's per-level table and its
+Table 8."""
+
+from __future__ import annotations
+
+__all__ = ["attack_table", "defense_table"]
+
+
+def attack_table(doc: dict) -> str:
+    """Per ranker (and ε): HR@N cooperative → adversarial, lift, p, availability, shift, image quality."""
+    from tabulate import tabulate
+
+    n = doc["hit_ranks"][0]
+    k = str(n)
+    lines = []
+    for r in doc["results"]:
+        lines.append({
+            "ranker": r["ranker"],
+            "eps": "-" if r["epsilon"] is None else r["epsilon"],
+            f"coop HR@{n}": r["cooperative"]["hr"][k],
+            f"adv HR@{n}": r["adversarial"]["hr"][k],
+            "lift": "-" if r["hr_lift"] is None else f"{r['hr_lift']:.1f}x",
+            "p": r["hr_test"]["p"],
+            f"avail HR@{n}": f"{r['cooperative']['availability'][k]:.4f} -> {r['adversarial']['availability'][k]:.4f}",
+            "shift": r["prediction_shift"]["value"],
+            "PSNR": r["image_quality"]["mean_psnr"],
+            "SSIM": r["image_quality"]["mean_ssim"],
+            "Linf": r["image_quality"]["max_linf"],
+        })
+    return tabulate(lines, headers="keys", floatfmt=".4g", tablefmt="github")
+
+
+def defense_table(doc: dict) -> str:
+    """Per ranker and level: clean cost and adversarial HR@N (and detection rates); then Table 8 for a
+    transform family."""
+    from tabulate import tabulate
+
+    n, attacks = doc["hit_rank"], doc["attacks"]
+    param = doc["submission"]["parameter"] or "level"
+    rows = []
+    for r in doc["results"]:
+        c = r["clean"]
+        rows.append([r["ranker"], r["level"], f"{c['undefended']['test_hr']:.4f} -> {c['defended']['test_hr']:.4f}",
+                     f"{c['undefended']['cooperative_hr']:.4f} -> {c['defended']['cooperative_hr']:.4f}",
+                     *[_cell(r["attacks"][a]) for a in attacks],
+                     f"{r['worst_case']['hr']:.4f} ({r['worst_case']['attack']}, {r['worst_case']['mode']})"])
+    head = ["ranker", param, f"test HR@{n}", f"coop. HR@{n}", *[f"{a}: none/transfer/adaptive" for a in attacks], "worst case"]
+    title = (f"{doc['submission']['name']} on {doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}), "
+             f"{len(doc['items'])} cold items: adversarial HR@{n} without the defense / transfer / adaptive")
+    if "detector" in doc:
+        d = doc["detector"]
+        title += (f"\ndetector: flags uploads scoring above {d['threshold']:.3f} ({d['measured_false_alarm_rate']:.2%} of the "
+                  f"cooperative cold images); trained on {d['training_items']} catalog items; [x%]: share of images flagged")
+    if not doc["table8"]:
+        return "\n".join([title, tabulate(rows, headers=head, tablefmt="github")])
+    t8 = {}
+    for cell in doc["table8"]:
+        t8.setdefault((cell["ranker"], cell["attack"]), {})[cell["mode"]] = cell["level"]
+    rows8 = [[r, a, v.get("transfer"), v.get("adaptive")] for (r, a), v in t8.items()]
+    return "\n".join([title, tabulate(rows, headers=head, tablefmt="github"), "",
+                      f"Table 8: the weakest {param} at which adversarial HR@{n} falls to the cooperative level (None: no level does)",
+                      tabulate(rows8, headers=["ranker", "attack", "transfer", "adaptive"], tablefmt="github", missingval="–")])
+
+
+def _cell(attack: dict) -> str:
+    def one(side: dict) -> str:
+        rate = side.get("detection_rate")
+        return f"{side['hr']:.4f}" + (f" [{rate:.0%}]" if rate is not None else "")
+
+    return " / ".join(one(attack[mode]) for mode in ("undefended", "transfer", "adaptive"))
