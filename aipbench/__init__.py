@@ -41,7 +41,7 @@ _cap_cpu_kernels()
 def __getattr__(name: str):
     # imported on first use, so that `import aipbench` (and `aipbench --help`) stays instant
     if name == "evaluate":
-        from aipbench.harness import evaluate
+        from aipbench.harness.evaluate import evaluate
 
         return evaluate
     raise AttributeError(f"module 'aipbench' has no attribute {name!r}")

@@ -1,20 +1,32 @@
-"""A small generic name → object registry with a "did you mean" error, for rankers, attacks, defenses."""
+"""One small name → object registry with a "did you mean" error, for everything that has a name (rankers,
+reference submissions, experiments, protocols, commands), and the loader of objects named in files."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from aipbench.errors import InputError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "import_from_file", "suggestion"]
 
 T = TypeVar("T")
 
 
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest known name, else ``"; known: a, b, c"``."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
+
+
 class Registry(Generic[T]):
-    """``reg.register("name")(obj)`` adds; ``reg.get("name")`` finds or raises a one-line InputError."""
+    """``reg.register("name")(obj)`` adds; ``reg.get("name")`` finds or raises a one-line InputError.
+    Names keep their registration order (for rankers: the paper's)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -33,9 +45,7 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self._items), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(self._items))}"
-            raise InputError(f"unknown {self.kind} '{name}'{hint}") from None
+            raise InputError(f"unknown {self.kind} '{name}'{suggestion(name, self._items)}") from None
 
     def names(self) -> list[str]:
         return list(self._items)
@@ -45,3 +55,18 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
+
+
+def import_from_file(path: str | Path, name: str, *, module: str) -> Any:
+    """The object ``name`` defined in the Python file ``path`` (a submission's ``file.py:Name``), imported
+    as module ``module``; the file's folder becomes importable (a submission may import its own helpers,
+    also later, from its methods). A file that defines no such object is a one-line InputError."""
+    path = Path(path).resolve()
+    spec = importlib.util.spec_from_file_location(module, path)
+    loaded = importlib.util.module_from_spec(spec)
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec.loader.exec_module(loaded)
+    if not hasattr(loaded, name):
+        raise InputError(f"{path}: defines no {name}")
+    return getattr(loaded, name)

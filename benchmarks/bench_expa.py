@@ -43,7 +43,8 @@ def test_expa_1000_items(benchmark):
 
 @pytest.fixture(scope="module")
 def prepared():
-    from aipbench.pipeline import load_dataset, open_store
+    from aipbench.pipeline.loaders import load_dataset
+    from aipbench.pipeline.steps import open_store
 
     store = open_store(load_protocol(DEFAULT_PROTOCOL))
     if any(store.state(n) != "ok" for n in ("dataset", "vbpr", "dvbpr")):
@@ -53,7 +54,7 @@ def prepared():
 
 @pytest.mark.parametrize("model_name", ["extractor", "dvbpr"])
 def test_expa_reaches_the_reference_objective_in_fewer_steps(benchmark, prepared, model_name):
-    from aipbench.ranker_steps import load_ranker
+    from aipbench.pipeline.loaders import load_ranker
 
     store, dataset = prepared
     ranker = load_ranker(store, "dvbpr" if model_name == "dvbpr" else "vbpr")

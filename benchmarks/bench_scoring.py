@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from aipbench.data.splits import to_csr
-from aipbench.models.cnnf import CNNF
 from aipbench.protocol import load_protocol
 from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.extractor import make_extractor
+from aipbench.rankers.nets.cnnf import CNNF
 from aipbench.rankers.vbpr import VBPR
 
 N_USERS, N_CATALOG, N_COLD = 34_244, 10_000, 1_000
@@ -30,10 +30,10 @@ def setup():
     feats = torch.rand(N_CATALOG, r.extractor.fc_width)
     rng = np.random.default_rng(0)
     indptr, items = to_csr(np.repeat(np.arange(N_USERS), 5), rng.integers(0, N_CATALOG, N_USERS * 5), N_USERS)
-    cnn = CNNF(r.dvbpr.conv_widths, r.dvbpr.fc_widths, r.dvbpr.embedding_length, r.dvbpr.dropout,
+    cnn = CNNF(r.dvbpr.conv_widths, r.dvbpr.fc_widths, out_dim=r.dvbpr.embedding_length, dropout=r.dvbpr.dropout,
                lrn=r.dvbpr.local_response_norm)
     rankers = {
-        "alexrank": AlexRank.fit(extractor, feats, indptr, items),
+        "alexrank": AlexRank.fit(extractor, feats, train_indptr=indptr, train_items=items),
         "vbpr": VBPR(extractor, feats, N_USERS, factors=r.vbpr.factors, embedding_length=r.vbpr.embedding_length,
                      visual_bias=True),
         "dvbpr": DVBPR(cnn, N_USERS, torch.rand(N_CATALOG, r.dvbpr.embedding_length)),

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from aipbench.scoring import BaseSetSummary, cold_item_metrics
+from aipbench.scoring.metrics import BaseSetSummary, cold_item_metrics
 
 N_USERS, N_BASE, N_COLD, N = 34_244, 1_001, 1_000, 5
 NAIVE_ITEMS = 3

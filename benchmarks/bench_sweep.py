@@ -10,16 +10,17 @@ import numpy as np
 import torch
 
 from aipbench.attacks.insa import insa
-from aipbench.models.cnnf import CNNF
 from aipbench.protocol import load_protocol
 from aipbench.rankers.dvbpr import DVBPR
+from aipbench.rankers.nets.cnnf import CNNF
 
 
 def test_insa_epsilon_sweep(benchmark):
     proto = load_protocol("synthetic-v1")
     cfg = proto.rankers.dvbpr
     torch.manual_seed(0)
-    cnn = CNNF(cfg.conv_widths, cfg.fc_widths, cfg.embedding_length, cfg.dropout, lrn=cfg.local_response_norm)
+    cnn = CNNF(cfg.conv_widths, cfg.fc_widths, out_dim=cfg.embedding_length, dropout=cfg.dropout,
+               lrn=cfg.local_response_norm)
     ranker = DVBPR(cnn, proto.data.synthetic.n_users, torch.rand(10_000, cfg.embedding_length)).eval().requires_grad_(False)
     images = np.random.default_rng(0).integers(0, 256, (1000, 3, 64, 64), dtype=np.uint8)
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from aipbench.artifacts import ArtifactError, ArtifactStore, Step
+from aipbench.errors import ArtifactError
+from aipbench.pipeline.store import ArtifactStore, Step
 from aipbench.protocol import load_protocol
 
 

@@ -16,10 +16,9 @@ from aipbench.attacks.perturb import quantize
 from aipbench.attacks.sema import composite, hook_copy
 from aipbench.attacks.taamr import taamr
 from aipbench.cli import main
-from aipbench.image_checks import check_adversarial
-from aipbench.pipeline import load_dataset
-from aipbench.ranker_steps import load_extractor, load_ranker
-from aipbench.results import load_results
+from aipbench.harness.image_checks import check_adversarial
+from aipbench.pipeline.loaders import load_dataset, load_extractor, load_ranker
+from aipbench.results.document import load_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,7 +47,7 @@ def test_expa_pulls_toward_the_hook_within_budget(tiny_rankers, data, model_of):
     assert np.array_equal(a, run(3))  # deterministic
     # images are optimized independently: another batch size differs only by float rounding in the kernels
     assert (a != b).mean() < 0.01
-    check_adversarial(a, images, items, items, epsilon=16, source="expa")
+    check_adversarial(a, images, cold_items=items, returned_items=items, epsilon=16, source="expa")
     before, after = expa_objective(model, images, hook), expa_objective(model, a, hook)
     assert (after < before).all()
 
@@ -93,7 +92,7 @@ def test_taamr_pushes_toward_the_popular_class(tiny_rankers, data):
     fgsm = taamr(classifier, images, target, epsilon=16, steps=1)
     pgd = taamr(classifier, images, target, epsilon=16, steps=20)
     for adv in (fgsm, pgd):
-        check_adversarial(adv, images, items, items, epsilon=16, source="taamr")
+        check_adversarial(adv, images, cold_items=items, returned_items=items, epsilon=16, source="taamr")
     assert np.array_equal(pgd, taamr(classifier, images, target, epsilon=16, steps=20, batch_size=3))
     moved = np.abs(fgsm.astype(int) - images.astype(int))
     # FGSM: one full-size step, except where the gradient is 0 (pixels no stride-4 filter reads) or clipped
@@ -117,7 +116,7 @@ def evaluate_cli(home, folder, out, *extra):
         ("taamr-fgsm", "vbpr", ["any"]),
     ],
 )
-def test_reference_submissions_run_under_their_level(tiny_rankers, tmp_path, name, rankers, targets):
+def test_reference_submissions_run_under_their_level(tiny_rankers, tmp_path, in_process, name, rankers, targets):
     out = tmp_path / f"{name}.json"
     result = evaluate_cli(tiny_rankers.root.parent, REPO / "submissions" / name, out, "--rankers", rankers)
     assert result.exit_code == 0, result.output
@@ -130,7 +129,7 @@ def test_reference_submissions_run_under_their_level(tiny_rankers, tmp_path, nam
         assert doc["results"][0]["image_quality"]["max_linf"] > 32  # unbounded
 
 
-def test_epsilon_sweep(tiny_rankers, tmp_path):
+def test_epsilon_sweep(tiny_rankers, tmp_path, in_process):
     out = tmp_path / "sweep.json"
     result = evaluate_cli(tiny_rankers.root.parent, REPO / "submissions" / "insa", out,
                           "--rankers", "dvbpr", "--eps", "16,4")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from aipbench.candidates import base_sets, candidate_sets
-from aipbench.evaluation import heldout_auc, popularity_auc
-from aipbench.models.bpr import BPR, sample_negatives, train_bpr
-from aipbench.pipeline import load_base_sets, load_bpr, load_candidates, load_dataset
+from aipbench.firststage.bpr import BPR, sample_negatives, train_bpr
+from aipbench.firststage.candidates import base_sets, candidate_sets
+from aipbench.firststage.heldout import heldout_auc, popularity_auc
+from aipbench.pipeline.loaders import load_base_sets, load_bpr, load_candidates, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,10 @@ def dataset(tiny_store):
 
 def test_bpr_beats_popularity_on_validation_items(tiny_store, dataset):
     model = load_bpr(tiny_store)
-    args = (dataset.train_indptr, dataset.train_items, dataset.validation_items, dataset.cold_items)
-    bpr = np.nanmean(heldout_auc(model.user_factors.weight, model.item_factors.weight, model.item_bias.weight[:, 0], *args))
-    pop = np.nanmean(popularity_auc(*args, dataset.n_items))
+    args = {"train_indptr": dataset.train_indptr, "train_items": dataset.train_items,
+            "heldout_items": dataset.validation_items, "excluded_items": dataset.cold_items}
+    bpr = np.nanmean(heldout_auc(model.user_factors.weight, model.item_factors.weight, model.item_bias.weight[:, 0], **args))
+    pop = np.nanmean(popularity_auc(**args, n_items=dataset.n_items))
     assert bpr > pop + 0.01, (bpr, pop)
 
 
@@ -45,7 +46,7 @@ def test_sgd_step_matches_autograd_of_the_summed_loss():
     reg = P[u].pow(2).sum() + Q[i].pow(2).sum() + Q[j].pow(2).sum() + B[i].pow(2).sum() + B[j].pow(2).sum()
     loss = torch.nn.functional.softplus(-x).sum() + lam / 2 * reg
     loss.backward()
-    model.sgd_step(u, i, j, lr, lam)
+    model.sgd_step(u, i, j, lr=lr, weight_decay=lam)
     for name, p in ref.named_parameters():
         assert torch.allclose(model.state_dict()[name], p.detach() - lr * p.grad, atol=1e-6), name
 
@@ -55,10 +56,10 @@ def test_negative_sampling_avoids_positives():
     users = torch.tensor([0] * 500 + [1] * 500)
     keys = torch.sort(torch.tensor([0 * 10 + 1, 0 * 10 + 2, 1 * 10 + 3]))[0]
     pool = torch.tensor([1, 2, 3, 4])
-    j = sample_negatives(users, pool, keys, 10, gen)
+    j = sample_negatives(users, pool, keys, n_items=10, generator=gen)
     assert set(j[:500].tolist()) == {3, 4} and set(j[500:].tolist()) == {1, 2, 4}
     with pytest.raises(ValueError, match="every catalog item"):
-        sample_negatives(torch.tensor([0]), torch.tensor([1, 2]), keys, 10, gen)
+        sample_negatives(torch.tensor([0]), torch.tensor([1, 2]), keys, n_items=10, generator=gen)
 
 
 def test_candidate_invariants(tiny_store, dataset):
@@ -97,8 +98,9 @@ def test_candidates_do_not_depend_on_chunking(chunk):
     rng = np.random.default_rng(0)
     indptr, items = to_csr(np.repeat(np.arange(50), 3), rng.integers(0, 2900, size=150), 50)
     test, cold = np.full(50, 2950), np.arange(2990, 3000)
-    ref = candidate_sets(U, V, b, indptr, items, test, cold, 100, chunk_users=1024)
-    got = candidate_sets(U, V, b, indptr, items, test, cold, 100, chunk_users=chunk)
+    rule = {"train_indptr": indptr, "train_items": items, "test_items": test, "cold_items": cold, "n_candidates": 100}
+    ref = candidate_sets(U, V, b, **rule, chunk_users=1024)
+    got = candidate_sets(U, V, b, **rule, chunk_users=chunk)
     assert np.array_equal(ref, got)
     # and both equal the brute-force rule
     scores = (U @ V.T + b).numpy()
@@ -115,5 +117,6 @@ def test_base_sets_reject_a_test_item_among_the_candidates():
 
 def test_too_few_eligible_items_is_an_error():
     with pytest.raises(ValueError, match="n_candidates"):
-        candidate_sets(torch.ones(2, 2), torch.ones(5, 2), None, np.array([0, 0, 0]), np.array([], dtype=np.int64),
-                       np.array([0, 1]), np.array([4]), 10)
+        candidate_sets(torch.ones(2, 2), torch.ones(5, 2), None, train_indptr=np.array([0, 0, 0]),
+                       train_items=np.array([], dtype=np.int64), test_items=np.array([0, 1]), cold_items=np.array([4]),
+                       n_candidates=10)

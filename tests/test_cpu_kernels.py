@@ -20,16 +20,25 @@ def _capability(env: dict) -> str:
 
 
 @pytest.mark.skipif(not HAS_AVX2, reason="the caps apply to x86-64 CPUs with AVX2 only")
-def test_importing_aipbench_caps_the_kernels_and_keeps_a_users_choice():
-    env = {k: v for k, v in os.environ.items() if k not in CPU_KERNEL_CAPS}
-    assert _capability(env) == "AVX2"
-    assert _capability({**env, "ATEN_CPU_CAPABILITY": "default"}) == "DEFAULT"
+def test_importing_aipbench_caps_the_kernels():
+    assert _capability({k: v for k, v in os.environ.items() if k not in CPU_KERNEL_CAPS}) == "AVX2"
+
+
+@pytest.mark.skipif(not HAS_AVX2, reason="the caps apply to x86-64 CPUs with AVX2 only")
+def test_a_users_own_setting_is_kept(monkeypatch):
+    import aipbench
+
+    for name in CPU_KERNEL_CAPS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    aipbench._cap_cpu_kernels()
+    assert os.environ["MKL_CBWR"] == "COMPATIBLE" and os.environ["ATEN_CPU_CAPABILITY"] == "avx2"
 
 
 def test_results_record_the_cpu_and_its_kernels():
     import torch
 
-    from aipbench.harness import cpu_environment
+    from aipbench.results.provenance import cpu_environment
 
     cpu = cpu_environment()
     assert cpu["threads"] == torch.get_num_threads() and cpu["capability"] == torch.backends.cpu.get_cpu_capability()

@@ -12,19 +12,24 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import aipbench
 from aipbench.attacks.context import KnowledgeError
 from aipbench.cli import main
-from aipbench.defenses.detector import (DetectorContext, FeatureDetector, Penalized, detector_training_items,
-                                        threshold_at)
-from aipbench.defenses.evaluate import evaluate_defense
-from aipbench.defenses.training import state_sha256, train_defended
+from aipbench.defenses.detector import (
+    DetectorContext,
+    FeatureDetector,
+    Penalized,
+    detector_training_items,
+    threshold_at,
+)
+from aipbench.defenses.training import train_defended
 from aipbench.defenses.transforms import load_defense
-from aipbench.defenses.variants import fit_gate
 from aipbench.errors import InputError
-from aipbench.pipeline import load_dataset
-from aipbench.ranker_steps import load_extractor, load_ranker
-from aipbench.results import validate_results
-from aipbench.submission import load_submission
+from aipbench.harness.gate import fit_gate
+from aipbench.harness.submission import load_submission
+from aipbench.hashing import state_sha256
+from aipbench.pipeline.loaders import load_dataset, load_extractor, load_ranker
+from aipbench.results.document import validate_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,8 +39,8 @@ def test_amr_as_a_training_defense_reproduces_the_prepared_amr(tiny_rankers):
     state is bit-identical to the ``amr`` artifact ``aipbench prepare`` built."""
     sub = load_submission(REPO / "submissions" / "amr")
     assert (sub.defense.type, sub.defense.defends) == ("training", "vbpr")
-    trained = train_defended(load_defense(sub.entry_file, sub.entry_class), tiny_rankers, load_dataset(tiny_rankers),
-                             load_ranker(tiny_rankers, "vbpr"))
+    trained = train_defended(load_defense(sub.entry_file, sub.entry_class), store=tiny_rankers,
+                             dataset=load_dataset(tiny_rankers), undefended=load_ranker(tiny_rankers, "vbpr"))
     assert state_sha256(trained) == state_sha256(load_ranker(tiny_rankers, "amr"))
     assert state_sha256(trained) != state_sha256(load_ranker(tiny_rankers, "vbpr"))
 
@@ -44,13 +49,14 @@ def test_a_training_defense_must_return_a_ranker(tiny_rankers, tmp_path):
     (tmp_path / "defense.py").write_text("class T:\n    def train(self, context):\n        return context.features\n")
     defense = load_defense(tmp_path / "defense.py", "T")
     with pytest.raises(InputError, match="train\\(\\) must return an aipbench Ranker, got Tensor"):
-        train_defended(defense, tiny_rankers, load_dataset(tiny_rankers), load_ranker(tiny_rankers, "vbpr"))
+        train_defended(defense, store=tiny_rankers, dataset=load_dataset(tiny_rankers),
+                       undefended=load_ranker(tiny_rankers, "vbpr"))
 
 
 def test_a_training_defense_is_evaluated_on_the_ranker_it_defends(tiny_rankers):
     sub = load_submission(REPO / "submissions" / "amr")
     with pytest.raises(InputError, match="defends = 'vbpr' is not among the rankers evaluated"):
-        evaluate_defense(sub, protocol="tiny", rankers=["dvbpr"], home=tiny_rankers.root.parent, log=lambda m: None)
+        aipbench.evaluate(sub, protocol="tiny", rankers=["dvbpr"], home=tiny_rankers.root.parent, log=lambda m: None)
 
 
 # -- detectors ---------------------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ class Spy(FeatureDetector):
 '''
 
 
-def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_rankers, tmp_path):
+def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_prepared, tmp_path):
     """End to end through the harness: everything the detector's ``fit`` receives is an image of a
     training item — no image equals any cold item's image, and asking for the cold items fails."""
     folder = tmp_path / "spy"
@@ -111,8 +117,8 @@ def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_rankers, tmp_path)
     (folder / "submission.toml").write_text((folder / "submission.toml").read_text().replace(
         'entry = "defense.py:Detector"', 'entry = "defense.py:Spy"').replace('name = "detector"', 'name = "spy"'))
     sub = load_submission(folder)
-    dataset = load_dataset(tiny_rankers)
-    gate = fit_gate(sub, tiny_rankers, dataset, ["vbpr"], "cpu", 600, lambda m: None)
+    dataset = tiny_prepared.dataset
+    gate = fit_gate(sub, tiny_prepared, ["vbpr"], time_limit=600, isolation="none", log=lambda m: None)
     seen = type(gate.detector).fit.__globals__["SEEN"]  # the spy's module-level record
     assert not any(isinstance(s, str) for s in seen), seen
     assert gate.info["training_sets"] == ["expa/extractor", "insa/vbpr"]
@@ -150,7 +156,7 @@ def test_a_fitted_detector_pickles_by_source_with_its_weights(tiny_rankers):
     for name, value in {"mean": torch.zeros(4099), "std": torch.ones(4099), "weight": torch.arange(4099.0),
                         "bias": torch.tensor(0.5)}.items():
         detector.register_buffer(name, value)
-    wrapped = pickle.loads(pickle.dumps(Penalized(torch.nn.Identity(), detector, 1.0, 0.1)))
+    wrapped = pickle.loads(pickle.dumps(Penalized(torch.nn.Identity(), detector, threshold=1.0, margin=0.1)))
     assert type(wrapped.detector).__name__ == "Detector" and torch.equal(wrapped.detector.weight, detector.weight)
     assert isinstance(wrapped.detector, FeatureDetector)
 
@@ -170,8 +176,8 @@ def test_detector_catches_transfer_attacks_and_the_adaptive_attack_evades_it(tin
     shutil.copytree(REPO / "submissions" / "detector", folder)
     (folder / "defense.py").write_text((folder / "defense.py").read_text().replace("training_items = 300",
                                                                                    "training_items = 80"))
-    doc = evaluate_defense(load_submission(folder), protocol="tiny", rankers=["dvbpr"], attacks=["insa"], items=40,
-                           home=tiny_rankers.root.parent, log=lambda m: None)
+    doc = aipbench.evaluate(load_submission(folder), protocol="tiny", rankers=["dvbpr"], attacks=["insa"], items=40,
+                            home=tiny_rankers.root.parent, isolation="none", log=lambda m: None).document
     validate_results(doc, "detector")
     row = doc["results"][0]
     insa = row["attacks"]["insa"]

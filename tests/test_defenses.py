@@ -10,14 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import aipbench
 from aipbench.cli import main
 from aipbench.defenses.defended import defend
-from aipbench.defenses.evaluate import evaluate_defense
-from aipbench.defenses.transforms import BitDepth, JPEG, Transformed, apply_transform, load_defense
-from aipbench.pipeline import load_dataset
-from aipbench.ranker_steps import load_ranker
-from aipbench.results import validate_results
-from aipbench.submission import load_submission
+from aipbench.defenses.transforms import JPEG, BitDepth, Transformed, apply_transform, load_defense
+from aipbench.harness.submission import load_submission
+from aipbench.pipeline.loaders import load_dataset, load_ranker
+from aipbench.results.document import validate_results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,8 +93,8 @@ def test_adaptive_beats_transfer_against_jpeg(tiny_rankers):
     """The adaptive INSA (re-run through the JPEG with straight-through gradients) promotes more than the
     INSA images made against the undefended system."""
     sub = load_submission(REPO / "submissions" / "jpeg")
-    doc = evaluate_defense(sub, protocol="tiny", rankers=["dvbpr"], attacks=["insa"], items=40, levels=[30],
-                           home=tiny_rankers.root.parent, log=lambda m: None)
+    doc = aipbench.evaluate(sub, protocol="tiny", rankers=["dvbpr"], attacks=["insa"], items=40, levels=[30],
+                            home=tiny_rankers.root.parent, isolation="none", log=lambda m: None).document
     validate_results(doc, "jpeg")
     insa = doc["results"][0]["attacks"]["insa"]
     assert insa["adaptive"]["hr"] > insa["transfer"]["hr"]
@@ -134,3 +133,23 @@ def test_a_malformed_defense_submission_is_one_line(tmp_path, text, rule):
     result = CliRunner().invoke(main, ["evaluate", str(folder), "--protocol", "tiny", "--out", str(tmp_path / "r.json")])
     assert result.exit_code == 1 and rule in result.output, result.output
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_cli_evaluates_a_defense_through_the_library(tiny_rankers, tmp_path, monkeypatch):
+    """`aipbench evaluate` is a thin layer: a defense goes to the same `aipbench.evaluate` as an attack."""
+    import aipbench.harness.evaluate
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def stand_in(sub, **kw):
+        calls.append((sub.submission.name, kw))
+        raise Stop
+
+    monkeypatch.setattr(aipbench.harness.evaluate, "evaluate", stand_in)
+    result = CliRunner().invoke(main, ["evaluate", str(REPO / "submissions" / "jpeg"), "--protocol", "tiny",
+                                       "--levels", "90,10", "--items", "5", "--out", str(tmp_path / "j.json")])
+    assert isinstance(result.exception, Stop)
+    assert calls[0][0] == "jpeg" and calls[0][1]["levels"] == [90, 10] and calls[0][1]["items"] == 5

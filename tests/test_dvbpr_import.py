@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aipbench.data.dvbpr_npy import PLACEHOLDER_SHA256, decode_item_image, import_dvbpr_npy, sha256_file
+from aipbench.data.dvbpr_npy import PLACEHOLDER_SHA256, decode_item_image, import_dvbpr_npy
+from aipbench.hashing import sha256_file
 from aipbench.protocol import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent

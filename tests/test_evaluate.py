@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import copy_artifacts
 from PIL import Image
 
 import aipbench
 from aipbench.cli import main
 from aipbench.errors import InputError
-from aipbench.pipeline import load_dataset
-from aipbench.results import load_results, results_schema
+from aipbench.pipeline.loaders import load_dataset
+from aipbench.results.document import load_results, results_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def cli(home: Path, folder: Path, out: Path, *extra: str):
         ("insider", "return ctx.passwords", "an attack context has no 'passwords'"),
     ],
 )
-def test_an_attack_gets_only_its_knowledge_level(tiny_rankers, tmp_path, knowledge, body, rule):
+def test_an_attack_gets_only_its_knowledge_level(tiny_rankers, tmp_path, in_process, knowledge, body, rule):
     folder = code_submission(tmp_path, body, knowledge=knowledge)
     out = tmp_path / "r.json"
     result = cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr")
@@ -75,7 +76,7 @@ def test_an_attack_gets_only_its_knowledge_level(tiny_rankers, tmp_path, knowled
     assert not out.exists() and not out.with_suffix(".items.csv").exists()
 
 
-def test_each_level_sees_what_it_is_granted(tiny_rankers, tmp_path):
+def test_each_level_sees_what_it_is_granted(tiny_rankers, tmp_path, in_process):
     # the attack asserts on its own context; a failed assertion would fail the evaluation
     body = """
     import torch
@@ -96,15 +97,13 @@ def test_each_level_sees_what_it_is_granted(tiny_rankers, tmp_path):
 
 
 @pytest.mark.parametrize("knowledge", ["insider", "expert", "semantic", "classifier"])
-def test_a_context_holds_exactly_its_grants(tiny_rankers, knowledge):
+def test_a_context_holds_exactly_its_grants(tiny_prepared, knowledge):
     import pickle
 
     from aipbench.attacks.context import GRANTS, PUBLIC, KnowledgeError
     from aipbench.attacks.grants import build_context
-    from aipbench.ranker_steps import load_ranker
 
-    ranker = load_ranker(tiny_rankers, "dvbpr")
-    ctx = build_context(tiny_rankers, load_dataset(tiny_rankers), ranker, knowledge, epsilon=8)
+    ctx = build_context(tiny_prepared, tiny_prepared.ranker("dvbpr"), knowledge, epsilon=8)
     assert set(ctx.available()) == set(PUBLIC) | GRANTS[knowledge]
     assert set(pickle.loads(pickle.dumps(ctx)).available()) == set(ctx.available())
     for name in GRANTS["insider"] - GRANTS[knowledge]:
@@ -115,21 +114,21 @@ def test_a_context_holds_exactly_its_grants(tiny_rankers, knowledge):
         assert ctx.classifier(ctx.cold_images[:2]).shape == (2, 320)
 
 
-def test_every_level_is_granted_from_a_cache_that_holds_only_dvbpr(tiny, tmp_path):
-    """A fresh cache prepared for DVBPR alone plus CONTEXT_ARTIFACTS (what every evaluation prepares)
-    grants every level: the insider and classifier levels load Φ and the cached catalog features, which
-    DVBPR itself does not need (found by `reproduce all` from an empty cache)."""
+def test_every_level_is_granted_from_a_cache_that_holds_only_dvbpr(tiny_rankers, tmp_path):
+    """A cache holding DVBPR alone plus CONTEXT_ARTIFACTS (what every evaluation prepares) grants every
+    level: the insider and classifier levels load Φ and the cached catalog features, which DVBPR itself
+    does not need (found by `reproduce all` from an empty cache)."""
     from aipbench.attacks.context import GRANTS, PUBLIC
     from aipbench.attacks.grants import CONTEXT_ARTIFACTS, build_context
-    from aipbench.pipeline import open_store
-    from aipbench.ranker_steps import load_ranker
+    from aipbench.pipeline.prepared import Prepared
 
-    store = open_store(tiny, home=tmp_path)
-    store.prepare(["candidates", *CONTEXT_ARTIFACTS, "dvbpr"], log=lambda _: None)
-    assert not (store.root / "alexrank").exists()  # nothing beyond what was asked for
-    ranker, dataset = load_ranker(store, "dvbpr"), load_dataset(store)
+    names = ["dataset", "bpr", "candidates", *CONTEXT_ARTIFACTS, "dvbpr"]
+    copy_artifacts(tiny_rankers, names, tmp_path)
+    built = []
+    prepared = Prepared("tiny", home=tmp_path, needs=[*CONTEXT_ARTIFACTS, "dvbpr"], log=built.append)
+    assert built == [] and not (prepared.store.root / "alexrank").exists()  # nothing beyond what was asked for
     for knowledge in GRANTS:
-        ctx = build_context(store, dataset, ranker, knowledge, epsilon=8)
+        ctx = build_context(prepared, prepared.ranker("dvbpr"), knowledge, epsilon=8)
         assert set(ctx.available()) == set(PUBLIC) | GRANTS[knowledge]
 
 
@@ -144,26 +143,45 @@ BAD_CODE = [
     ("return ctx.cold_images[:, :, :32, :32]", "image size 32×32"),
     ("return np.clip(ctx.cold_images.astype(int) + 9, 0, 255).astype(np.uint8)", "L∞ distance 9 exceeds the budget"),
     ("return [object()]", "must return an array of images"),
-    ("import time\ntime.sleep(600)", "ran past its time limit of 8 s"),  # the limit includes start-up (~3 s)
+]
+# What only a child process can show: a time limit (start-up included), a crash, and the errors above
+# reported across the process boundary.
+BAD_IN_A_CHILD = [
+    ("import time\ntime.sleep(600)", "ran past its time limit of 8 s"),
+    ("import os\nos._exit(3)", "exited with status 3 and no images"),
+    BAD_CODE[0],
+    BAD_CODE[1],
 ]
 
 
-@pytest.mark.parametrize(("body", "rule"), BAD_CODE)
-def test_each_bad_code_submission_is_one_line(tiny_rankers, tmp_path, body, rule):
-    folder = code_submission(tmp_path, body)
-    out = tmp_path / "r.json"
-    result = cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr", "--time-limit", "8")
+def _refused(result, out: Path, rule: str) -> None:
     assert result.exit_code == 1, result.output
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("Error: ") and rule in line, result.output
+    assert "Traceback" not in result.output
     assert not out.exists() and not out.with_suffix(".items.csv").exists()
+
+
+@pytest.mark.parametrize(("body", "rule"), BAD_CODE)
+def test_each_bad_code_submission_is_one_line(tiny_rankers, tmp_path, in_process, body, rule):
+    folder = code_submission(tmp_path, body)
+    out = tmp_path / "r.json"
+    _refused(cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr"), out, rule)
+
+
+@pytest.mark.parametrize(("body", "rule"), BAD_IN_A_CHILD)
+def test_a_bad_child_process_is_one_line(tiny_rankers, tmp_path, body, rule):
+    folder = code_submission(tmp_path, body)
+    out = tmp_path / "r.json"
+    limit = ("--time-limit", "8") if "time limit" in rule else ()  # the limit includes the child's start-up
+    _refused(cli(tiny_rankers.root.parent, folder, out, "--rankers", "vbpr", *limit), out, rule)
 
 
 def test_a_missing_class_is_named(tiny_rankers, tmp_path):
     folder = code_submission(tmp_path, "return ctx.cold_images")
     (folder / "submission.toml").write_text(toml(entry='entry = "attack.py:Nope"'))
     result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json", "--rankers", "vbpr")
-    assert result.exit_code == 1 and "attack.py defines no class Nope" in result.output
+    assert result.exit_code == 1 and "attack.py: defines no Nope" in result.output
 
 
 BAD_FOLDERS = [
@@ -265,7 +283,7 @@ def test_a_tampered_results_file_is_refused(tmp_path):
         load_results(tmp_path / "trunc.json")
 
 
-def test_python_api_resume_and_controls(tiny_rankers, tmp_path):
+def test_python_api_resume_and_controls(tiny_rankers, tmp_path, in_process):
     """INSA promotes on every ranker, the noise control does not, and a second run reuses the images."""
     import shutil
 
@@ -286,3 +304,18 @@ def test_python_api_resume_and_controls(tiny_rankers, tmp_path):
     assert again.row("dvbpr")["timing"]["reused"] is True
     assert again.row("dvbpr")["adversarial"] == insa.row("dvbpr")["adversarial"]
     assert any("reusing the finished attack images" in m for m in logs)
+
+
+def test_a_reference_attack_makes_the_same_images_in_a_child_and_in_process(tiny_prepared, tmp_path):
+    """The regression pipeline runs the trusted reference code in-process: it must be the same computation
+    as the child process (same seeds, same deterministic kernels, same bytes)."""
+    from aipbench.attacks.grants import build_context
+    from aipbench.harness.sandbox import run_attack
+
+    entry = REPO / "submissions" / "insa" / "attack.py"
+    ranker = tiny_prepared.ranker("vbpr")
+    context = build_context(tiny_prepared, ranker, "insider", epsilon=32, items=tiny_prepared.dataset.cold_items[:5])
+    child = run_attack(entry, "INSA", context, workdir=tmp_path / "child", isolation="process")
+    here = run_attack(entry, "INSA", context, workdir=tmp_path / "here", isolation="none")
+    assert child.shape == (5, 3, 64, 64) and np.array_equal(child, here)
+    assert not np.array_equal(here, context.cold_images)

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torchvision
 
-from aipbench.artifacts import sha256_file
 from aipbench.errors import InputError
-from aipbench.models.alexnet import build_extractor, normalize
+from aipbench.hashing import sha256_file
+from aipbench.pipeline.loaders import load_extractor
 from aipbench.protocol import load_protocol
-from aipbench.ranker_steps import load_extractor
+from aipbench.rankers.nets.alexnet import build_extractor, normalize
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aipbench.errors import InputError
-from aipbench.image_checks import MAX_PIXELS, check_adversarial, read_image_folder
+from aipbench.harness.image_checks import MAX_PIXELS, check_adversarial, read_image_folder
 
 COLD = np.array([3, 17, 42])
 SIZE = 64
@@ -83,7 +83,7 @@ def originals():
 
 def test_adversarial_output_within_budget_passes(originals):
     adv = np.clip(originals.astype(int) + 32, 0, 255).astype(np.uint8)
-    assert check_adversarial(adv, originals, COLD, COLD, epsilon=32, source="a.py").shape == originals.shape
+    assert check_adversarial(adv, originals, cold_items=COLD, returned_items=COLD, epsilon=32, source="a.py").shape == originals.shape
 
 
 @pytest.mark.parametrize(
@@ -99,9 +99,9 @@ def test_adversarial_output_within_budget_passes(originals):
 )
 def test_each_bad_output_is_one_line(originals, make, items, rule):
     with pytest.raises(InputError, match=rule):
-        check_adversarial(make(originals), originals, COLD, items, epsilon=32, source="a.py")
+        check_adversarial(make(originals), originals, cold_items=COLD, returned_items=items, epsilon=32, source="a.py")
 
 
 def test_unbounded_outputs_skip_the_budget(originals):
     adv = 255 - originals
-    assert check_adversarial(adv, originals, COLD, COLD, epsilon=None, source="c-sema").dtype == np.uint8
+    assert check_adversarial(adv, originals, cold_items=COLD, returned_items=COLD, epsilon=None, source="c-sema").dtype == np.uint8

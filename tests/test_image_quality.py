@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aipbench.image_quality import image_quality
+from aipbench.scoring.image_quality import image_quality
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import pytest
 import torch
 
 from aipbench.attacks.insa import insa, insa_objective
-from aipbench.image_checks import check_adversarial
-from aipbench.pipeline import load_base_sets, load_dataset
-from aipbench.ranker_steps import load_ranker
+from aipbench.harness.image_checks import check_adversarial
+from aipbench.pipeline.loaders import load_base_sets, load_dataset, load_ranker
 from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.vbpr import VBPR
-from aipbench.scoring import cold_item_metrics, summarize_base_sets
+from aipbench.scoring.metrics import cold_item_metrics, summarize_base_sets
 
 RANKERS = ["alexrank", "vbpr", "dvbpr", "amr"]
 
@@ -62,7 +61,7 @@ def test_insa_respects_the_budget_and_is_deterministic(tiny_rankers, cold, name)
     a = insa(ranker, images, epsilon=8, steps=5, learning_rate=0.01, batch_size=3)
     b = insa(ranker, images, epsilon=8, steps=5, learning_rate=0.01, batch_size=8)
     assert a.dtype == np.uint8 and np.array_equal(a, b)  # batching does not change the result
-    check_adversarial(a, images, items, items, epsilon=8, source="insa")
+    check_adversarial(a, images, cold_items=items, returned_items=items, epsilon=8, source="insa")
     assert np.abs(a.astype(int) - images.astype(int)).max() == 8  # it uses the budget
 
 

@@ -17,8 +17,8 @@ from aipbench.cli import main
 from aipbench.errors import InputError
 from aipbench.leaderboard import build_site, load_entries, render
 from aipbench.protocol import load_protocol
-from aipbench.references import load_reference
-from aipbench.results import document_sha256, load_results, seal
+from aipbench.results.document import document_sha256, load_results, seal
+from aipbench.results.references import load_reference
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "leaderboard" / "results"

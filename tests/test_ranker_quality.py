@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 
 from aipbench.cli import main
-from aipbench.rankers.quality import format_quality, ranker_quality
-from aipbench.scoring import BaseSetSummary, cold_hit_rates
+from aipbench.scoring.metrics import BaseSetSummary, cold_hit_rates
+from aipbench.scoring.ranker_quality import format_quality, ranker_quality
 
 # Measured on the tiny protocol (CPU, torch 2.14, kernels capped at AVX2: see aipbench.CPU_KERNEL_CAPS);
 # deterministic builds make these exact; the tolerance is rounding to four places.
@@ -26,8 +26,8 @@ TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def report(tiny_rankers):
-    return ranker_quality(tiny_rankers)
+def report(tiny_prepared):
+    return ranker_quality(tiny_prepared, ["alexrank", "vbpr", "dvbpr", "amr"])
 
 
 @pytest.mark.parametrize("name", ["alexrank", "vbpr", "dvbpr", "amr"])

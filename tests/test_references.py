@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from aipbench.errors import InputError
-from aipbench.references import REFERENCE_TABLES, load_reference
+from aipbench.results.references import REFERENCE_TABLES, load_reference
 
 DATASETS = ("amazon-men", "tradesy")
 R3 = ("alexrank", "vbpr", "dvbpr")

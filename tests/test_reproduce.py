@@ -11,12 +11,18 @@ from click.testing import CliRunner
 from aipbench.cli import main
 from aipbench.errors import InputError
 from aipbench.reproduce import reproduce
-from aipbench.reproduce.claims import (amr_keeps_insa, compression_needs_extremes, insa_lifts, larger_eps_stronger,
-                                       shorter_more_vulnerable, taamr_weaker)
+from aipbench.reproduce.claims import (
+    amr_keeps_insa,
+    compression_needs_extremes,
+    insa_lifts,
+    larger_eps_stronger,
+    shorter_more_vulnerable,
+    taamr_weaker,
+)
 from aipbench.reproduce.output import Reproduction, with_paper
 from aipbench.reproduce.pins import cell_key, compare_pins
 from aipbench.reproduce.tables import cell
-from aipbench.results import load_results
+from aipbench.results.document import load_results
 
 
 def test_paper_numbers_sit_beside_ours_on_a_paper_protocol():
@@ -144,9 +150,9 @@ def test_levels_for_a_defense_that_is_not_a_reference_one_are_refused(tmp_path):
     result = CliRunner().invoke(main, ["reproduce", "table8", "--protocol", "tiny", "--results", str(tmp_path),
                                        "--levels", "jpg=90,10"])
     assert result.exit_code == 1 and "defense levels for 'jpg': no reference defense of that name" in result.output
-    for not_a_family in ("amr", "insa"):
-        with pytest.raises(InputError, match=f"'{not_a_family}': only a defense family"):
-            reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={not_a_family: [1]})
+    for name, rule in (("amr", "only a defense family"), ("insa", "no reference defense of that name")):
+        with pytest.raises(InputError, match=f"'{name}': {rule}"):
+            reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={name: [1]})
     with pytest.raises(InputError, match="give one or more distinct levels"):
         reproduce("table8", protocol="tiny", results_dir=tmp_path, defense_levels={"jpeg": [90, 90]})
     assert not any(tmp_path.rglob("*.json"))

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import stats
 
-from aipbench.scoring import BaseSetSummary, cold_item_metrics, paired_t_test, prediction_shift
+from aipbench.scoring.metrics import BaseSetSummary, cold_item_metrics, prediction_shift
+from aipbench.scoring.significance import paired_t_test
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aipbench.data.splits import choose_cold_items, hook_item, leave_two_out, to_csr
-from aipbench.pipeline import load_dataset
+from aipbench.pipeline.loaders import load_dataset
 
 
 @pytest.fixture(scope="module")

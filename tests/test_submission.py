@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from aipbench.cli import main
-from aipbench.config import ConfigError
-from aipbench.submission import load_submission, template
+from aipbench.errors import ConfigError
+from aipbench.harness.submission import load_submission, template
 
 GOOD = template("my-attack")
 

@@ -11,7 +11,14 @@ import torch
 
 from aipbench.data import render
 from aipbench.data.preview import contact_sheet, sheet_items
-from aipbench.data.synthetic import N_NUISANCE, attribute_class, generate, item_attributes, nuisance_labels, pretraining_set
+from aipbench.data.synthetic import (
+    N_NUISANCE,
+    attribute_class,
+    generate,
+    item_attributes,
+    nuisance_labels,
+    pretraining_set,
+)
 
 
 def _digest(dataset) -> str:

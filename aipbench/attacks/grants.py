@@ -11,8 +11,9 @@ from torch import nn
 from aipbench.attacks.context import GRANTS, AttackContext
 
 if TYPE_CHECKING:
-    from aipbench.artifacts import ArtifactStore
     from aipbench.data.dataset import Dataset
+    from aipbench.pipeline.prepared import Prepared
+    from aipbench.pipeline.store import ArtifactStore
     from aipbench.rankers.base import Ranker
 
 __all__ = ["CONTEXT_ARTIFACTS", "Classifier", "attack_target", "build_context", "popular_class"]
@@ -45,7 +46,7 @@ class Classifier(nn.Module):
 
 def _classifier(store: "ArtifactStore", extractor: nn.Module | None = None) -> Classifier:
     """The protocol's classifier, on ``extractor`` (default: the stored pre-trained one)."""
-    from aipbench.ranker_steps import load_extractor
+    from aipbench.pipeline.loaders import load_extractor
 
     joint = store.protocol.rankers.extractor.kind == "alexnet-style"
     return Classifier(load_extractor(store) if extractor is None else extractor, joint).eval()
@@ -55,46 +56,44 @@ def _classifier(store: "ArtifactStore", extractor: nn.Module | None = None) -> C
 def popular_class(store: "ArtifactStore", dataset: "Dataset") -> int:
     """TAaMR's target: the classifier's class with the most training interactions, each catalog item
     counted as its predicted class (from the cached features, so no image is re-encoded)."""
-    from aipbench.ranker_steps import load_features
+    from aipbench.pipeline.loaders import load_features
 
     predicted = _classifier(store).log_probs_from_features(load_features(store)).argmax(1).numpy()
     return int(np.bincount(predicted, weights=dataset.item_train_counts()).argmax())
 
 
-def attack_target(knowledge: str, ranker) -> str:
-    """Which rankers share one attack run: an insider attacks each ranker; an expert attacks each image
-    model (Φ is shared by AlexRank, VBPR and AMR; a DVBPR has its own Φ_e, named after the ranker);
+def attack_target(knowledge: str, ranker: "Ranker") -> str:
+    """Which rankers share one attack run: an insider attacks each ranker instance; an expert attacks each
+    image model (Φ is shared by AlexRank, VBPR and AMR; a DVBPR has its own Φ_e, named after the ranker);
     semantic and classifier attacks do not depend on the ranker at all. A re-trained variant of a ranker
     (e.g. Figure 5's ``vbpr-k20``) is its own target."""
-    own = getattr(ranker, "variant", None) or ranker.name
     if knowledge == "insider":
-        return own
+        return ranker.instance
     if knowledge == "expert":
-        return own if hasattr(ranker, "cnn") else "extractor"
+        return ranker.image_model_target
     return "any"
 
 
 def build_context(
-    store: "ArtifactStore",
-    dataset: "Dataset",
+    prepared: "Prepared",
     ranker: "Ranker",
     knowledge: str,
     *,
     epsilon: int | None,
-    device: str = "cpu",
     items: np.ndarray | None = None,
     wrap=None,
 ) -> AttackContext:
     """The context for an attack of ``knowledge`` on ``ranker``: public fields plus exactly the level's
-    grants (nothing else is loaded into it). Modules are frozen and on ``device``. ``items`` limits the
-    cold items attacked; ``wrap`` puts the image models the context loads itself (Φ for DVBPR's
+    grants (nothing else is loaded into it). Modules are frozen and on the prepared device. ``items``
+    limits the cold items attacked; ``wrap`` puts the image models the context loads itself (Φ for DVBPR's
     classifier) behind the same defense as the (already defended) ranker, for adaptive attacks."""
+    store, dataset, device = prepared.store, prepared.dataset, prepared.device
     cold = dataset.cold_items if items is None else np.asarray(items)
 
     def extractor():  # Φ as this ranker sees it (behind the defense, if any); loaded only when granted
-        if hasattr(ranker, "extractor"):
-            return ranker.extractor
-        from aipbench.ranker_steps import load_extractor
+        if ranker.image_model_name == "extractor":
+            return ranker.image_model
+        from aipbench.pipeline.loaders import load_extractor
 
         phi = load_extractor(store).to(device)
         return phi if wrap is None else wrap(phi)
@@ -115,8 +114,8 @@ def build_context(
         "training_interactions": lambda: np.stack([dataset.train_users, dataset.train_items.astype(np.int64)], 1),
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
-        "image_model": lambda: ranker.cnn if hasattr(ranker, "cnn") else ranker.extractor,
-        "image_model_name": lambda: "dvbpr" if hasattr(ranker, "cnn") else "extractor",
+        "image_model": lambda: ranker.image_model,
+        "image_model_name": lambda: ranker.image_model_name,
         "classifier": lambda: _classifier(store, extractor()).to(device),
         "popular_class": lambda: popular_class(store, dataset),
     }

@@ -9,10 +9,7 @@ import numpy as np
 import torch
 
 from aipbench.attacks.perturb import adam_perturbation
-from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.base import Ranker
-from aipbench.rankers.dvbpr import DVBPR
-from aipbench.rankers.vbpr import VBPR
 
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "insa", "insa_objective"]
 
@@ -22,21 +19,16 @@ OBJECTIVES = ("linear", "exp")
 DEFAULT_OBJECTIVE = {"alexrank": "linear", "vbpr": "exp", "amr": "exp", "dvbpr": "exp"}
 
 
-@torch.no_grad()
-def _user_sum(ranker: Ranker) -> tuple[torch.Tensor, torch.Tensor]:
-    side = ranker.user_side(ranker.all_users())
-    return side.vec.sum(0), side.bias.sum()
-
-
 def insa_objective(ranker: Ranker, form: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Eq. 6 for ``ranker`` as a function of the images' representations (one value per image).
 
     The paper's text and its authors' code disagree on the form, so both are offered:
 
     - ``"linear"``: Σ_u p_{u,i}, as Eq. 6 writes it for AlexRank and VBPR (and as the authors' code
-      computes it for DVBPR). Exact shortcuts make it one dot product per image instead of a sum over
-      users — AlexRank: ⟨Σ_u [2 m_u, −1], [f, ‖f‖²]⟩ − Σ_u q_u (a quadratic in Φ); VBPR / AMR (θ term
-      only, as Eq. 6 writes it): ⟨Σ_u θ_u, E f⟩; DVBPR: ⟨Σ_u θ_u, e⟩.
+      computes it for DVBPR), folded into one product per image by the ranker itself
+      (``Ranker.summed_preference``) instead of a sum over users — AlexRank: ⟨Σ_u [2 m_u, −1], [f, ‖f‖²]⟩
+      − Σ_u q_u (a quadratic in Φ); VBPR / AMR (θ term only, as Eq. 6 writes it): ⟨Σ_u θ_u, E f⟩; DVBPR:
+      ⟨Σ_u θ_u, e⟩.
     - ``"exp"``: Σ_u exp(p_{u,i}), as Eq. 6 writes it for DVBPR (and the authors' code computes it for
       VBPR, on the full score), maximized through its logarithm — same maximizer, no overflow — as one
       (users × images) product and a logsumexp.
@@ -44,25 +36,16 @@ def insa_objective(ranker: Ranker, form: str | None = None) -> Callable[[torch.T
     form = form or DEFAULT_OBJECTIVE.get(ranker.name, "linear")
     if form not in OBJECTIVES:
         raise ValueError(f"INSA objective {form!r} is not one of {OBJECTIVES}")
-    if not isinstance(ranker, (AlexRank, VBPR, DVBPR)):
-        raise TypeError(f"INSA has no objective for {type(ranker).__name__}")
-    if form == "exp":
-        users = ranker.user_side(ranker.all_users())
-        vec, bias = users.vec.detach(), users.bias.detach()
+    if form == "linear":
+        return ranker.summed_preference()
+    users = ranker.user_side(ranker.all_users())
+    vec, bias = users.vec.detach(), users.bias.detach()
 
-        def soft_max(f: torch.Tensor) -> torch.Tensor:
-            items = ranker.item_side(f)
-            return torch.logsumexp(items.vec @ vec.T + bias[None] + items.bias[:, None], dim=1)
+    def soft_max(f: torch.Tensor) -> torch.Tensor:
+        items = ranker.item_side(f)
+        return torch.logsumexp(items.vec @ vec.T + bias[None] + items.bias[:, None], dim=1)
 
-        return soft_max
-    if isinstance(ranker, AlexRank):
-        total, bias = _user_sum(ranker)
-        return lambda f: ranker.item_side(f).vec @ total + bias
-    if isinstance(ranker, VBPR):
-        theta = ranker.theta_user.detach().sum(0)
-        return lambda f: ranker.visual_embedding(f) @ theta
-    theta = ranker.theta_user.detach().sum(0)
-    return lambda e: e @ theta
+    return soft_max
 
 
 def insa(

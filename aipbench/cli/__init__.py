@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from aipbench.errors import InputError
+
 __all__ = ["main"]
 
 # command name -> "module:attribute"; modules are imported only when their command runs, so that
@@ -41,11 +43,15 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            import difflib
+            from aipbench.registry import Registry
 
-            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            ctx.fail(f"No such command '{name}'.{hint}")
+            commands: Registry[str] = Registry("command")
+            for command in self.list_commands(ctx):
+                commands.register(command)(command)
+            try:
+                commands.get(name)
+            except InputError as err:
+                ctx.fail(str(err))
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):

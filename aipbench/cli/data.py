@@ -21,7 +21,8 @@ def data() -> None:
 def preview_cmd(protocol: str, out_path: Path) -> None:
     """Write a contact sheet of PROTOCOL's item images (hook and some cold items marked)."""
     from aipbench.data.preview import contact_sheet
-    from aipbench.pipeline import load_dataset, open_store
+    from aipbench.pipeline.loaders import load_dataset
+    from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
 
     store = open_store(load_protocol(protocol))
@@ -37,9 +38,9 @@ def import_cmd(protocol: str, file: Path) -> None:
     """Import FILE (a DVBPR-style .npy) for real-data PROTOCOL after checking its SHA-256."""
     import shutil
 
-    from aipbench.artifacts import sha256_file
     from aipbench.errors import InputError
-    from aipbench.pipeline import open_store, raw_data_path
+    from aipbench.hashing import sha256_file
+    from aipbench.pipeline.steps import open_store, raw_data_path
     from aipbench.protocol import load_protocol
 
     proto = load_protocol(protocol)

@@ -8,8 +8,6 @@ import click
 
 __all__ = ["leaderboard"]
 
-DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "leaderboard" / "results"
-
 
 @click.group()
 def leaderboard() -> None:
@@ -24,6 +22,7 @@ def build_cmd(results_dir: Path | None, out: Path) -> None:
     """Validate every results file (schema, its own hash, protocol hash, artifact hashes) and render
     the site: an index, a page per protocol and per submission; static HTML that works from file://."""
     from aipbench.leaderboard import build_site
+    from aipbench.paths import leaderboard_results_dir
 
-    written = build_site(results_dir or DEFAULT_RESULTS, out)
+    written = build_site(results_dir or leaderboard_results_dir(), out)
     click.echo(f"wrote {len(written)} pages to {out} (open {out / 'index.html'})")

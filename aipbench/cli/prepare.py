@@ -17,7 +17,7 @@ def prepare(protocol: str, only: str | None) -> None:
     """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench)."""
     import time
 
-    from aipbench.pipeline import open_store
+    from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
 
     store = open_store(load_protocol(protocol))

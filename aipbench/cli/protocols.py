@@ -34,12 +34,12 @@ def list_cmd() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved protocol and statistics as JSON.")
 def show_cmd(name: str, as_json: bool) -> None:
     """Show protocol NAME: resolved settings, SHA-256 and data set statistics (paper Table 2)."""
-    from aipbench.reporting import protocol_summary
+    from aipbench.pipeline.summary import protocol_summary
 
     summary = protocol_summary(name)
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
-    from aipbench.reporting import format_protocol_summary
+    from aipbench.pipeline.summary import format_protocol_summary
 
     click.echo(format_protocol_summary(summary))

@@ -23,15 +23,13 @@ def rankers() -> None:
 @click.option("--device", default="cpu", show_default=True, help="Torch device to score on (cpu, cuda).")
 def report_cmd(protocol: str, names: str | None, as_json: bool, device: str) -> None:
     """Clean quality per ranker: test AUC, test HR@N, cooperative cold HR@N (preparing what is missing)."""
-    from aipbench.pipeline import open_store
-    from aipbench.protocol import load_protocol
-    from aipbench.ranker_steps import RANKERS
-    from aipbench.rankers.quality import format_quality, ranker_quality
+    from aipbench.pipeline.prepared import Prepared
+    from aipbench.rankers.registry import RANKERS
+    from aipbench.scoring.ranker_quality import format_quality, ranker_quality
 
     chosen = [n.strip() for n in names.split(",")] if names else RANKERS.names()
     for n in chosen:
         RANKERS.get(n)  # unknown names fail before any work
-    store = open_store(load_protocol(protocol))
-    store.prepare(["candidates", *chosen], log=lambda m: click.echo(m, err=True))
-    report = ranker_quality(store, chosen, device=device)
+    prepared = Prepared(protocol, device=device, needs=chosen, log=lambda m: click.echo(m, err=True))
+    report = ranker_quality(prepared, chosen)
     click.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else format_quality(report))

@@ -20,7 +20,7 @@ def submission() -> None:
 def init_cmd(folder: Path, name: str | None) -> None:
     """Write a commented submission.toml template into FOLDER (never overwrites)."""
     from aipbench.errors import InputError
-    from aipbench.submission import SUBMISSION_FILE, template
+    from aipbench.harness.submission import SUBMISSION_FILE, template
 
     target = folder / SUBMISSION_FILE
     if target.exists():
@@ -34,7 +34,7 @@ def init_cmd(folder: Path, name: str | None) -> None:
 @click.argument("folder", type=click.Path(path_type=Path))
 def check_cmd(folder: Path) -> None:
     """Validate FOLDER's submission.toml and print the resolved submission."""
-    from aipbench.submission import load_submission
+    from aipbench.harness.submission import load_submission
 
     sub = load_submission(folder)
     info = sub.submission

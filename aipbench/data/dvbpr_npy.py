@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import operator
 from pathlib import Path
@@ -13,22 +12,13 @@ from PIL import Image
 
 from aipbench.data.dataset import Dataset
 from aipbench.data.splits import build_dataset, to_csr
-from aipbench.protocol import Protocol
+from aipbench.hashing import sha256_file
+from aipbench.protocol.schema import Protocol
 
-__all__ = ["PLACEHOLDER_SHA256", "decode_item_image", "import_dvbpr_npy", "read_dvbpr_npy", "sha256_file"]
+__all__ = ["PLACEHOLDER_SHA256", "decode_item_image", "import_dvbpr_npy", "read_dvbpr_npy"]
 
 PLACEHOLDER_SHA256 = "0" * 64  # what a protocol carries until the distributed file's hash is filled in
-_CHUNK_BYTES = 1 << 20
 _IMAGE_CHUNK = 256  # items decoded between two writes to the memmap
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks so that multi-GB files stream."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _get(record: Any, key: str) -> Any:
@@ -201,7 +191,8 @@ def import_dvbpr_npy(
         # makes a protocol that asks for too many cold items fail at once.
         try:
             dataset = build_dataset(
-                images, train_indptr, train_items, validation_items, test_items,
+                images, train_indptr=train_indptr, train_items=train_items, validation_items=validation_items,
+                test_items=test_items,
                 n_cold=protocol.data.n_cold_items, seed=protocol.split.seed,
             )
         except ValueError as err:

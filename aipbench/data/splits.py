@@ -61,6 +61,7 @@ def hook_item(train_items: np.ndarray, n_items: int) -> int:
 
 def build_dataset(
     images: np.ndarray,
+    *,
     train_indptr: np.ndarray,
     train_items: np.ndarray,
     validation_items: np.ndarray,

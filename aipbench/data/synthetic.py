@@ -12,7 +12,7 @@ from aipbench.data.dataset import Dataset
 from aipbench.data.splits import build_dataset, leave_two_out, to_csr
 
 if TYPE_CHECKING:
-    from aipbench.protocol import Protocol, SyntheticConfig
+    from aipbench.protocol.schema import Protocol, SyntheticConfig
 
 __all__ = [
     "CLASS_COUNTS", "N_NUISANCE", "attribute_class", "generate", "item_attributes", "nuisance_labels", "pretraining_set",
@@ -74,6 +74,7 @@ def _user_taste(n_users: int, syn: "SyntheticConfig", gen: torch.Generator) -> d
 def sample_interactions(
     attributes: dict[str, torch.Tensor],
     eligible: np.ndarray,
+    *,
     syn: "SyntheticConfig",
     streams: dict[str, int],
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -132,10 +133,11 @@ def generate(protocol: "Protocol", *, batch_size: int = 1024) -> Dataset:
     images = _photos(attributes, protocol, streams["render"], batch_size)
     held_out = np.random.default_rng(streams["holdout"]).choice(n_items, protocol.data.n_cold_items, replace=False)
     eligible = np.setdiff1d(np.arange(n_items), held_out)
-    users, items = sample_interactions(attributes, eligible, syn, streams)
+    users, items = sample_interactions(attributes, eligible, syn=syn, streams=streams)
     indptr, flat = to_csr(users, items, syn.n_users)
     train_indptr, train_items, val, test = leave_two_out(indptr, flat, protocol.split.seed)
-    return build_dataset(images, train_indptr, train_items, val, test, protocol.data.n_cold_items, protocol.split.seed)
+    return build_dataset(images, train_indptr=train_indptr, train_items=train_items, validation_items=val, test_items=test,
+                         n_cold=protocol.data.n_cold_items, seed=protocol.split.seed)
 
 
 def nuisance_labels(n_images: int, seed: int, bins: int) -> torch.Tensor:

@@ -3,7 +3,6 @@ passes through the transform (so the defense's price in clean quality is measure
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,33 +13,15 @@ if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
     from aipbench.rankers.base import Ranker
 
-__all__ = ["defend", "with_image_model"]
+__all__ = ["defend"]
 
 
 @torch.no_grad()
 def defend(ranker: "Ranker", defense, dataset: "Dataset", *, batch_size: int = 512) -> "Ranker":
     """A copy of ``ranker`` whose image model is wrapped by the defense (``Transformed``: uploads are
-    transformed, gradients pass straight through) and whose catalog representations — and, for
-    AlexRank, user profiles — are recomputed from the transformed catalog images."""
-    from aipbench.rankers.alexrank import AlexRank, user_profiles
+    transformed, gradients pass straight through) and whose catalog representations — and whatever the
+    ranker computed from them, e.g. AlexRank's user profiles — come from the transformed catalog images."""
     from aipbench.rankers.extractor import extract_features
 
-    defended = copy.deepcopy(ranker)
-    attr = "cnn" if hasattr(defended, "cnn") else "extractor"
-    model = getattr(defended, attr)
-    device = defended.catalog.device
-    feats = extract_features(model, apply_transform(defense, dataset.images), batch_size=batch_size).to(device)
-    defended.catalog = feats.float()
-    if isinstance(defended, AlexRank):
-        mean, mean_sq = user_profiles(feats.cpu(), dataset.train_indptr, dataset.train_items)
-        defended.mean, defended.mean_sq = mean.to(device), mean_sq.to(device)
-    setattr(defended, attr, Transformed(model, defense))
-    return defended.eval().requires_grad_(False)
-
-
-def with_image_model(ranker: "Ranker", wrap) -> "Ranker":
-    """A copy of ``ranker`` whose image model (Φ, or DVBPR's CNN) is ``wrap(model)``; nothing else changes."""
-    wrapped = copy.deepcopy(ranker)
-    attr = "cnn" if hasattr(wrapped, "cnn") else "extractor"
-    setattr(wrapped, attr, wrap(getattr(wrapped, attr)))
-    return wrapped.eval().requires_grad_(False)
+    catalog = extract_features(ranker.image_model, apply_transform(defense, dataset.images), batch_size=batch_size)
+    return ranker.with_image_model(lambda model: Transformed(model, defense), catalog=catalog, dataset=dataset)

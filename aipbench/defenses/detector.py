@@ -148,7 +148,7 @@ class Penalized(Wrapped):
 
     _portable_attr = "detector"
 
-    def __init__(self, model: nn.Module, detector, threshold: float, margin: float, strength: float = 10.0) -> None:
+    def __init__(self, model: nn.Module, detector, *, threshold: float, margin: float, strength: float = 10.0) -> None:
         super().__init__()
         self.model = model
         self.__dict__["detector"] = detector  # not a submodule: it is not part of the ranker

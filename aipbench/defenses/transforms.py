@@ -16,18 +16,12 @@ def load_defense(entry_file, class_name: str, **params):
     """Instantiate a defense class from a submission file (reviewed code, run in-process: the transform
     sits inside every ranker call) and set its level parameters. The instance remembers where it came
     from, so it can be re-created in an attack's child process."""
-    import importlib.util
     from pathlib import Path
 
-    path = Path(entry_file).resolve()
-    spec = importlib.util.spec_from_file_location(f"aipbench_defense_{path.parent.name.replace('-', '_')}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, class_name):
-        from aipbench.errors import InputError
+    from aipbench.registry import import_from_file
 
-        raise InputError(f"{path}: defines no class {class_name}")
-    defense = getattr(module, class_name)()
+    path = Path(entry_file).resolve()
+    defense = import_from_file(path, class_name, module=f"aipbench_defense_{path.parent.name.replace('-', '_')}")()
     for key, value in params.items():
         setattr(defense, key, value)
     defense.__dict__["_aipbench_source"] = (str(path), class_name, dict(params))

@@ -66,7 +66,7 @@ class BPR(torch.nn.Module):
         return (p * q).sum(-1) + self.item_bias.weight[items, 0]
 
     @torch.no_grad()
-    def sgd_step(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, lr: float, weight_decay: float) -> float:
+    def sgd_step(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor, *, lr: float, weight_decay: float) -> float:
         """One SGD step on a batch of triples; returns the batch's summed BPR loss.
 
         Objective per triple: −ln σ(x_ui − x_uj) + (λ/2)(‖p_u‖² + ‖q_i‖² + ‖q_j‖² + b_i² + b_j²), summed
@@ -111,15 +111,16 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
     sampler = TripleSampler(dataset, cfg.batch_size, gen)
     best = BestEpoch("BPR", cfg.epochs, progress=progress)
     for epoch in best.epochs:
-        total = sum(model.sgd_step(u, i, j, cfg.learning_rate, cfg.weight_decay) for u, i, j in sampler.epoch())
+        total = sum(model.sgd_step(u, i, j, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+                    for u, i, j in sampler.epoch())
         auc = heldout_auc(
             model.user_factors.weight.detach(),
             model.item_factors.weight.detach(),
             model.item_bias.weight.detach()[:, 0],
-            dataset.train_indptr,
-            dataset.train_items,
-            dataset.validation_items,
-            dataset.cold_items,
+            train_indptr=dataset.train_indptr,
+            train_items=dataset.train_items,
+            heldout_items=dataset.validation_items,
+            excluded_items=dataset.cold_items,
         )
-        best.update(model, epoch, total / sampler.n_pairs, float(np.nanmean(auc)))
+        best.update(model, epoch, loss=total / sampler.n_pairs, auc=float(np.nanmean(auc)))
     return model.eval(), best.restore(model, "lower bpr.learning_rate")

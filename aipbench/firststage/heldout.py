@@ -32,11 +32,11 @@ def heldout_auc(
     user_vecs,
     item_vecs,
     item_bias,
+    *,
     train_indptr,
     train_items,
     heldout_items,
     excluded_items,
-    *,
     chunk: int = 1024,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
@@ -88,9 +88,9 @@ def popularity_auc(
     train_indptr,
     train_items,
     heldout_items,
+    *,
     excluded_items,
     n_items: int,
-    *,
     chunk: int = 1024,
     device: str | torch.device = "cpu",
 ) -> np.ndarray:
@@ -99,4 +99,5 @@ def popularity_auc(
     counts = np.bincount(np.asarray(train_items, dtype=np.int64), minlength=n_items).astype(np.float32)
     zeros_u = np.zeros((indptr.shape[0] - 1, 1), dtype=np.float32)
     zeros_i = np.zeros((n_items, 1), dtype=np.float32)
-    return heldout_auc(zeros_u, zeros_i, counts, indptr, train_items, heldout_items, excluded_items, chunk=chunk, device=device)
+    return heldout_auc(zeros_u, zeros_i, counts, train_indptr=indptr, train_items=train_items, heldout_items=heldout_items,
+                       excluded_items=excluded_items, chunk=chunk, device=device)

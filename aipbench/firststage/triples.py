@@ -21,6 +21,7 @@ def sample_negatives(
     users: torch.Tensor,
     pool: torch.Tensor,
     positive_keys: torch.Tensor,
+    *,
     n_items: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
@@ -69,7 +70,7 @@ class TripleSampler:
         for s in range(0, self.n_pairs, self.batch_size):
             b = order[s : s + self.batch_size]
             u, i = self.users[b], self.items[b]
-            yield u, i, sample_negatives(u, self.catalog, self.keys, self.n_items, self.gen)
+            yield u, i, sample_negatives(u, self.catalog, self.keys, n_items=self.n_items, generator=self.gen)
 
 
 class BestEpoch:
@@ -88,7 +89,7 @@ class BestEpoch:
 
             self._bar = self.epochs = tqdm(self.epochs, desc=name, unit="epoch")
 
-    def update(self, model: torch.nn.Module, epoch: int, loss: float, auc: float) -> None:
+    def update(self, model: torch.nn.Module, epoch: int, *, loss: float, auc: float) -> None:
         self.history["loss"].append(loss)
         self.history["validation_auc"].append(auc)
         if auc > self.history["best_validation_auc"]:

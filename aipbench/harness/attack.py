@@ -101,8 +101,8 @@ def evaluate_attack(
     the evaluation to the first cold items of the protocol's seeded sample (the paper's Table 6 used 100)."""
     import pandas as pd
 
-    from aipbench.hashing import folder_sha256
     from aipbench.harness.sources import ImageSource
+    from aipbench.hashing import folder_sha256
     from aipbench.results.document import SCHEMA_VERSION, Results, seal, validate_results
     from aipbench.results.provenance import provenance
     from aipbench.results.thumbnails import example_sheet

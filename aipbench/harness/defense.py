@@ -68,11 +68,11 @@ def evaluate_defense(
         transfer, undefended = {}, {}  # images made against the undefended ranker, and how they fare there
         for a in attacks:
             transfer[a] = source(a).images(ranker)[0][np.isin(dataset.cold_items, subset)]
-            undefended[a] = compare(cold_hits(ranker, transfer[a], plain, n), coop_plain, alpha)
-        for variant in variants(sub, sub_hash, ranker, prepared, levels=levels, gate=gate, log=log):
+            undefended[a] = compare(cold_hits(ranker, transfer[a], plain, n=n), coop_plain, alpha)
+        for variant in variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log):
             start = time.perf_counter()
             summary = plain if variant.ranker is ranker else prepared.summarize(variant.ranker)
-            coop_def = cold_hits(variant.ranker, coop, summary, n) * variant.accepted(coop)
+            coop_def = cold_hits(variant.ranker, coop, summary, n=n) * variant.accepted(coop)
             row = {
                 "ranker": name, "level": variant.level,
                 "clean": {"undefended": {"test_auc": float(plain.test_auc.mean()), "test_hr": plain.test_hit_rate(n),
@@ -86,7 +86,7 @@ def evaluate_defense(
                 adaptive = source(a, items=subset, wrap=variant.wrap, subdir=f"against-{variant.tag}")
                 images = adaptive.images(variant.attack_ranker)[0]
                 row["attacks"][a] = {"undefended": undefended[a],
-                                     **{mode: variant.side(adv, summary, coop_def, n, alpha)
+                                     **{mode: variant.side(adv, summary, coop_hits=coop_def, n=n, alpha=alpha)
                                         for mode, adv in (("transfer", transfer[a]), ("adaptive", images))}}
             worst = max((v[mode]["hr"], a, mode) for a, v in row["attacks"].items() for mode in ("transfer", "adaptive"))
             row["worst_case"] = {"hr": worst[0], "attack": worst[1], "mode": worst[2]}

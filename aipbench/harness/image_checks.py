@@ -73,7 +73,7 @@ def read_image_folder(folder: Path, cold_items: np.ndarray, image_size: int) -> 
 
 
 def check_adversarial(
-    images, originals: np.ndarray, cold_items: np.ndarray, returned_items, *, epsilon: int | None, source: str
+    images, originals: np.ndarray, *, cold_items: np.ndarray, returned_items, epsilon: int | None, source: str
 ) -> np.ndarray:
     """Validate an attack's output against the cooperative images: same ids in the same order, uint8,
     3 channels, the protocol's size, and for an L∞ threat model ‖x′ − x‖∞ ≤ ε (8-bit units)."""

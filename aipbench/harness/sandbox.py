@@ -74,7 +74,7 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}".rstrip(": ")
 
 
-def run_attack(entry_file: Path, class_name: str, context, workdir: Path, *, time_limit: float = DEFAULT_TIME_LIMIT,
+def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, time_limit: float = DEFAULT_TIME_LIMIT,
                isolation: str = "process") -> np.ndarray:
     """Instantiate ``class_name`` from ``entry_file``, call ``run(context)`` and return what it returned as
     an array (validated by the caller). Errors are one-line InputErrors; the traceback goes to a file."""

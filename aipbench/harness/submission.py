@@ -10,8 +10,10 @@ from typing import Literal
 
 from aipbench.errors import ConfigError
 from aipbench.protocol.config import Range, build, read_toml
+from aipbench.registry import Registry
 
-__all__ = ["SUBMISSION_FILE", "DefenseSpec", "Submission", "SubmissionInfo", "ThreatModel", "load_submission", "template"]
+__all__ = ["REFERENCE_ATTACKS", "SUBMISSION_FILE", "DefenseSpec", "Submission", "SubmissionInfo", "ThreatModel",
+           "load_submission", "reference_submission", "reference_submissions", "template"]
 
 SUBMISSION_FILE = "submission.toml"
 _ENTRY = re.compile(r"^(?P<file>[A-Za-z0-9_][A-Za-z0-9_\-]*\.py):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")

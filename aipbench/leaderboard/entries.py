@@ -36,7 +36,7 @@ def _load_one(path: Path) -> Entry:
     import pandas as pd
 
     from aipbench.protocol import load_protocol
-    from aipbench.results import load_results
+    from aipbench.results.document import load_results
 
     doc = load_results(path)  # schema and the document's own hash
     name = doc["protocol"]["name"]

@@ -9,17 +9,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.leaderboard.plots import histogram_svg, lines_svg
+from aipbench.rankers import RANKER_NAMES as RANKER_ORDER
+from aipbench.results.references import PAPER_DATASETS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from aipbench.leaderboard.entries import Entry
 
-__all__ = ["PAPER_DATASETS", "build_site", "render"]
-
-RANKER_ORDER = ("alexrank", "vbpr", "dvbpr", "amr")
-# protocols that reproduce the paper's data sets: their pages show the paper's reported rows
-PAPER_DATASETS = {"amazon-men-v1": "amazon-men", "tradesy-v1": "tradesy"}
+__all__ = ["build_site", "render"]
 
 
 def _env():
@@ -208,7 +206,7 @@ def _defense_rows(defenses: list["Entry"]) -> list[dict]:
 def build_site(results_dir: str | Path, out: str | Path) -> list[Path]:
     """Validate every entry under ``results_dir`` and write the site into ``out`` (nothing on failure)."""
     from aipbench.leaderboard.entries import load_entries
-    from aipbench.references import load_reference
+    from aipbench.results.references import load_reference
 
     pages = render(load_entries(results_dir), {"table4": load_reference("table4")})
     out = Path(out)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from aipbench.rankers.base import Ranker
 
 __all__ = ["StoreArtifacts", "load_base_sets", "load_bpr", "load_candidates", "load_dataset", "load_extractor",
-           "load_feature_cache", "load_features", "load_length_variant", "load_ranker"]
+           "load_feature_cache", "load_features", "load_ranker"]
 
 
 def _torch_load(path: Path) -> dict:
@@ -117,15 +117,3 @@ def load_ranker(store: ArtifactStore, name: str, device: str = "cpu", *, length:
 
     ranker = RANKERS.get(name).load(artifacts or StoreArtifacts(store), length=length)
     return ranker.eval().requires_grad_(False).to(device)
-
-
-def load_length_variant(store: ArtifactStore, base: str, length: int, device: str = "cpu") -> "Ranker":
-    """``base`` at embedding ``length`` (the ranker itself at the protocol's length; a variant is built
-    if missing)."""
-    from aipbench.rankers.lengths import length_artifact
-
-    name = length_artifact(store.protocol, base, length)
-    if name == base:
-        return load_ranker(store, base, device)
-    store.prepare([name])
-    return load_ranker(store, base, device, length=length)

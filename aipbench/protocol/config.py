@@ -12,7 +12,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from aipbench.errors import ConfigError
 
-__all__ = ["ConfigError", "Range", "build", "check_range", "field_with", "read_toml", "to_dict"]
+__all__ = ["NON_NEGATIVE", "POSITIVE", "SEED", "ConfigError", "Range", "build", "check_range", "field_with", "read_toml",
+           "to_dict"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,12 +35,17 @@ class Range:
         return self.high is None or value <= self.high
 
 
+POSITIVE = Range(0, None, low_open=True)
+NON_NEGATIVE = Range(0, None)
+SEED = Range(0, 2**63 - 1)
+
+
 def field_with(rng: Range | None = None) -> dataclasses.Field:
     """A dataclass field whose value must lie in ``rng`` (checked by ``build``)."""
     return dataclasses.field(metadata={"range": rng} if rng else {})
 
 
-def check_range(source: str | Path, key: str, value: Any, rng: Range | None) -> None:
+def check_range(source: str | Path, key: str, value: Any, *, rng: Range | None) -> None:
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
         if rng is not None and v not in rng:
@@ -112,7 +118,7 @@ def build(cls: type, data: dict[str, Any], source: str | Path, prefix: str = "")
                 continue
             raise ConfigError(source, dotted, "missing required key")
         value = _convert(source, dotted, data[name], tp)
-        check_range(source, dotted, value, f.metadata.get("range"))
+        check_range(source, dotted, value, rng=f.metadata.get("range"))
         kwargs[name] = value
     try:
         return cls(**kwargs)

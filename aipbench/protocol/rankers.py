@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import field
 from typing import Literal
 
-from aipbench.protocol.config import Range, field_with
+from aipbench.protocol.config import NON_NEGATIVE, POSITIVE, SEED, Range, field_with
 
 __all__ = [
     "AMRConfig",
@@ -18,10 +18,7 @@ __all__ = [
     "VBPRConfig",
 ]
 
-_POS = Range(0, None, low_open=True)
-_NONNEG = Range(0, None)
-_SEED = Range(0, 2**63 - 1)
-_f = field_with
+_POS, _NONNEG, _SEED, _f = POSITIVE, NON_NEGATIVE, SEED, field_with
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import field
 from typing import Literal
 
 from aipbench.hashing import canonical_json, canonical_sha256
-from aipbench.protocol.config import Range, field_with, to_dict
+from aipbench.protocol.config import NON_NEGATIVE, POSITIVE, SEED, Range, field_with, to_dict
 from aipbench.protocol.rankers import RankersConfig
 
 __all__ = [
@@ -22,10 +22,7 @@ __all__ = [
     "ThreatConfig",
 ]
 
-_POS = Range(0, None, low_open=True)
-_NONNEG = Range(0, None)
-_SEED = Range(0, 2**63 - 1)
-_f = field_with
+_POS, _NONNEG, _SEED, _f = POSITIVE, NON_NEGATIVE, SEED, field_with
 
 
 @dataclasses.dataclass(frozen=True)

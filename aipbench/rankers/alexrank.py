@@ -29,19 +29,32 @@ class AlexRank(Ranker):
 
     name = "alexrank"
 
-    def __init__(self, extractor: torch.nn.Module, catalog_features: torch.Tensor, mean: torch.Tensor, mean_sq: torch.Tensor):
+    def __init__(self, extractor: torch.nn.Module, catalog_features: torch.Tensor, *, mean: torch.Tensor,
+                 mean_sq: torch.Tensor):
         super().__init__(catalog_features)
         self.extractor = extractor.eval().requires_grad_(False)
         self.register_buffer("mean", mean.float())
         self.register_buffer("mean_sq", mean_sq.float())
 
     @classmethod
-    def fit(cls, extractor, catalog_features: torch.Tensor, train_indptr, train_items) -> "AlexRank":
-        return cls(extractor, catalog_features, *user_profiles(catalog_features, train_indptr, train_items))
+    def fit(cls, extractor, catalog_features: torch.Tensor, *, train_indptr, train_items) -> "AlexRank":
+        mean, mean_sq = user_profiles(catalog_features, train_indptr, train_items)
+        return cls(extractor, catalog_features, mean=mean, mean_sq=mean_sq)
+
+    @classmethod
+    def load(cls, artifacts, *, length: int | None = None) -> "AlexRank":
+        state = artifacts.state("alexrank", "alexrank.pt")
+        return cls(artifacts.extractor(), artifacts.features(), mean=state["mean"], mean_sq=state["mean_sq"])
 
     @property
     def n_users(self) -> int:
         return self.mean.shape[0]
+
+    def _use_catalog(self, catalog: torch.Tensor, dataset) -> None:
+        """The user profiles are means of the catalog representations: they move with it."""
+        super()._use_catalog(catalog, dataset)
+        mean, mean_sq = user_profiles(catalog.cpu(), dataset.train_indptr, dataset.train_items)
+        self.mean, self.mean_sq = mean.to(catalog.device), mean_sq.to(catalog.device)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.extractor(images)

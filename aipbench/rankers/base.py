@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Ranker", "Side", "chunked_scores"]
+if TYPE_CHECKING:
+    from aipbench.data.dataset import Dataset
+    from aipbench.protocol.schema import Protocol as BenchmarkProtocol
+
+__all__ = ["ArtifactReader", "Ranker", "Side", "chunked_scores"]
+
+
+class ArtifactReader(Protocol):
+    """What a ranker loads itself from: the protocol and its built artifacts (``aipbench.pipeline``)."""
+
+    protocol: "BenchmarkProtocol"
+
+    def state(self, artifact: str, file: str) -> dict:
+        """A torch state dict stored in ``artifact``'s ``file``, on the CPU."""
+
+    def array(self, artifact: str, file: str) -> np.ndarray:
+        """A NumPy array stored in ``artifact``'s ``file``."""
+
+    def path(self, artifact: str, file: str):
+        """Where ``artifact``'s ``file`` is (checked against the manifest)."""
+
+    def extractor(self) -> nn.Module:
+        """The protocol's frozen feature extractor Φ."""
+
+    def features(self) -> torch.Tensor:
+        """Φ of every item's catalog image (float32, items × features)."""
 
 
 class Side(NamedTuple):
@@ -39,6 +67,10 @@ class Ranker(nn.Module, abc.ABC):
 
     name: str = ""  # the model family (alexrank, vbpr, dvbpr, amr): what an attack's objective depends on
     variant: str = ""  # a re-trained instance of the family (e.g. "vbpr-k20"), else empty
+    # The image model (pixels → representation) and what it is: the protocol's pre-trained Φ, which every
+    # ranker built on it shares (AlexRank, VBPR, AMR), or a ranker's own trained network (DVBPR's Φ_e).
+    _image_attr: str = "extractor"
+    image_model_name: str = "extractor"
 
     def __init__(self, catalog_features: torch.Tensor) -> None:
         super().__init__()
@@ -63,7 +95,59 @@ class Ranker(nn.Module, abc.ABC):
     def n_users(self) -> int:
         """How many users the ranker was trained for."""
 
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, artifacts: ArtifactReader, *, length: int | None = None) -> "Ranker":
+        """The trained ranker from the protocol's artifacts; ``length``: its Figure 5 re-training at that
+        embedding length (artifact ``<name>-k<length>``)."""
+
     # -- shared ---------------------------------------------------------------------------------------
+
+    @property
+    def instance(self) -> str:
+        """This trained instance: the variant's name (e.g. ``vbpr-k20``), else the family's."""
+        return self.variant or self.name
+
+    @property
+    def image_model(self) -> nn.Module:
+        """The model from pixels to the ranker's visual representation (Φ, or DVBPR's Φ_e)."""
+        return getattr(self, self._image_attr)
+
+    @property
+    def image_model_target(self) -> str:
+        """What an attack on the image model alone targets: the shared Φ, or this instance's own network."""
+        return "extractor" if self.image_model_name == "extractor" else self.instance
+
+    def with_image_model(self, wrap: Callable[[nn.Module], nn.Module], *, catalog: torch.Tensor | None = None,
+                         dataset: "Dataset | None" = None) -> "Ranker":
+        """A frozen copy whose image model is ``wrap(model)`` (e.g. behind a defense). With ``catalog`` (the
+        catalog images' representations as that wrapped model sees them), the copy scores catalog items by
+        them, and whatever else was computed from the catalog is recomputed from ``dataset``."""
+        wrapped = copy.deepcopy(self)
+        if catalog is not None:
+            wrapped._use_catalog(catalog.to(self.catalog.device), dataset)
+        setattr(wrapped, self._image_attr, wrap(getattr(wrapped, self._image_attr)))
+        return wrapped.eval().requires_grad_(False)
+
+    def _use_catalog(self, catalog: torch.Tensor, dataset: "Dataset | None") -> None:
+        self.catalog = catalog.float()
+
+    @torch.no_grad()
+    def user_sum(self) -> Side:
+        """The user side summed over all users."""
+        side = self.user_side(self.all_users())
+        return Side(side.vec.sum(0), side.bias.sum())
+
+    def summed_preference(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Σ_u p(u, x) over all users, as a function of the representation of new items' images x: one
+        product per image, not a sum over users (Eq. 6's plain sum)."""
+        total, n = self.user_sum(), self.n_users
+
+        def summed(features: torch.Tensor) -> torch.Tensor:
+            items = self.item_side(features)
+            return items.vec @ total.vec + total.bias + n * items.bias
+
+        return summed
 
     def all_users(self) -> torch.Tensor:
         return torch.arange(self.n_users, device=self.catalog.device)

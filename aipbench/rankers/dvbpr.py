@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from aipbench.models.cnnf import CNNF
 from aipbench.rankers.base import Ranker, Side
+from aipbench.rankers.lengths import with_length
+from aipbench.rankers.nets.cnnf import CNNF
 
 __all__ = ["DVBPR"]
 
@@ -16,6 +17,8 @@ class DVBPR(Ranker):
     """``catalog`` holds Φ_e of every catalog image (recomputed after training, in eval mode)."""
 
     name = "dvbpr"
+    _image_attr = "cnn"
+    image_model_name = "dvbpr"
 
     def __init__(
         self,
@@ -30,6 +33,19 @@ class DVBPR(Ranker):
         self.cnn = cnn
         gen = generator or torch.Generator().manual_seed(0)
         self.theta_user = nn.Parameter(torch.randn(n_users, catalog_embeddings.shape[1], generator=gen) * init_std)
+
+    @classmethod
+    def load(cls, artifacts, *, length: int | None = None) -> "DVBPR":
+        cfg = with_length(artifacts.protocol.rankers.dvbpr, length)
+        step = "dvbpr" if length is None else f"dvbpr-k{length}"
+        state = artifacts.state(step, "dvbpr.pt")
+        cnn = CNNF(cfg.conv_widths, cfg.fc_widths, out_dim=cfg.embedding_length, dropout=cfg.dropout,
+                   lrn=cfg.local_response_norm)
+        model = cls(cnn, state["theta_user"].shape[0], torch.from_numpy(artifacts.array(step, "item_embeddings.npy")))
+        model.load_state_dict(state)
+        if length is not None:
+            model.variant = step
+        return model
 
     @property
     def n_users(self) -> int:

@@ -10,17 +10,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aipbench.data.synthetic import CLASS_COUNTS
-from aipbench.models.alexnet import FeatureExtractor, build_extractor
+from aipbench.data.synthetic import CLASS_COUNTS, N_NUISANCE
+from aipbench.rankers.nets.alexnet import FeatureExtractor, build_extractor
 
 if TYPE_CHECKING:
-    from aipbench.protocol import Protocol
+    from aipbench.protocol.schema import Protocol
 
-__all__ = ["FeatureCache", "class_log_probs", "extract_features", "image_hashes", "make_extractor", "pretrain_extractor"]
+__all__ = ["FeatureCache", "class_log_probs", "extract_features", "image_hashes", "make_extractor", "nuisance_groups",
+           "pretrain_extractor"]
 
 # The synthetic extractor's head: one logit group per attribute (category | colour | pattern).
 GROUPS = tuple(CLASS_COUNTS.values())
 _HOLDOUT_FRACTION = 0.1
+
+
+def nuisance_groups(pretrain) -> tuple[int, ...]:
+    """The classifier head's extra logit groups: one per nuisance draw of the renderer, ``nuisance_bins``
+    logits each (none when the protocol pre-trains on the class attributes alone)."""
+    return (pretrain.nuisance_bins,) * N_NUISANCE if pretrain.nuisance_bins else ()
 
 
 def make_extractor(protocol: "Protocol") -> FeatureExtractor:
@@ -28,7 +35,7 @@ def make_extractor(protocol: "Protocol") -> FeatureExtractor:
     cfg = protocol.rankers.extractor
     if cfg.kind != "alexnet-style":
         return build_extractor(cfg, 1000)
-    return build_extractor(cfg, sum(GROUPS) + sum(cfg.pretrain.nuisance_groups))
+    return build_extractor(cfg, sum(GROUPS) + sum(nuisance_groups(cfg.pretrain)))
 
 
 def class_log_probs(logits: torch.Tensor) -> torch.Tensor:
@@ -60,10 +67,10 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
     model = make_extractor(protocol)
     images, attrs = pretraining_set(protocol, cfg.n_images, cfg.seed)
     labels, names = torch.stack([attrs[k] for k in CLASS_COUNTS], 1), list(CLASS_COUNTS)
-    groups = GROUPS + cfg.nuisance_groups
-    if cfg.nuisance_groups:
+    groups = GROUPS + nuisance_groups(cfg)
+    if cfg.nuisance_bins:
         labels = torch.cat([labels, nuisance_labels(cfg.n_images, cfg.seed, cfg.nuisance_bins)], 1)
-        names += [f"nuisance{k}" for k in range(len(cfg.nuisance_groups))]
+        names += [f"nuisance{k}" for k in range(N_NUISANCE)]
     n_hold = max(1, int(cfg.n_images * _HOLDOUT_FRACTION))
     n_train = cfg.n_images - n_hold
     x = torch.from_numpy(images)

@@ -8,15 +8,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aipbench.evaluation import heldout_auc
-from aipbench.models.triples import BestEpoch, TripleSampler
+from aipbench.firststage.heldout import heldout_auc
+from aipbench.firststage.triples import BestEpoch, TripleSampler
+from aipbench.rankers.amr import AMR
 from aipbench.rankers.base import Ranker
 from aipbench.rankers.dvbpr import DVBPR
 from aipbench.rankers.vbpr import VBPR
 
 if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
-    from aipbench.rankers_config import AMRConfig, DVBPRConfig, VBPRConfig
+    from aipbench.protocol.rankers import AMRConfig, DVBPRConfig, VBPRConfig
 
 __all__ = ["catalog_auc", "train_amr", "train_dvbpr", "train_vbpr"]
 
@@ -26,8 +27,8 @@ def catalog_auc(ranker: Ranker, dataset: "Dataset", heldout: np.ndarray) -> floa
     """Mean per-user AUC of ``heldout[u]`` (the validation or the test items) against every catalog item
     the user has not trained on, scored with the catalog images."""
     user, item = ranker.user_side(ranker.all_users()), ranker.catalog_side()
-    auc = heldout_auc(user.vec, item.vec, item.bias, dataset.train_indptr, dataset.train_items, heldout,
-                      dataset.cold_items)
+    auc = heldout_auc(user.vec, item.vec, item.bias, train_indptr=dataset.train_indptr, train_items=dataset.train_items,
+                      heldout_items=heldout, excluded_items=dataset.cold_items)
     return float(np.nanmean(auc))
 
 
@@ -90,14 +91,16 @@ def _fit_vbpr(model: VBPR, dataset: "Dataset", train, name: str, *, adversarial=
             loss.backward()
             opt.step()
             total += float(bpr.detach()) * u.numel()
-        best.update(model, epoch, total / sampler.n_pairs, catalog_auc(model, dataset, dataset.validation_items))
+        best.update(model, epoch, loss=total / sampler.n_pairs, auc=catalog_auc(model, dataset, dataset.validation_items))
     return best.restore(model, "lower its learning rate")
 
 
+# train_vbpr / train_amr keep four positional parameters: the committed reference submission submissions/amr
+# calls train_amr so, and editing it would change its hash and orphan every result made with it.
 def train_vbpr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "VBPRConfig", *, progress: bool = False):
     """VBPR on the frozen extractor's catalog features; returns the model (best validation epoch) and history."""
     gen = torch.Generator().manual_seed(cfg.train.seed)
-    model = VBPR.from_config(cfg, extractor, features, dataset.n_users, generator=gen)
+    model = VBPR.from_config(cfg, extractor=extractor, catalog_features=features, n_users=dataset.n_users, generator=gen)
     history = _fit_vbpr(model, dataset, cfg.train, "VBPR", progress=progress)
     return model.eval(), history
 
@@ -107,7 +110,7 @@ def train_amr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "AMRCo
     """AMR: VBPR trained with adversarial perturbations of the embeddings (Eq. 10–11); starts from the
     trained VBPR when the protocol says ``init = "vbpr"``."""
     gen = torch.Generator().manual_seed(cfg.train.seed)
-    model = VBPR.from_config(cfg, extractor, features, dataset.n_users, name="amr", generator=gen)
+    model = AMR.from_config(cfg, extractor=extractor, catalog_features=features, n_users=dataset.n_users, generator=gen)
     if cfg.init == "vbpr":
         if vbpr_state is None:
             raise ValueError("AMR with init = 'vbpr' needs the trained VBPR's state")
@@ -122,12 +125,13 @@ def train_amr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "AMRCo
 def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, progress: bool = False):
     """DVBPR: θ_u and the CNN-F trained jointly with the BPR loss on the items' images (dropout on in
     training, off for validation and scoring); the catalog embeddings of the best epoch are kept."""
-    from aipbench.models.cnnf import CNNF
+    from aipbench.rankers.nets.cnnf import CNNF
 
     train = cfg.train
     torch.manual_seed(train.seed)  # dropout masks
     gen = torch.Generator().manual_seed(train.seed)
-    cnn = CNNF(cfg.conv_widths, cfg.fc_widths, cfg.embedding_length, cfg.dropout, lrn=cfg.local_response_norm)
+    cnn = CNNF(cfg.conv_widths, cfg.fc_widths, out_dim=cfg.embedding_length, dropout=cfg.dropout,
+               lrn=cfg.local_response_norm)
     model = DVBPR(cnn, dataset.n_users, torch.zeros(dataset.n_items, cfg.embedding_length), generator=gen)
     sampler = TripleSampler(dataset, train.batch_size, gen)
     opt = torch.optim.Adam([{"params": cnn.parameters(), "weight_decay": train.weight_decay},
@@ -153,7 +157,7 @@ def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, progress: bool = Fals
             opt.step()
             total += float(bpr.detach()) * u.numel()
         model.catalog = model.embed_catalog(images)
-        best.update(model, epoch, total / sampler.n_pairs, catalog_auc(model, dataset, dataset.validation_items))
+        best.update(model, epoch, loss=total / sampler.n_pairs, auc=catalog_auc(model, dataset, dataset.validation_items))
     history = best.restore(model, "lower its learning rate")
     model.catalog = model.embed_catalog(images)
     return model.eval(), history

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
+from aipbench.errors import ArtifactError
 from aipbench.rankers.base import Ranker, Side
+from aipbench.rankers.lengths import with_length
 
 __all__ = ["VBPR"]
 
@@ -47,13 +51,32 @@ class VBPR(Ranker):
         self.visual_bias = visual_bias
 
     @classmethod
-    def from_config(cls, cfg, extractor: nn.Module, catalog_features: torch.Tensor, n_users: int, *,
-                    name: str = "vbpr", generator: torch.Generator | None = None) -> "VBPR":
-        """A VBPR (or AMR, ``name="amr"``) shaped as the protocol's ``VBPRConfig`` / ``AMRConfig`` says."""
-        model = cls(extractor, catalog_features, n_users, factors=cfg.factors, embedding_length=cfg.embedding_length,
-                    visual_bias=cfg.visual_bias, generator=generator)
-        model.name = name
+    def from_config(cls, cfg, *, extractor: nn.Module, catalog_features: torch.Tensor, n_users: int,
+                    generator: torch.Generator | None = None) -> "VBPR":
+        """A model shaped as the protocol's section for it says (``VBPRConfig``; AMR: ``AMRConfig``)."""
+        return cls(extractor, catalog_features, n_users, factors=cfg.factors, embedding_length=cfg.embedding_length,
+                   visual_bias=cfg.visual_bias, generator=generator)
+
+    @classmethod
+    def load(cls, artifacts, *, length: int | None = None) -> "VBPR":
+        """From the checkpoint of the protocol's section of the same name (``rankers.vbpr`` / ``rankers.amr``);
+        Φ comes from its own artifact."""
+        cfg = with_length(getattr(artifacts.protocol.rankers, cls.name), length)
+        step = cls.name if length is None else f"{cls.name}-k{length}"
+        state = artifacts.state(step, f"{cls.name}.pt")
+        model = cls.from_config(cfg, extractor=artifacts.extractor(), catalog_features=artifacts.features(),
+                                n_users=state["gamma_user"].shape[0])
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("extractor.") for k in missing):
+            raise ArtifactError(f"{artifacts.path(step, f'{cls.name}.pt')}: checkpoint does not match the protocol's {step}")
+        if length is not None:
+            model.variant = step  # a VBPR all the same (same attack objective), but its own attack target
         return model
+
+    def summed_preference(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Eq. 6 writes VBPR's sum over users with the θ term alone: ⟨Σ_u θ_u, E Φ(x)⟩."""
+        theta = self.theta_user.detach().sum(0)
+        return lambda features: self.visual_embedding(features) @ theta
 
     @property
     def n_users(self) -> int:

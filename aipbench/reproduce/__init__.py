@@ -7,10 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aipbench.protocol import DEFAULT_PROTOCOL
+from aipbench.registry import Registry
 
-__all__ = ["EXPERIMENTS", "reproduce"]
+__all__ = ["EXPERIMENTS", "EXPERIMENT_NAMES", "reproduce"]
 
 EXPERIMENTS = ("table3", "table4", "table5", "table6", "table7", "table8", "figure4", "figure5", "claims")
+EXPERIMENT_NAMES: Registry[str] = Registry("experiment")  # name → table, figure or claims
+for _name in EXPERIMENTS:
+    EXPERIMENT_NAMES.register(_name)(_name.rstrip("0123456789"))
 
 
 def reproduce(
@@ -22,31 +26,28 @@ def reproduce(
     device: str = "cpu",
     subset: int = 100,
     defense_levels: Mapping[str, Sequence[int]] | None = None,
+    figure5_lengths: Mapping[str, Sequence[int]] | None = None,
+    isolation: str = "process",
     log: Callable[[str], None] = print,
     on_done: Callable | None = None,
 ) -> list:
     """Reproductions (``aipbench.reproduce.output.Reproduction``) of ``experiment`` — one name of
     ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
     and 8 and the figures use the first ``subset`` cold items (the paper's: 100); ``defense_levels``
-    (e.g. ``{"jpeg": [90, 10]}``) replaces a Table 8 family's levels. ``on_done`` is called
-    with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
-    from aipbench.errors import InputError
-    from aipbench.harness import provenance
+    (e.g. ``{"jpeg": [90, 10]}``) replaces a Table 8 family's levels and ``figure5_lengths`` (e.g.
+    ``{"vbpr": [20, 100]}``) Figure 5's; ``isolation`` is passed to every evaluation it runs. ``on_done``
+    is called with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
     from aipbench.reproduce.book import ResultsBook
     from aipbench.reproduce.claims import CLAIMS, check_claims
     from aipbench.reproduce.figures import FIGURES
     from aipbench.reproduce.output import Reproduction, with_paper
     from aipbench.reproduce.tables import TABLES
+    from aipbench.results.provenance import provenance
 
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
-    if names[0] not in EXPERIMENTS:
-        import difflib
-
-        close = difflib.get_close_matches(experiment, [*EXPERIMENTS, "all"], n=1)
-        raise InputError(f"unknown experiment {experiment!r}" + (f"; did you mean {close[0]!r}?" if close else "")
-                         + f" (known: {', '.join(EXPERIMENTS)}, all)")
+    EXPERIMENT_NAMES.get(names[0])  # an unknown name: one line with the closest known
     book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,
-                       defense_levels=defense_levels, log=log)
+                       defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation, log=log)
     n = str(book.proto.metrics.hit_ranks[0])
     done: dict[str, Reproduction] = {}
 
@@ -70,8 +71,9 @@ def reproduce(
         root = book.folder
         sources = {str(Path(f).resolve().relative_to(root.resolve())) if Path(f).resolve().is_relative_to(root.resolve())
                    else f: h for f, h in book.sources.items()}
-        done[name] = Reproduction(name, book.proto.name, cells, sources, dataset, claims, figures,
-                                  provenance(book.proto, book.artifacts, device), note=_note(book, name))
+        done[name] = Reproduction(name, book.proto.name, cells, sources, paper_dataset=dataset, claims=claims,
+                                  figures=figures, provenance=provenance(book.proto, book.artifacts, device),
+                                  note=_note(book, name))
         if on_done is not None:
             on_done(done[name])
         return done[name]
@@ -85,4 +87,6 @@ def _note(book, experiment: str) -> str:
     if experiment in ("table8", "claims"):  # the experiments that read the defense families
         for name, levels in book.defense_levels.items():
             note += f"; {name} levels: {', '.join(map(str, levels))}"
+    if experiment in ("figure5", "claims") and book.figure5_lengths:
+        note += "; figure 5 lengths: " + "; ".join(f"{r} {', '.join(map(str, k))}" for r, k in book.figure5_lengths.items())
     return note

@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aipbench.errors import InputError
+from aipbench.registry import suggestion
 
 __all__ = ["PAPER_RANKERS", "ResultsBook", "SUBSET_ITEMS", "SWEEP_EPSILONS"]
 
 PAPER_RANKERS = ("alexrank", "vbpr", "dvbpr")  # Tables 3 and 6-8; Tables 4-5 add AMR
 SWEEP_EPSILONS = (4, 8, 16, 32)  # Table 6
 SUBSET_ITEMS = 100  # the paper's subset of cold items for Tables 6 and 8 (the first of our seeded sample)
-SUBMISSIONS = Path(__file__).resolve().parents[2] / "submissions"
 
 
 class ResultsBook:
@@ -23,7 +23,9 @@ class ResultsBook:
 
     def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "cpu",
                  subset: int = SUBSET_ITEMS, defense_levels: Mapping[str, Sequence[int]] | None = None,
+                 figure5_lengths: Mapping[str, Sequence[int]] | None = None, isolation: str = "process",
                  log: Callable[[str], None] = print) -> None:
+        from aipbench.harness.submission import reference_submissions
         from aipbench.protocol import load_protocol
 
         self.proto = load_protocol(protocol)
@@ -31,16 +33,21 @@ class ResultsBook:
         self.subset = min(subset, self.proto.data.n_cold_items)
         # a defense family's levels when not its submission's own (fewer levels: a quicker Table 8)
         self.defense_levels = {name: tuple(int(v) for v in levels) for name, levels in (defense_levels or {}).items()}
+        defenses = reference_submissions("defense")
         for name, levels in self.defense_levels.items():
-            if not (SUBMISSIONS / name / "submission.toml").is_file():
-                raise InputError(f"defense levels for {name!r}: no reference defense of that name under {SUBMISSIONS}")
+            if name not in defenses:
+                raise InputError(f"defense levels for {name!r}: no reference defense of that name"
+                                 + suggestion(name, defenses))
             if not _is_family(name):
                 raise InputError(f"defense levels for {name!r}: only a defense family (a transform with a parameter "
                                  f"and levels, e.g. jpeg) takes levels")
             if not levels or len(set(levels)) != len(levels):
                 raise InputError(f"defense levels for {name!r}: give one or more distinct levels, not {list(levels)}")
         self.folder = Path(results_dir) / self.proto.name
-        self.home, self.device, self.log = home, device, log
+        # Figure 5's lengths per ranker when not the paper's (fewer: a quicker figure)
+        self.figure5_lengths = {k: tuple(v) for k, v in figure5_lengths.items()} if figure5_lengths else None
+        self.home, self.device, self.isolation, self.log = home, device, isolation, log
+        self._prepared = None
         self.sources: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, str]] = {}
 
@@ -63,7 +70,7 @@ class ResultsBook:
         self.use_artifacts(str(store.root), {n: hashes[n] for n in store.order(list(names))})
 
     def _current(self, path: Path, sub_hash: str) -> dict | None:
-        from aipbench.results import load_results
+        from aipbench.results.document import load_results
 
         if not path.is_file():
             return None
@@ -85,55 +92,59 @@ class ResultsBook:
                items: int | None = None) -> dict:
         """The attack's document: ``<name>.json`` (every cold item, its own ε), or for an ε sweep on a
         subset ``reproduce/runs/<name>-eps<…>-items<N>.json``."""
-        from aipbench.harness import evaluate, submission_sha256
-        from aipbench.submission import load_submission
+        from aipbench.harness.evaluate import evaluate
+        from aipbench.harness.submission import reference_submission
+        from aipbench.hashing import folder_sha256
 
-        sub = load_submission(SUBMISSIONS / name)
+        sub = reference_submission(name, kind="attack")
         if epsilons or items:
             tag = f"-eps{'-'.join(map(str, epsilons))}" if epsilons else ""
             path = self.folder / "reproduce" / "runs" / f"{name}{tag}{f'-items{items}' if items else ''}.json"
         else:
             path = self.folder / f"{name}.json"
-        doc = self._current(path, submission_sha256(sub.folder))
+        doc = self._current(path, folder_sha256(sub.folder))
         if doc is not None and (not rankers or set(rankers) <= {r["ranker"] for r in doc["results"]}):
             return self._record(path, doc)
         self.log(f"evaluating {name} on {self.proto.name} -> {path}")
-        results = evaluate(sub, protocol=self.proto.name, rankers=rankers, device=self.device, out=path,
-                           home=self.home, epsilons=epsilons, items=items, log=self.log)
+        results = evaluate(sub, protocol=self.proto, rankers=rankers, device=self.device, out=path, home=self.home,
+                           epsilons=epsilons, items=items, isolation=self.isolation, log=self.log)
         return self._record(path, results.document)
 
     def defense(self, name: str, *, rankers: Sequence[str] = PAPER_RANKERS) -> dict:
         """The defense's document ``<name>.json`` on the subset at the book's levels for it (the
         submission's own unless overridden); evaluated if missing, or made on other items or levels."""
-        from aipbench.defenses.evaluate import evaluate_defense
         from aipbench.defenses.variants import evaluated_levels
-        from aipbench.harness import submission_sha256
-        from aipbench.results import write_document
-        from aipbench.submission import load_submission
+        from aipbench.harness.evaluate import evaluate
+        from aipbench.harness.submission import reference_submission
+        from aipbench.hashing import folder_sha256
 
-        sub = load_submission(SUBMISSIONS / name)
+        sub = reference_submission(name, kind="defense")
         path = self.folder / f"{name}.json"
         levels = self.defense_levels.get(name)
-        doc = self._current(path, submission_sha256(sub.folder))
+        doc = self._current(path, folder_sha256(sub.folder))
         if (doc is not None and len(doc["items"]) == self.subset and set(rankers) <= {r["ranker"] for r in doc["results"]}
                 and list(dict.fromkeys(r["level"] for r in doc["results"])) == evaluated_levels(sub.defense, levels)):
             return self._record(path, doc)
         self.log(f"evaluating the defense {name} on {self.proto.name} -> {path}")
-        doc = evaluate_defense(sub, protocol=self.proto.name, rankers=rankers, items=self.subset, levels=levels,
-                               device=self.device, home=self.home, log=self.log)
-        write_document(doc, path)
-        return self._record(path, doc)
+        results = evaluate(sub, protocol=self.proto, rankers=rankers, items=self.subset, levels=levels, out=path,
+                           device=self.device, home=self.home, isolation=self.isolation, log=self.log)
+        return self._record(path, results.document)
 
-    def store(self):
-        """The protocol's artifact store (for figures, which read rankers and attack images directly)."""
-        from aipbench.pipeline import open_store
+    def prepared(self, needs: Sequence[str]):
+        """The protocol prepared (once) with ``needs`` built too (for figures, which read rankers and attack
+        images directly); records those artifacts and what they were built from."""
+        from aipbench.pipeline.prepared import Prepared
 
-        return open_store(self.proto, self.home)
+        if self._prepared is None:
+            self._prepared = Prepared(self.proto, home=self.home, device=self.device, needs=needs, log=self.log)
+        else:
+            self._prepared.store.prepare(list(needs), log=self.log)
+        self.use_store(self._prepared.store, ["candidates", *needs])
+        return self._prepared
 
 
 def _is_family(name: str) -> bool:
     """Whether the reference defense ``name`` is evaluated level by level (a parameter and its levels)."""
-    from aipbench.submission import load_submission
+    from aipbench.harness.submission import reference_submission
 
-    spec = load_submission(SUBMISSIONS / name).defense  # None for an attack
-    return spec is not None and bool(spec.parameter)
+    return bool(reference_submission(name, kind="defense").defense.parameter)

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from aipbench.reproduce.book import SUBMISSIONS, ResultsBook
+from aipbench.reproduce.book import ResultsBook
 from aipbench.reproduce.tables import cell
 
 __all__ = ["FIGURES", "figure4", "figure5"]
@@ -17,26 +17,24 @@ FIGURE4_VERSIONS = ("cooperative", "insa", "expa", "c-sema", "n-sema")  # ① �
 
 
 def _sources(book: ResultsBook, names, targets):
-    """The prepared store, the data set, the 100-item subset and an ImageSource per reference attack
-    over it (the same run cache as Table 6's sweep: ε = 32 images are made once)."""
+    """The prepared protocol, the 100-item subset and an ImageSource per reference attack over it (the
+    same run cache as Table 6's sweep: ε = 32 images are made once)."""
     from aipbench.attacks.grants import CONTEXT_ARTIFACTS
-    from aipbench.harness import ImageSource, submission_sha256
-    from aipbench.pipeline import load_dataset
-    from aipbench.submission import load_submission
+    from aipbench.harness.sandbox import DEFAULT_TIME_LIMIT
+    from aipbench.harness.sources import ImageSource
+    from aipbench.harness.submission import reference_submission
+    from aipbench.hashing import folder_sha256
 
-    store = book.store()
-    prepared = ["candidates", *CONTEXT_ARTIFACTS, *targets]
-    store.prepare(prepared, log=book.log)
-    book.use_store(store, prepared)
-    dataset = load_dataset(store)
+    prepared = book.prepared([*CONTEXT_ARTIFACTS, *targets])
+    dataset = prepared.dataset
     subset = dataset.cold_items[: book.subset]
     where = {"items": subset, "subdir": "subset"} if book.subset < len(dataset.cold_items) else {}
     sources = {}
     for name in names:
-        sub = load_submission(SUBMISSIONS / name)
-        sources[name] = ImageSource(sub, submission_sha256(sub.folder), store, dataset, sub.threat.epsilon,
-                                    book.device, 3600, book.log, **where)
-    return store, dataset, subset, sources
+        sub = reference_submission(name, kind="attack")
+        sources[name] = ImageSource(sub, folder_sha256(sub.folder), prepared, epsilon=sub.threat.epsilon,
+                                    time_limit=DEFAULT_TIME_LIMIT, log=book.log, isolation=book.isolation, **where)
+    return prepared, subset, sources
 
 
 def _save(fig) -> dict[str, bytes]:
@@ -65,34 +63,29 @@ def _pyplot():
 def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     """HR@N of the cooperative and the INSA / EXPA cold items (the subset) for VBPR at
     embedding lengths 20, 50, 100 and DVBPR at 10, 30, 50, 100 (re-trained, all else equal)."""
-    import torch
+    from aipbench.rankers.lengths import length_artifact
+    from aipbench.scoring.metrics import cold_hits, compare
 
-    from aipbench.defenses.variants import cold_hits, compare
-    from aipbench.pipeline import load_base_sets
-    from aipbench.ranker_steps import EMBEDDING_LENGTHS, length_artifact, load_length_variant
-    from aipbench.scoring import summarize_base_sets
-
-    store, dataset, subset, sources = _sources(book, ("insa", "expa"), ("vbpr", "dvbpr"))
-    base, coop = load_base_sets(store), np.asarray(dataset.images[subset])
-    alpha = store.protocol.metrics.significance_level
+    prepared, subset, sources = _sources(book, ("insa", "expa"), ("vbpr", "dvbpr"))
+    coop = np.asarray(prepared.dataset.images[subset])
+    alpha = prepared.protocol.metrics.significance_level
     cells = []
-    for base_name, lengths in EMBEDDING_LENGTHS.items():
+    for base_name, lengths in lengths_of(book).items():
         for k in lengths:
-            ranker = load_length_variant(store, base_name, k, book.device)
-            book.use_store(store, [length_artifact(store.protocol, base_name, k)])
-            with torch.no_grad():
-                summary = summarize_base_sets(ranker, base, store.protocol.metrics.hit_ranks)
-            coop_hits = cold_hits(ranker, coop, summary, int(n))
+            ranker = prepared.ranker(base_name, length=k)
+            book.use_store(prepared.store, [length_artifact(prepared.protocol, base_name, k)])
+            summary = prepared.summary(ranker)
+            coop_hits = cold_hits(ranker, coop, summary, n=int(n))
             cells.append(cell(f"hr@{n}", float(coop_hits.mean()), ranker=base_name, embedding_length=k,
                               item_set="cooperative_cold"))
             for attack, src in sources.items():
-                adv = cold_hits(ranker, src.images(ranker)[0], summary, int(n))
+                adv = cold_hits(ranker, src.images(ranker)[0], summary, n=int(n))
                 side = compare(adv, coop_hits, alpha)
                 cells.append(cell(f"hr@{n}", side["hr"], ranker=base_name, embedding_length=k, attack=attack,
                                   item_set="adversarial_cold", significant=side["test"]["significant"]))
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, base_name in zip(axes, EMBEDDING_LENGTHS):
+    for ax, base_name in zip(axes, lengths_of(book)):
         mine = [c for c in cells if c["ranker"] == base_name]
         for label, attack, style in (("cooperative", None, "o--"), ("INSA", "insa", "s-"), ("EXPA", "expa", "^-")):
             pts = sorted((c["embedding_length"], c["value"]) for c in mine if c["attack"] == attack)
@@ -100,7 +93,7 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
         ax.set_yscale("log")
         ax.set_title(base_name.upper())
         ax.set_xlabel("embedding length")
-        ax.set_xticks(EMBEDDING_LENGTHS[base_name])
+        ax.set_xticks(lengths_of(book)[base_name])
     axes[0].set_ylabel(f"HR@{n} ({len(subset)} cold items)")
     axes[1].legend(fontsize=8)
     if any(c["value"] <= 0 for c in cells):
@@ -111,13 +104,19 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
 
 def _n_sema(hook: np.ndarray, cold: np.ndarray) -> np.ndarray:
     """The n-SEMA example's edit (the cold product placed into the hook's photo), from its script."""
-    import importlib.util
+    from aipbench.paths import submissions_dir
+    from aipbench.registry import import_from_file
 
-    path = SUBMISSIONS / "examples" / "n-sema-images" / "make_images.py"
-    spec = importlib.util.spec_from_file_location("aipbench_n_sema_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.place(hook, cold).transpose(2, 0, 1)
+    place = import_from_file(submissions_dir() / "examples" / "n-sema-images" / "make_images.py", "place",
+                             module="aipbench_n_sema_example")
+    return place(hook, cold).transpose(2, 0, 1)
+
+
+def lengths_of(book: ResultsBook) -> dict[str, tuple[int, ...]]:
+    """Figure 5's embedding lengths per ranker: the paper's, or the book's own choice."""
+    from aipbench.rankers.lengths import EMBEDDING_LENGTHS
+
+    return dict(book.figure5_lengths or EMBEDDING_LENGTHS)
 
 
 def figure4(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
@@ -127,10 +126,9 @@ def figure4(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     import torch
     from sklearn.manifold import TSNE
 
-    from aipbench.ranker_steps import load_ranker
-
-    store, dataset, subset, sources = _sources(book, ("insa", "expa", "c-sema"), ("dvbpr",))
-    ranker = load_ranker(store, "dvbpr", book.device)
+    prepared, subset, sources = _sources(book, ("insa", "expa", "c-sema"), ("dvbpr",))
+    dataset, store = prepared.dataset, prepared.store
+    ranker = prepared.ranker("dvbpr")
     item, hook = int(subset[0]), int(dataset.hook_item)
     coop = np.asarray(dataset.images[item])
     images = {"cooperative": coop,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 __all__ = ["Reproduction", "with_paper"]
 
-RANKER_ORDER = ("alexrank", "vbpr", "dvbpr", "amr")
 PLACE = ("embedding_length", "attack", "item_set", "epsilon", "defense", "mode")
 ARROWS = {"up": "↑", "down": "↓", "none": ""}
 
@@ -18,8 +17,7 @@ ARROWS = {"up": "↑", "down": "↓", "none": ""}
 def with_paper(cells: list[dict], table: str, protocol: str) -> tuple[list[dict], str | None]:
     """The cells with ``paper`` set from the paper's reference table where the protocol reproduces one
     of the paper's data sets (Table 8: the paper applied the defense to finished images — transfer)."""
-    from aipbench.leaderboard.render import PAPER_DATASETS
-    from aipbench.references import REFERENCE_TABLES, load_reference
+    from aipbench.results.references import PAPER_DATASETS, REFERENCE_TABLES, load_reference
 
     dataset = PAPER_DATASETS.get(protocol)
     if dataset is None or table not in REFERENCE_TABLES:
@@ -81,7 +79,9 @@ class Reproduction:
             return "(no cells)"
         frame = pd.DataFrame(self.cells)
         place = [k for k in PLACE if frame[k].notna().any()] + ["metric"]
-        rankers = [r for r in RANKER_ORDER if r in set(frame.ranker)] + sorted(set(frame.ranker) - set(RANKER_ORDER))
+        from aipbench.rankers import RANKER_NAMES as order
+
+        rankers = [r for r in order if r in set(frame.ranker)] + sorted(set(frame.ranker) - set(order))
         rows = {}
         for c in self.cells:
             key = tuple("–" if c[k] is None else c[k] for k in place)
@@ -95,7 +95,7 @@ class Reproduction:
         return tabulate(body, headers=[*place, *rankers], tablefmt="github", disable_numparse=True)
 
     def document(self) -> dict:
-        from aipbench.results import seal
+        from aipbench.results.document import seal
 
         doc = {"schema_version": 1, "kind": "reproduction", "experiment": self.experiment, **self.provenance,
                "paper_dataset": self.paper_dataset, "note": self.note,
@@ -107,7 +107,7 @@ class Reproduction:
         """``<experiment>.json`` and ``.csv`` (and figure files) in ``folder``, all or none."""
         import pandas as pd
 
-        from aipbench.results import write_document
+        from aipbench.results.document import write_document
 
         folder = Path(folder)
         beside = {folder / f"{self.experiment}.csv":

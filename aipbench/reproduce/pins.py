@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-__all__ = ["TOLERANCE", "cell_key", "compare_pins", "defense_pins", "pins_from"]
+__all__ = ["TOLERANCE", "cell_key", "compare_pins", "defense_pins", "pins_from", "reproduction_pins"]
 
 PLACE = ("ranker", "embedding_length", "attack", "item_set", "epsilon", "defense", "mode", "metric")
 # Absolute tolerances per metric family. Hit rates are multiples of 1/#users and deterministic on CPU:
@@ -37,20 +37,24 @@ def pins_from(results_dir: Path, protocol: str) -> dict:
     """Pins from a protocol's results: every cell and claim of its reproduction documents
     (``<protocol>/reproduce/*.json``) and every defense document's adversarial HR@N and detection rate
     per ranker, level, attack and mode (``<protocol>/*.json`` of kind defense)."""
-    from aipbench.results import load_results
+    from aipbench.results.document import load_results
 
     folder = Path(results_dir) / protocol
     pins = {}
     for path in sorted((folder / "reproduce").glob("*.json")):
-        doc = load_results(path)
-        for c in doc["cells"]:
-            pins[cell_key(doc["experiment"], c)] = {"value": c["value"], "tolerance": _tolerance(c["metric"])}
-        for c in doc["claims"]:
-            pins[f"claims/{c['claim']}"] = {"value": c["holds"], "tolerance": 0.0}
+        pins.update(reproduction_pins(load_results(path)))
     for path in sorted(folder.glob("*.json")):
         doc = json.loads(path.read_text())
         if doc.get("kind") == "defense":
             pins.update(defense_pins(load_results(path)))
+    return pins
+
+
+def reproduction_pins(doc: dict) -> dict:
+    """A reproduction document's numbers: every cell, and every claim's verdict."""
+    pins = {cell_key(doc["experiment"], c): {"value": c["value"], "tolerance": _tolerance(c["metric"])}
+            for c in doc["cells"]}
+    pins.update({f"claims/{c['claim']}": {"value": c["holds"], "tolerance": 0.0} for c in doc["claims"]})
     return pins
 
 

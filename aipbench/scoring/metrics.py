@@ -124,7 +124,7 @@ def image_metrics(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary)
     return cold_item_metrics(ranker.score_images(ranker.all_users(), torch.from_numpy(np.asarray(images))), summary)
 
 
-def cold_hits(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary, n: int) -> np.ndarray:
+def cold_hits(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary, *, n: int) -> np.ndarray:
     """Per image: the fraction of all users whose top-``n`` the image (as a cold item) enters."""
     return image_metrics(ranker, images, summary).hit_rate[n]
 

@@ -5,18 +5,20 @@ import dataclasses
 import json
 import runpy
 import time
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from aipbench.attacks.insa import insa
-from aipbench.pipeline import load_base_sets, load_dataset, open_store
+from aipbench.pipeline.loaders import load_base_sets, load_dataset
+from aipbench.pipeline.steps import open_store
 from aipbench.protocol import load_protocol
 from aipbench.rankers.alexrank import AlexRank
 from aipbench.rankers.extractor import extract_features, pretrain_extractor
-from aipbench.scoring import cold_hit_rates, paired_t_test, summarize_base_sets
+from aipbench.scoring.metrics import cold_hit_rates, summarize_base_sets
+from aipbench.scoring.significance import paired_t_test
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("protocol")
@@ -35,7 +37,7 @@ pretrain = dataclasses.replace(extractor.pretrain, **json.loads(args.pretrain))
 trial = dataclasses.replace(proto, rankers=dataclasses.replace(
     proto.rankers, extractor=dataclasses.replace(extractor, pretrain=pretrain)))
 phi, history = pretrain_extractor(trial)
-ranker = AlexRank.fit(phi, extract_features(phi, ds.images), ds.train_indptr, ds.train_items)
+ranker = AlexRank.fit(phi, extract_features(phi, ds.images), train_indptr=ds.train_indptr, train_items=ds.train_items)
 summary = summarize_base_sets(ranker, base)
 all_users, tau = ranker.all_users(), summary.thresholds[5]
 

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from aipbench.data.synthetic import CLASS_COUNTS, _streams, _user_taste, item_attributes
-from aipbench.pipeline import load_base_sets, open_store
+from aipbench.pipeline.loaders import load_base_sets
+from aipbench.pipeline.steps import open_store
 from aipbench.protocol import load_protocol
-from aipbench.scoring import BaseSetSummary
+from aipbench.scoring.metrics import BaseSetSummary
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("protocol")

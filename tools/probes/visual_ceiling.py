@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aipbench.pipeline import load_base_sets, load_dataset, open_store
+from aipbench.pipeline.loaders import load_base_sets, load_dataset, load_extractor
+from aipbench.pipeline.steps import open_store
 from aipbench.protocol import load_protocol
-from aipbench.ranker_steps import load_extractor
-from aipbench.scoring import BaseSetSummary
+from aipbench.scoring.metrics import BaseSetSummary
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("protocol")

@@ -84,8 +84,8 @@ class FeatureExtractor(nn.Module):
 
 
 def _check_sha256(path: Path, expected: str) -> None:
-    from aipbench.hashing import sha256_file
     from aipbench.errors import InputError
+    from aipbench.hashing import sha256_file
 
     if not path.is_file():
         raise InputError(f"{path}: extractor weights file not found")

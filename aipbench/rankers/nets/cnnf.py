@@ -20,7 +20,7 @@ class CNNF(nn.Module):
     """
 
     def __init__(
-        self, conv_widths: tuple[int, ...], fc_widths: tuple[int, ...], out_dim: int, dropout: float, *, lrn: bool = True
+        self, conv_widths: tuple[int, ...], fc_widths: tuple[int, ...], *, out_dim: int, dropout: float, lrn: bool = True
     ) -> None:
         super().__init__()
         c5 = conv_widths[4]

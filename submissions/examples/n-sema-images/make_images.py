@@ -38,7 +38,8 @@ def place(hook: np.ndarray, cold: np.ndarray, scale: float = 0.55) -> np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    from aipbench.pipeline import load_dataset, open_store
+    from aipbench.pipeline.loaders import load_dataset
+    from aipbench.pipeline.steps import open_store
     from aipbench.protocol import DEFAULT_PROTOCOL, load_protocol
 
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL)

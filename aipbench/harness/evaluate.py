@@ -1,0 +1,105 @@
+"""``aipbench.evaluate``: one entry point for attacks and defenses — prepare the protocol, run the
+submission against its rankers, score it, return (and write) its typed results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aipbench.errors import InputError
+from aipbench.protocol import DEFAULT_PROTOCOL
+
+if TYPE_CHECKING:
+    from aipbench.harness.submission import Submission
+    from aipbench.results.document import DefenseResults, Results
+
+__all__ = ["DEFAULT_ISOLATION", "DEFENSE_ITEMS", "evaluate"]
+
+DEFAULT_ISOLATION = "process"  # where attack code runs unless the caller says (aipbench.harness.sandbox)
+DEFENSE_ITEMS = 100  # cold items a defense is evaluated on by default (the paper's subset for Tables 6, 8)
+
+
+def evaluate(
+    submission: "str | Path | Submission",
+    *,
+    protocol: str | Path = DEFAULT_PROTOCOL,
+    rankers: Sequence[str] | None = None,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    home: Path | None = None,
+    time_limit: float | None = None,
+    epsilons: Sequence[int] | None = None,
+    items: int | None = None,
+    levels: Sequence[int] | None = None,
+    attacks: Sequence[str] | None = None,
+    isolation: str | None = None,
+    log: Callable[[str], None] = print,
+) -> "Results | DefenseResults":
+    """Evaluate an attack or a defense on ``protocol``, preparing what its cache lacks, against ``rankers``
+    (default: all four). Attacks: ``epsilons`` sweeps a bounded code submission's budget; ``items`` limits
+    the cold items to the first of the protocol's seeded sample (default: all). Defenses: scored against
+    the reference ``attacks`` (default: all five), transfer and adaptive, on ``items`` cold items (default
+    100), at ``levels`` of a transform family (default: its own). ``isolation``: ``"process"`` (a child
+    process per attack run; the default) or ``"none"`` (in this process: trusted reference code only).
+    Writes the results to ``out`` if given; a failed evaluation raises and writes nothing."""
+    from aipbench.attacks.grants import CONTEXT_ARTIFACTS
+    from aipbench.harness.sandbox import DEFAULT_TIME_LIMIT, ISOLATIONS
+    from aipbench.harness.submission import load_submission
+    from aipbench.pipeline.prepared import Prepared
+    from aipbench.rankers.registry import RANKERS
+
+    sub = submission if not isinstance(submission, (str, Path)) else load_submission(submission)
+    source = sub.folder / "submission.toml"
+    names = list(rankers) if rankers else RANKERS.names()
+    for name in names:
+        RANKERS.get(name)  # unknown names fail before any work
+    isolation = isolation or DEFAULT_ISOLATION
+    if isolation not in ISOLATIONS:
+        raise InputError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
+    if sub.submission.kind == "attack" and levels:
+        raise InputError(f"{source}: levels are for defense families; this is an attack")
+    if sub.submission.kind == "defense" and epsilons:
+        raise InputError(f"{source}: an epsilon sweep is for attacks; this is a defense")
+    if sub.submission.kind == "attack" and attacks:
+        raise InputError(f"{source}: reference attacks are what a defense is scored against; this is an attack")
+    from aipbench.harness.submission import REFERENCE_ATTACKS, reference_submissions
+
+    known = reference_submissions("attack")
+    for name in attacks or ():
+        known.get(name)  # an unknown reference attack fails before any work
+    if sub.submission.kind == "attack":
+        from aipbench.harness.attack import budgets
+
+        budgets(sub, epsilons)  # a bad sweep fails before any work
+    if out is not None:
+        _check_out(Path(out))
+    if sub.submission.kind == "defense" and sub.defense.type == "training":
+        if sub.defense.defends not in names:
+            raise InputError(f"{source}: defends = {sub.defense.defends!r} is not among the rankers evaluated "
+                             f"({', '.join(names)})")
+        names = [sub.defense.defends]  # only the ranker it replaces is prepared and scored
+    prepared = Prepared(protocol, home=home, device=device, needs=[*CONTEXT_ARTIFACTS, *names], log=log)
+    limit = time_limit or DEFAULT_TIME_LIMIT
+    if sub.submission.kind == "attack":
+        from aipbench.harness.attack import evaluate_attack
+
+        results = evaluate_attack(sub, prepared, rankers=names, epsilons=epsilons, items=items, time_limit=limit,
+                                  isolation=isolation, log=log)
+    else:
+        from aipbench.harness.defense import evaluate_defense
+
+        results = evaluate_defense(sub, prepared, rankers=names, attacks=list(attacks or REFERENCE_ATTACKS),
+                                   items=DEFENSE_ITEMS if items is None else items, levels=levels, time_limit=limit,
+                                   isolation=isolation, log=log)
+    if out is not None:
+        results.write(out)
+    return results
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    if out.exists() and not out.is_file():
+        raise InputError(f"{out}: --out names a folder or something that is not a file; give a .json file path")
+    if out.suffix != ".json":
+        raise InputError(f"{out}: --out must name a .json file (the CSV and PNG are written beside it)")

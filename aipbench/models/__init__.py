@@ -1,1 +1,0 @@
-"""Rankers: the first-stage BPR and the visually-aware second-stage models."""

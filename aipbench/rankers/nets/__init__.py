@@ -1,0 +1,1 @@
+"""The CNNs: AlexNet-layout Φ and CNN-F (DVBPR)."""
