@@ -1,12 +1,23 @@
-"""Shared fixtures: the tiny protocol prepared once per test session in a private cache."""
+"""Shared fixtures: the tiny protocol prepared once per test session in a private cache.
+
+The suite computes with one thread per process (and runs two processes, pytest-xdist): torch's
+convolution gradients and scikit-learn's t-SNE sum in another order with another thread count, so the
+pinned numbers would otherwise depend on the machine's number of cores.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
-import pytest
+os.environ["OMP_NUM_THREADS"] = "1"  # before torch (and attack child processes) read it
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 from aipbench.pipeline.steps import open_store
 from aipbench.protocol import load_protocol
@@ -17,9 +28,20 @@ def tiny():
     return load_protocol("tiny")
 
 
+def shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder every pytest-xdist worker of this run shares (the artifact store and the attack run cache
+    lock what they build, so the workers build each thing once); without xdist, this process's own."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("aipbench-home")
+    return shared_dir(tmp_path_factory, "aipbench-home")
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +74,15 @@ def in_process(monkeypatch):
     import aipbench.harness.evaluate
 
     monkeypatch.setattr(aipbench.harness.evaluate, "DEFAULT_ISOLATION", "none")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_rankers, tmp_path_factory):
+    """The tiny regression pipeline (tests/tiny_pipeline.py): one results folder and run cache for every
+    regression test, shared by pytest-xdist workers too (what one worker's experiment makes, another's reuses)."""
+    from tiny_pipeline import TinyReproduction
+
+    return TinyReproduction(shared_dir(tmp_path_factory, "tiny-results"), tiny_rankers.root.parent)
 
 
 def copy_artifacts(store, names, home: Path):

@@ -3,6 +3,7 @@ AMR; a detector never sees the evaluated cold items (enforced); the hinge makes 
 
 from __future__ import annotations
 
+import json
 import pickle
 import shutil
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import shared_dir
 
 import aipbench
 from aipbench.attacks.context import KnowledgeError
@@ -29,6 +31,7 @@ from aipbench.harness.gate import fit_gate
 from aipbench.harness.submission import load_submission
 from aipbench.hashing import state_sha256
 from aipbench.pipeline.loaders import load_dataset, load_extractor, load_ranker
+from aipbench.reproduce.pins import compare_pins, defense_pins
 from aipbench.results.document import validate_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +96,7 @@ SEEN = []
 
 
 class Spy(FeatureDetector):
-    training_items = 80  # as in the evaluation test below: the attacked training images are made once
+    training_items = 40  # as DETECTOR_ITEMS below: the attacked training images are made once
 
     def fit(self, context):
         SEEN.append(np.asarray(context.train_images))
@@ -118,13 +121,13 @@ def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_prepared, tmp_path
         'entry = "defense.py:Detector"', 'entry = "defense.py:Spy"').replace('name = "detector"', 'name = "spy"'))
     sub = load_submission(folder)
     dataset = tiny_prepared.dataset
-    gate = fit_gate(sub, tiny_prepared, ["vbpr"], time_limit=600, isolation="none", log=lambda m: None)
+    gate = fit_gate(sub, tiny_prepared, ["dvbpr"], time_limit=600, isolation="none", log=lambda m: None)
     seen = type(gate.detector).fit.__globals__["SEEN"]  # the spy's module-level record
     assert not any(isinstance(s, str) for s in seen), seen
-    assert gate.info["training_sets"] == ["expa/extractor", "insa/vbpr"]
+    assert gate.info["training_sets"] == ["expa/dvbpr", "insa/dvbpr"]
     cold = {bytes(np.asarray(img)) for img in dataset.images[dataset.cold_items]}
     seen_images = [img for batch in seen for img in batch]
-    assert len(seen_images) == 3 * 80 and not any(bytes(img) in cold for img in seen_images)
+    assert len(seen_images) == 3 * 40 and not any(bytes(img) in cold for img in seen_images)
 
 
 class _ToyDetector(torch.nn.Module):
@@ -169,24 +172,6 @@ def test_threshold_flags_exactly_the_false_alarm_rate_or_less_with_ties():
     assert threshold_at(tied, 0.01) == 0 and threshold_at(np.r_[np.zeros(995), np.ones(5)], 0.01) == 0
 
 
-def test_detector_catches_transfer_attacks_and_the_adaptive_attack_evades_it(tiny_rankers, tmp_path):
-    """The reference detector flags most transferred INSA images at 1% false alarms; INSA re-run through
-    the hinge evades it and promotes again. Clean quality is untouched (the detector only gates uploads)."""
-    folder = tmp_path / "detector"
-    shutil.copytree(REPO / "submissions" / "detector", folder)
-    (folder / "defense.py").write_text((folder / "defense.py").read_text().replace("training_items = 300",
-                                                                                   "training_items = 80"))
-    doc = aipbench.evaluate(load_submission(folder), protocol="tiny", rankers=["dvbpr"], attacks=["insa"], items=40,
-                            home=tiny_rankers.root.parent, isolation="none", log=lambda m: None).document
-    validate_results(doc, "detector")
-    row = doc["results"][0]
-    insa = row["attacks"]["insa"]
-    assert insa["transfer"]["detection_rate"] >= 0.8 and insa["transfer"]["hr"] < insa["undefended"]["hr"] / 4
-    assert insa["adaptive"]["detection_rate"] <= 0.2 and insa["adaptive"]["hr"] > 2 * insa["transfer"]["hr"]
-    assert row["clean"]["defended"]["test_auc"] == row["clean"]["undefended"]["test_auc"]
-    assert doc["detector"]["training_items"] == 80 and doc["table8"] == []
-
-
 @pytest.mark.parametrize(
     ("defense", "rule"),
     [
@@ -205,3 +190,58 @@ def test_a_malformed_training_or_detector_submission_is_one_line(tmp_path, defen
     result = CliRunner().invoke(main, ["evaluate", str(folder), "--protocol", "tiny", "--out", str(tmp_path / "r.json")])
     assert result.exit_code == 1 and rule in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+# -- the training and detector defenses as the regression pipeline evaluates them; their pins --------------
+
+PINS = json.loads((REPO / "tests" / "data" / "pins-tiny.json").read_text())
+PIN_ITEMS = 10  # the cold items of the regression pipeline's subset (test_regression.TINY_SUBSET)
+DETECTOR_ITEMS = 40  # catalog items the detector learns from here (300 on real runs): the same code, fewer images
+DEFENSE_RANKERS = {"amr": ["vbpr"], "detector": ["dvbpr"]}  # AMR replaces VBPR; the detector gates DVBPR here
+
+
+def detector_folder(scratch: Path) -> Path:
+    folder = shutil.copytree(REPO / "submissions" / "detector", scratch / "detector", dirs_exist_ok=True)
+    code = (folder / "defense.py").read_text().replace("training_items = 300", f"training_items = {DETECTOR_ITEMS}")
+    (folder / "defense.py").write_text(code)
+    return folder
+
+
+def defense_document(name: str, *, home: Path, scratch: Path) -> dict:
+    """The AMR or detector document as the pins measure it, kept in ``scratch`` once made."""
+    import fcntl
+
+    kept = scratch / f"{name}.json"
+    with open(scratch / f".{name}.lock", "w") as lock:  # another xdist worker making it: wait, then read it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not kept.is_file():
+            folder = REPO / "submissions" / "amr" if name == "amr" else detector_folder(scratch)
+            aipbench.evaluate(load_submission(folder), protocol="tiny", rankers=DEFENSE_RANKERS[name], items=PIN_ITEMS,
+                              home=home, isolation="none", out=kept, log=lambda m: None)
+    return json.loads(kept.read_text())
+
+
+@pytest.fixture(scope="module")
+def defense_docs(tiny_rankers, tmp_path_factory):
+    scratch = shared_dir(tmp_path_factory, "tiny-defenses")
+    return lambda name: defense_document(name, home=tiny_rankers.root.parent, scratch=scratch)
+
+
+def test_detector_catches_transfer_attacks_and_the_adaptive_attack_evades_it(defense_docs):
+    """The reference detector flags the transferred INSA images at 1% false alarms; INSA re-run through
+    the hinge evades it and promotes again. Clean quality is untouched (the detector only gates uploads)."""
+    doc = defense_docs("detector")
+    validate_results(doc, "detector")
+    (row,) = doc["results"]
+    insa = row["attacks"]["insa"]
+    assert insa["transfer"]["detection_rate"] >= 0.8 and insa["transfer"]["hr"] < insa["undefended"]["hr"] / 4
+    assert insa["adaptive"]["detection_rate"] <= 0.2 and insa["adaptive"]["hr"] > 2 * insa["transfer"]["hr"]
+    assert row["clean"]["defended"]["test_auc"] == row["clean"]["undefended"]["test_auc"]
+    assert doc["detector"]["training_items"] == DETECTOR_ITEMS and doc["table8"] == []
+
+
+@pytest.mark.parametrize("defense", ["amr", "detector"])
+def test_the_tiny_defense_matches_its_pins(defense_docs, defense):
+    pinned = {k: v for k, v in PINS.items() if k.startswith(f"defense/{defense}/")}
+    problems = compare_pins(pinned, defense_pins(defense_docs(defense)))
+    assert pinned and not problems, f"{len(problems)} numbers moved:\n" + "\n".join(problems[:40])

@@ -153,3 +153,18 @@ def test_the_cli_evaluates_a_defense_through_the_library(tiny_rankers, tmp_path,
                                        "--levels", "90,10", "--items", "5", "--out", str(tmp_path / "j.json")])
     assert isinstance(result.exception, Stop)
     assert calls[0][0] == "jpeg" and calls[0][1]["levels"] == [90, 10] and calls[0][1]["items"] == 5
+
+
+def test_table8_is_the_weakest_level_that_brings_an_attack_down_to_cooperative():
+    """Levels in the family's order (weakest first): the first at which the attack's HR@N is at or below
+    the defended cooperative HR@N, per ranker, attack and mode; None where no level does."""
+    from aipbench.harness.defense import _table8
+
+    def row(level, coop, insa_transfer, insa_adaptive):
+        return {"ranker": "vbpr", "level": level, "clean": {"defended": {"cooperative_hr": coop}},
+                "attacks": {"insa": {"transfer": {"hr": insa_transfer}, "adaptive": {"hr": insa_adaptive}}}}
+
+    rows = [row(90, 0.01, 0.05, 0.09), row(50, 0.01, 0.01, 0.04), row(10, 0.02, 0.0, 0.02)]
+    assert _table8(rows, ["insa"]) == [{"ranker": "vbpr", "attack": "insa", "mode": "transfer", "level": 50},
+                                       {"ranker": "vbpr", "attack": "insa", "mode": "adaptive", "level": 10}]
+    assert _table8(rows[:2], ["insa"])[1]["level"] is None

@@ -3,9 +3,12 @@ the run cache per attack target, so an interrupted evaluation resumes where it s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,6 +54,10 @@ class ImageSource:
                 self._folder_images = self._check(folder[np.isin(dataset.cold_items, self.items)])
             return self._folder_images, "any", 0.0, False
         target = attack_target(self.sub.submission.knowledge, ranker)
+        with _locked(self.run_dir / f".{target}.lock"):  # another process making the same images: wait, reuse
+            return self._made(ranker, target)
+
+    def _made(self, ranker: "Ranker", target: str) -> tuple[np.ndarray, str, float, bool]:
         done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
         if done.is_file():
             self.log(f"{ranker.name}: reusing the finished attack images in {done}")
@@ -80,3 +87,15 @@ class ImageSource:
         source = str(self.sub.entry_file if self.sub.entry else self.sub.images_dir)
         return check_adversarial(images, np.asarray(self.prepared.dataset.images[cold]), cold_items=cold,
                                  returned_items=cold, epsilon=self.epsilon if self.sub.threat.norm == "linf" else None, source=source)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created), released on exit, also when the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

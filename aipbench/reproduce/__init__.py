@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aipbench.protocol import DEFAULT_PROTOCOL
 from aipbench.registry import Registry
+from aipbench.reproduce.book import SWEEP_EPSILONS
 
 __all__ = ["EXPERIMENTS", "EXPERIMENT_NAMES", "reproduce"]
 
@@ -27,6 +28,7 @@ def reproduce(
     subset: int = 100,
     defense_levels: Mapping[str, Sequence[int]] | None = None,
     figure5_lengths: Mapping[str, Sequence[int]] | None = None,
+    sweep_epsilons: Sequence[int] | None = None,
     isolation: str = "process",
     log: Callable[[str], None] = print,
     on_done: Callable | None = None,
@@ -35,7 +37,7 @@ def reproduce(
     ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
     and 8 and the figures use the first ``subset`` cold items (the paper's: 100); ``defense_levels``
     (e.g. ``{"jpeg": [90, 10]}``) replaces a Table 8 family's levels and ``figure5_lengths`` (e.g.
-    ``{"vbpr": [20, 100]}``) Figure 5's; ``isolation`` is passed to every evaluation it runs. ``on_done``
+    ``{"vbpr": [20, 100]}``) Figure 5's, ``sweep_epsilons`` Table 6's budgets (default 4, 8, 16, 32); ``isolation`` is passed to every evaluation it runs. ``on_done``
     is called with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
     from aipbench.reproduce.book import ResultsBook
     from aipbench.reproduce.claims import CLAIMS, check_claims
@@ -47,7 +49,8 @@ def reproduce(
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     EXPERIMENT_NAMES.get(names[0])  # an unknown name: one line with the closest known
     book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,
-                       defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation, log=log)
+                       defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation, log=log,
+                       **({"sweep_epsilons": sweep_epsilons} if sweep_epsilons else {}))
     n = str(book.proto.metrics.hit_ranks[0])
     done: dict[str, Reproduction] = {}
 
@@ -87,6 +90,8 @@ def _note(book, experiment: str) -> str:
     if experiment in ("table8", "claims"):  # the experiments that read the defense families
         for name, levels in book.defense_levels.items():
             note += f"; {name} levels: {', '.join(map(str, levels))}"
+    if experiment in ("table6", "claims") and book.sweep_epsilons != SWEEP_EPSILONS:
+        note += "; epsilon sweep: " + ", ".join(map(str, book.sweep_epsilons))
     if experiment in ("figure5", "claims") and book.figure5_lengths:
         note += "; figure 5 lengths: " + "; ".join(f"{r} {', '.join(map(str, k))}" for r, k in book.figure5_lengths.items())
     return note

@@ -23,7 +23,8 @@ class ResultsBook:
 
     def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "cpu",
                  subset: int = SUBSET_ITEMS, defense_levels: Mapping[str, Sequence[int]] | None = None,
-                 figure5_lengths: Mapping[str, Sequence[int]] | None = None, isolation: str = "process",
+                 figure5_lengths: Mapping[str, Sequence[int]] | None = None,
+                 sweep_epsilons: Sequence[int] = SWEEP_EPSILONS, isolation: str = "process",
                  log: Callable[[str], None] = print) -> None:
         from aipbench.harness.submission import reference_submissions
         from aipbench.protocol import load_protocol
@@ -44,6 +45,7 @@ class ResultsBook:
             if not levels or len(set(levels)) != len(levels):
                 raise InputError(f"defense levels for {name!r}: give one or more distinct levels, not {list(levels)}")
         self.folder = Path(results_dir) / self.proto.name
+        self.sweep_epsilons = tuple(sorted(int(e) for e in sweep_epsilons))  # Table 6's budgets
         # Figure 5's lengths per ranker when not the paper's (fewer: a quicker figure)
         self.figure5_lengths = {k: tuple(v) for k, v in figure5_lengths.items()} if figure5_lengths else None
         self.home, self.device, self.isolation, self.log = home, device, isolation, log
