@@ -98,3 +98,41 @@ def copy_artifacts(store, names, home: Path):
         shutil.copytree(store.dir(n), copy.dir(n))
     copy.manifest_path.write_text(json.dumps(manifest))
     return copy
+
+
+@pytest.fixture(scope="session")
+def alexnet_file(tmp_path_factory):
+    """torchvision's AlexNet with seeded random weights saved as a weights file (what `aipbench data weights`
+    takes), its reference model, and the file's SHA-256."""
+    import torchvision
+
+    from aipbench.hashing import sha256_file
+
+    torch.manual_seed(0)
+    reference = torchvision.models.alexnet(weights=None).eval()
+    path = tmp_path_factory.mktemp("weights") / "downloaded.pth"
+    torch.save(reference.state_dict(), path)
+    return reference, path, sha256_file(path)
+
+
+@pytest.fixture
+def test_weights(alexnet_file, monkeypatch, tmp_path):
+    """The published ImageNet weights, as the pipeline knows them, become the test's own file (named after
+    its own hash prefix, as torchvision names its files); torch.hub's cache is a folder of the test's, and
+    any download attempt fails the test."""
+    import urllib.request
+
+    from aipbench.rankers.nets import weights
+
+    digest = alexnet_file[2]
+    spec = weights.WeightsFile(name=f"alexnet-test-{digest[:8]}.pth", url="https://example.invalid/alexnet-test.pth",
+                               label="test AlexNet weights")
+    monkeypatch.setattr(weights, "IMAGENET_ALEXNET", spec)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    return spec

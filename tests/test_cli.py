@@ -112,3 +112,28 @@ def test_data_import_refuses_a_synthetic_protocol(home, tmp_path):
     f.write_bytes(b"x")
     result = CliRunner().invoke(main, ["data", "import", "tiny", str(f)])
     assert result.exit_code == 1 and "nothing to import" in result.output
+
+
+@pytest.mark.parametrize(("device", "rule"), [("cuda", "sees no CUDA GPU here"), ("cuda:x", "expected auto, cpu"),
+                                              ("tpu", "expected auto, cpu")])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(home, device, rule, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for args in (["prepare", "tiny", "--device", device], ["evaluate", "submissions/insa", "--protocol", "tiny",
+                                                           "--device", device]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and result.output.count("\n") == 1 and rule in result.output, result.output
+    assert not home.exists()  # nothing was built
+
+
+def test_auto_is_the_cpu_without_a_gpu(monkeypatch):
+    import torch
+
+    from aipbench.pipeline.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device(None) == resolve_device("CPU") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"

@@ -1,109 +1,53 @@
-"""Importing DVBPR-format .npy files: tests write a small file of the same format themselves."""
+"""Importing DVBPR-format .npy files (tests/dvbpr_files.py writes them as the distributed ones were): the
+splits, the listed cold items, the packed JPEGs, and every rule a file can break (one-line errors)."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from aipbench.data.dvbpr_npy import PLACEHOLDER_SHA256, decode_item_image, import_dvbpr_npy
-from aipbench.hashing import sha256_file
+from aipbench.data.dvbpr_npy import import_dvbpr_npy
+from aipbench.data.packed import PackedImages, decode_image
+from aipbench.errors import InputError
 from aipbench.protocol import load_protocol
+from dvbpr_files import ROOT, counts, make_raw, uninteracted, write_npy, write_protocol
 
-ROOT = Path(__file__).resolve().parent.parent
 N_USERS, N_ITEMS, N_COLD, SIZE, HOOK = 30, 120, 10, 64, 3
 
 
-def _jpeg(rng: np.random.Generator, i: int) -> bytes:
-    h, w = int(rng.integers(12, 40)), int(rng.integers(12, 40))
-    pixels = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
-    img = Image.fromarray(pixels)
-    if i % 5 == 0:
-        img = img.convert("L")  # grayscale JPEGs exist in the real files; the importer converts to RGB
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=90)
-    return out.getvalue()
+def _protocol(tmp_path: Path, raw: dict, *, cold=None, **kw):
+    folder = tmp_path / "protocols"
+    folder.mkdir(exist_ok=True)
+    cold = uninteracted(raw)[:N_COLD] if cold is None else cold
+    return load_protocol(write_protocol(folder, "dvbpr-test", raw, cold=cold, image_size=SIZE, **kw))
 
 
-def _record(i: int, u: int) -> dict:
-    # As a Python 2 pickle read with encoding='bytes' gives them: byte-string keys, extra fields.
-    return {b"productid": i, b"reviewerID": f"A{u:05d}".encode(), b"asin": f"B{i:07d}".encode()}
-
-
-def make_raw(seed: int = 0) -> dict:
-    """Python objects of a small DVBPR file. Items 90..119 (and others) have no interactions; HOOK is in every
-    user's training list; user 0 also trained on its test item, user 1 on its validation item, user 2
-    twice on one item."""
-    rng = np.random.default_rng(seed)
-    train, val, test = {}, [], {}
-    for u in range(N_USERS):
-        picks = rng.choice(np.arange(10, 90), size=int(rng.integers(4, 8)), replace=False)
-        v, t, rest = int(picks[0]), int(picks[1]), [int(x) for x in picks[2:]]
-        items = [HOOK, *rest]
-        if u == 0:
-            items.append(t)
-        if u == 1:
-            items.append(v)
-        if u == 2:
-            items.append(rest[0])
-        train[u] = [_record(i, u) for i in items]
-        val.append([_record(v, u)])
-        test[u] = [_record(np.int64(t), u)]  # numpy ints are valid ids too
-    item = {i: {b"imgs": _jpeg(rng, i), b"asin": f"B{i:07d}".encode()} for i in range(N_ITEMS)}
-    return {"user_train": train, "user_validation": val, "user_test": test, "Item": item,
-            "usernum": N_USERS, "itemnum": N_ITEMS}
-
-
-def save_npy(path: Path, raw: dict, n: int = 6) -> Path:
-    keys = ["user_train", "user_validation", "user_test", "Item", "usernum", "itemnum"][:n]
-    arr = np.empty(len(keys), dtype=object)
-    for k, key in enumerate(keys):
-        arr[k] = raw[key]
-    np.save(path, arr, allow_pickle=True)
-    return path
-
-
-def make_protocol(tmp_path: Path, data_file: Path | None, *, sha256: str | None = None, n_cold: int = N_COLD,
-                  name: str = "dvbpr-test"):
-    text = (ROOT / "protocols" / "amazon-men-v1.toml").read_text(encoding="utf-8")
-    digest = sha256 if sha256 is not None else sha256_file(data_file)
-    for pattern, value in [(r'^name = "amazon-men-v1"$', f'name = "{name}"'),
-                           (r'^sha256 = "0{64}"$', f'sha256 = "{digest}"'),
-                           (r"^n_cold_items = \d+", f"n_cold_items = {n_cold}"),
-                           (r"^image_size = \d+", f"image_size = {SIZE}")]:
-        text, count = re.subn(pattern, value, text, flags=re.M)
-        assert count == 1, pattern
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_protocol(path)
+def _import(tmp_path: Path, data: Path, proto):
+    out = tmp_path / f"out-{data.stem}"
+    out.mkdir(exist_ok=True)
+    return import_dvbpr_npy(data, proto, out)
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dvbpr")
     raw = make_raw()
-    data = save_npy(tmp / "Small.npy", raw)
-    proto = make_protocol(tmp, data)
-    return raw, proto, import_dvbpr_npy(data, proto, tmp / "images.npy"), tmp
+    data = write_npy(tmp / "Small.npy", raw)
+    proto = _protocol(tmp, raw)
+    dataset, source = _import(tmp, data, proto)
+    return raw, proto, dataset, source, data
 
 
 def _ids(records) -> list[int]:
     return [int(r[b"productid"]) for r in records]
 
 
-def _uninteracted(raw: dict) -> set[int]:
-    used = {i for split in ("user_train", "user_validation", "user_test") for u in range(N_USERS)
-            for i in _ids(raw[split][u])}
-    return set(range(N_ITEMS)) - used
-
-
-def test_splits_match_file(imported):
-    raw, _, ds, _ = imported
+def test_splits_match_the_file(imported):
+    raw, _, ds, _, _ = imported
     assert ds.n_users == N_USERS and ds.n_items == N_ITEMS
     val = np.array([_ids(raw["user_validation"][u])[0] for u in range(N_USERS)])
     test = np.array([_ids(raw["user_test"][u])[0] for u in range(N_USERS)])
@@ -112,93 +56,111 @@ def test_splits_match_file(imported):
     for u in range(N_USERS):
         expected = sorted(set(_ids(raw["user_train"][u])) - {val[u], test[u]})
         assert ds.user_train_items(u).tolist() == expected
-    assert test[0] in _ids(raw["user_train"][0]) and test[0] not in ds.user_train_items(0)
+    assert test[0] in _ids(raw["user_train"][0]) and test[0] not in ds.user_train_items(0)  # trained on its test item
     assert val[1] in _ids(raw["user_train"][1]) and val[1] not in ds.user_train_items(1)
+    assert ds.user_train_items(3).size == 0  # an empty training list is kept as one
 
 
-def test_images_are_resized_rgb_memmap(imported):
-    raw, _, ds, tmp = imported
-    assert ds.images.shape == (N_ITEMS, 3, SIZE, SIZE) and ds.images.dtype == np.uint8
-    assert isinstance(ds.images, np.memmap) and not ds.images.flags.writeable
-    assert Path(ds.images.filename).resolve() == (tmp / "images.npy").resolve()
-    for i in (0, 1, 57, N_ITEMS - 1):
-        np.testing.assert_array_equal(ds.images[i], decode_item_image(raw["Item"][i][b"imgs"], SIZE))
-    img = Image.open(io.BytesIO(raw["Item"][5][b"imgs"]))
-    assert img.mode == "L"
-    expected = np.asarray(img.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BICUBIC)).transpose(2, 0, 1)
-    np.testing.assert_array_equal(ds.images[5], expected)
+def test_source_records_the_file(imported):
+    raw, _, ds, source, data = imported
+    assert source["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert tuple(source["counts"].values()) == counts(raw)
+    assert source["hook"] == {"item": HOOK, "asin": f"B{HOOK:07d}"}
 
 
-def test_cold_items_have_no_interactions(imported):
-    raw, _, ds, _ = imported
-    assert ds.cold_items.shape == (N_COLD,) and np.all(np.diff(ds.cold_items) > 0)
-    used = set(ds.train_items.tolist()) | set(ds.validation_items.tolist()) | set(ds.test_items.tolist())
-    assert not used & set(ds.cold_items.tolist())
-    assert set(ds.cold_items.tolist()) <= _uninteracted(raw)
+def test_images_are_the_distributed_jpegs_decoded_to_rgb(imported):
+    raw, _, ds, source, _ = imported
+    assert isinstance(ds.images, PackedImages) and ds.images.shape == (N_ITEMS, 3, SIZE, SIZE)
+    blob = b"".join(raw["Item"][i][b"imgs"] for i in range(N_ITEMS))
+    assert ds.images.blob.read_bytes() == blob and source["image_bytes"] == len(blob)  # kept as they are
+    # grayscale (0, 5), CMYK (7, 14), progressive (11, 22) and plain RGB photos: all decode to RGB
+    for i in (0, 1, 5, 7, 11, 14, 22, N_ITEMS - 1):
+        np.testing.assert_array_equal(ds.images[i], decode_image(raw["Item"][i][b"imgs"], SIZE))
+    batch = ds.images[np.array([7, 0, 11])]
+    assert batch.dtype == np.uint8 and batch.shape == (3, 3, SIZE, SIZE)
+    np.testing.assert_array_equal(batch[1], ds.images[0])
+    gray = ds.images[5]
+    assert np.array_equal(gray[0], gray[1]) and np.array_equal(gray[1], gray[2])
 
 
-def test_hook_is_most_interacted_training_item(imported):
-    _, _, ds, _ = imported
-    counts = ds.item_train_counts()
-    assert ds.hook_item == HOOK == int(np.argmax(counts))
-    assert counts[HOOK] == N_USERS and np.sort(counts)[-2] < N_USERS
+def test_cold_items_are_the_listed_ones_and_the_hook_the_most_interacted(imported):
+    raw, _, ds, _, _ = imported
+    np.testing.assert_array_equal(ds.cold_items, uninteracted(raw)[:N_COLD])
+    counts_ = ds.item_train_counts()
+    assert ds.hook_item == HOOK == int(np.argmax(counts_)) and counts_[HOOK] == N_USERS - 1
 
 
-def test_import_is_deterministic_and_item_list_accepted(imported, tmp_path):
-    raw, _, ds, _ = imported
-    raw = dict(raw, Item=[raw["Item"][i] for i in range(N_ITEMS)])
-    data = save_npy(tmp_path / "List.npy", raw)
-    again = import_dvbpr_npy(data, make_protocol(tmp_path, data), tmp_path / "img.npy", progress=True)
-    np.testing.assert_array_equal(again.cold_items, ds.cold_items)
-    np.testing.assert_array_equal(again.train_items, ds.train_items)
-    np.testing.assert_array_equal(np.asarray(again.images), np.asarray(ds.images))
+@pytest.mark.parametrize("style", ["python3", "latin1", "list-item"])
+def test_resaved_and_list_typed_files_import_the_same(imported, tmp_path, style):
+    raw, proto, ds, _, _ = imported
+    if style == "list-item":
+        raw = dict(raw, Item=[raw["Item"][i] for i in range(N_ITEMS)])
+    data = write_npy(tmp_path / f"{style}.npy", raw, style="latin1" if style == "latin1" else "python3")
+    again, _ = _import(tmp_path, data, proto)
+    for name in ("train_indptr", "train_items", "validation_items", "test_items", "cold_items"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(ds, name))
+    assert again.images.blob.read_bytes() == ds.images.blob.read_bytes()
 
 
-def test_hash_mismatch(tmp_path):
-    data = save_npy(tmp_path / "Small.npy", make_raw())
-    proto = make_protocol(tmp_path, data, sha256="ab" * 32)
-    with pytest.raises(ValueError, match="SHA-256 mismatch") as err:
-        import_dvbpr_npy(data, proto, tmp_path / "images.npy")
+def _one_line(err: pytest.ExceptionInfo, data: Path) -> str:
     msg = str(err.value)
-    assert "\n" not in msg and str(data) in msg and "ab" * 32 in msg and sha256_file(data) in msg
-    assert not (tmp_path / "images.npy").exists()
-    proto = make_protocol(tmp_path, data, sha256=PLACEHOLDER_SHA256)
-    with pytest.raises(ValueError, match="placeholder"):
-        import_dvbpr_npy(data, proto, tmp_path / "images.npy")
+    assert "\n" not in msg and msg.startswith(str(data)), msg
+    return msg
+
+
+def test_counts_that_differ_from_table2_show_both(tmp_path):
+    raw = make_raw()
+    proto = _protocol(tmp_path, raw)
+    raw["user_train"][5] = raw["user_train"][5][:-1]  # one interaction fewer than the protocol pins
+    data = write_npy(tmp_path / "Other.npy", raw)
+    with pytest.raises(InputError) as err:
+        _import(tmp_path, data, proto)
+    users, items, records = counts(raw)
+    msg = _one_line(err, data)
+    assert f"the file has users {users}, items {items}, interactions {records}" in msg
+    assert f"expects users {users}, items {items}, interactions {records + 1}" in msg
+
+
+def test_a_pinned_sha256_is_checked(tmp_path):
+    raw = make_raw()
+    data = write_npy(tmp_path / "Small.npy", raw)
+    proto = _protocol(tmp_path, raw, sha256="ab" * 32)
+    with pytest.raises(InputError) as err:
+        _import(tmp_path, data, proto)
+    msg = _one_line(err, data)
+    assert "ab" * 32 in msg and hashlib.sha256(data.read_bytes()).hexdigest() in msg
 
 
 def test_truncated_file(tmp_path):
-    data = save_npy(tmp_path / "Small.npy", make_raw())
+    raw = make_raw()
+    data = write_npy(tmp_path / "Small.npy", raw)
     cut = tmp_path / "Cut.npy"
-    blob = data.read_bytes()
-    cut.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(ValueError, match="truncated") as err:
-        import_dvbpr_npy(cut, make_protocol(tmp_path, cut), tmp_path / "images.npy")
-    assert "\n" not in str(err.value) and str(cut) in str(err.value)
+    cut.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(InputError, match="truncated") as err:
+        _import(tmp_path, cut, _protocol(tmp_path, raw))
+    _one_line(err, cut)
 
 
 def test_corrupt_and_missing_jpeg(tmp_path):
     raw = make_raw()
+    proto = _protocol(tmp_path, raw)
     good = raw["Item"][7][b"imgs"]
-    raw["Item"][7] = {b"imgs": good[: len(good) // 3]}
-    data = save_npy(tmp_path / "Bad.npy", raw)
-    with pytest.raises(ValueError, match=r"item 7: image cannot be decoded") as err:
-        import_dvbpr_npy(data, make_protocol(tmp_path, data), tmp_path / "images.npy")
-    assert "\n" not in str(err.value)
-    assert not (tmp_path / "images.npy").exists()  # the partial image file is removed
-    raw["Item"][7] = {b"imgs": b"certainly not a jpeg"}
-    data = save_npy(tmp_path / "Bad.npy", raw)
-    with pytest.raises(ValueError, match=r"item 7: image cannot be decoded"):
-        import_dvbpr_npy(data, make_protocol(tmp_path, data), tmp_path / "images.npy")
-    del raw["Item"][11]
+    for bad, rule in [(good[: len(good) // 3], "item 7: image cannot be decoded"),
+                      (b"certainly not a jpeg", "item 7: image cannot be decoded")]:
+        raw["Item"][7] = {b"imgs": bad}
+        data = write_npy(tmp_path / "Bad.npy", raw)
+        with pytest.raises(InputError, match=rule) as err:
+            _import(tmp_path, data, proto)
+        _one_line(err, data)
     raw["Item"][7] = {b"imgs": good}
-    data = save_npy(tmp_path / "Bad.npy", raw)
-    with pytest.raises(ValueError, match=r"item 11: no image"):
-        import_dvbpr_npy(data, make_protocol(tmp_path, data), tmp_path / "images.npy")
+    del raw["Item"][11]
+    data = write_npy(tmp_path / "Bad.npy", raw)
+    with pytest.raises(InputError, match=r"item 11: no image"):
+        _import(tmp_path, data, proto)
 
 
 def _two_validation_items(raw):
-    raw["user_validation"][4] = raw["user_validation"][4] + [_record(20, 4)]
+    raw["user_validation"][4] = raw["user_validation"][4] + [dict(raw["user_validation"][4][0])]
 
 
 def _no_test_item(raw):
@@ -206,71 +168,84 @@ def _no_test_item(raw):
 
 
 def _item_out_of_range(raw):
-    raw["user_train"][3] = raw["user_train"][3] + [_record(N_ITEMS, 3)]
+    raw["user_train"][4] = raw["user_train"][4][:-1] + [{b"productid": N_ITEMS}]
 
 
 def _no_productid(raw):
-    raw["user_train"][3] = [{b"asin": b"B0"}]
+    raw["user_train"][4] = [{b"asin": b"B0"}] + raw["user_train"][4][1:]
 
 
-@pytest.mark.parametrize(
-    ("mutate", "pattern"),
-    [
-        (_two_validation_items, r"user_validation: user 4 has 2 items, every user needs exactly 1"),
-        (_no_test_item, r"user_test: user 6 has 0 items"),
-        (_item_out_of_range, rf"user_train: item id {N_ITEMS} is out of range"),
-        (_no_productid, r"user_train: .*productid"),
-    ],
-)
+def _users_missing(raw):
+    raw["user_test"] = {u: v for u, v in raw["user_test"].items() if u != 9}
+
+
+@pytest.mark.parametrize(("mutate", "pattern"), [
+    (_two_validation_items, r"user_validation: user 4 has 2 items, every user needs exactly 1"),
+    (_no_test_item, r"user_test: user 6 has 0 items"),
+    (_item_out_of_range, rf"user_train: item id {N_ITEMS} is out of range"),
+    (_no_productid, r"user_train: .*productid"),
+    (_users_missing, r"user_test: user 9 has 0 items"),
+])
 def test_split_rules(tmp_path, mutate, pattern):
     raw = make_raw()
     mutate(raw)
-    data = save_npy(tmp_path / "Bad.npy", raw)
-    with pytest.raises(ValueError, match=pattern) as err:
-        import_dvbpr_npy(data, make_protocol(tmp_path, data), tmp_path / "images.npy")
-    assert "\n" not in str(err.value) and str(data) in str(err.value)
+    data = write_npy(tmp_path / "Bad.npy", raw)
+    with pytest.raises(InputError, match=pattern) as err:
+        _import(tmp_path, data, _protocol(tmp_path, raw))
+    _one_line(err, data)
+
+
+def test_a_listed_cold_item_with_interactions_is_refused_naming_it(tmp_path):
+    raw = make_raw()
+    used = [HOOK, 42]
+    data = write_npy(tmp_path / "Small.npy", raw)
+    proto = _protocol(tmp_path, raw, cold=uninteracted(raw)[: N_COLD - 2] + used)
+    with pytest.raises(InputError, match=r"2 listed cold items have interactions .*: 3, 42") as err:
+        _import(tmp_path, data, proto)
+    _one_line(err, data)
 
 
 def test_not_an_object_array_and_wrong_length(tmp_path):
+    raw = make_raw()
+    proto = _protocol(tmp_path, raw)
     plain = tmp_path / "Plain.npy"
     np.save(plain, np.arange(6))
-    with pytest.raises(ValueError, match="expected a pickled object array"):
-        import_dvbpr_npy(plain, make_protocol(tmp_path, plain), tmp_path / "images.npy")
-    short = save_npy(tmp_path / "Short.npy", make_raw(), n=5)
-    with pytest.raises(ValueError, match="expected 6 entries .* got 5"):
-        import_dvbpr_npy(short, make_protocol(tmp_path, short), tmp_path / "images.npy")
+    with pytest.raises(InputError, match="expected a pickled object array"):
+        _import(tmp_path, plain, proto)
+    short = write_npy(tmp_path / "Short.npy", raw, parts=5)
+    with pytest.raises(InputError, match="expected 6 entries .* got 5"):
+        _import(tmp_path, short, proto)
 
 
-def test_too_many_cold_items_fails_before_decoding(tmp_path):
+def test_a_synthetic_protocol_has_nothing_to_import(tmp_path):
+    data = write_npy(tmp_path / "Small.npy", make_raw())
+    with pytest.raises(InputError, match="generates its data"):
+        import_dvbpr_npy(data, load_protocol("tiny"), tmp_path)
+
+
+def test_cold_list_must_match_its_pinned_hash(tmp_path):
     raw = make_raw()
-    raw["Item"][0] = {b"imgs": b"broken"}  # never reached: the cold rule fails first
-    data = save_npy(tmp_path / "Small.npy", raw)
-    n_cold = len(_uninteracted(raw)) + 1
-    with pytest.raises(ValueError, match=f"only {n_cold - 1} items have no interactions") as err:
-        import_dvbpr_npy(data, make_protocol(tmp_path, data, n_cold=n_cold), tmp_path / "images.npy")
-    assert str(err.value).startswith(str(data))
-    assert not (tmp_path / "images.npy").exists()
+    proto = _protocol(tmp_path, raw)
+    listing = Path(proto.source).parent / proto.split.cold_items_file
+    listing.write_text(listing.read_text() + "# an edit\n")
+    data = write_npy(tmp_path / "Small.npy", raw)
+    with pytest.raises(InputError, match="does not match the protocol's cold_items_sha256"):
+        _import(tmp_path, data, proto)
 
 
-def test_rejects_non_dvbpr_protocol(tmp_path):
-    data = save_npy(tmp_path / "Small.npy", make_raw())
-    with pytest.raises(ValueError, match="dvbpr-npy"):
-        import_dvbpr_npy(data, load_protocol("tiny"), tmp_path / "images.npy")
-
-
-def test_sha256_file_streams(tmp_path):
-    blob = np.random.default_rng(1).bytes(3 * (1 << 20) + 17)  # spans several 1 MiB chunks
-    path = tmp_path / "blob.bin"
-    path.write_bytes(blob)
-    assert sha256_file(path) == hashlib.sha256(blob).hexdigest()
-
-
-@pytest.mark.parametrize("name", ["amazon-men-v1", "tradesy-v1"])
-def test_shipped_real_data_protocols(name):
+@pytest.mark.parametrize(("name", "dataset", "table2"), [
+    ("amazon-men-v1", "amazon-men", (34244, 110636, 254870)),
+    ("tradesy-v1", "tradesy", (33864, 326393, 655409)),
+])
+def test_paper_protocols_pin_table2_and_the_authors_cold_items(name, dataset, table2):
     proto = load_protocol(name)
-    assert proto.data.source == "dvbpr-npy" and proto.split.rule == "as-distributed"
-    assert proto.data.image_size == 224 and proto.data.n_cold_items == 1000
-    assert proto.rankers.extractor.kind == "torchvision-alexnet" and proto.rankers.extractor.pretrain is None
-    assert proto.rankers.dvbpr.conv_widths == (64, 256, 256, 256, 256) and proto.rankers.dvbpr.fc_widths == (4096, 4096)
-    assert proto.bpr.factors == 64 and proto.bpr.weight_decay == 0.001
-    assert proto.bpr.learning_rate == {"amazon-men-v1": 0.01, "tradesy-v1": 0.5}[name]
+    f = proto.data.file
+    assert (f.users, f.items, f.interactions) == table2 and f.sha256 is None
+    assert proto.split.cold_rule == "listed" and proto.data.n_cold_items == 1000
+    listing = ROOT / "protocols" / proto.split.cold_items_file
+    assert hashlib.sha256(listing.read_bytes()).hexdigest() == proto.split.cold_items_sha256
+    shared = ROOT.parent / "shared" / "data" / "paper-cold-items" / f"{dataset}.txt"
+    if shared.is_file():  # the authors' ids as the project received them
+        assert listing.read_bytes() == shared.read_bytes()
+    ids = [int(x) for x in re.findall(r"^\d+$", listing.read_text(), flags=re.M)]
+    assert len(ids) == len(set(ids)) == 1000 and max(ids) < f.items

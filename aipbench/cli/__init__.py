@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import signal
+import sys
 
 import click
 
@@ -22,6 +24,10 @@ COMMANDS = {
     "reproduce": "aipbench.cli.reproduce:reproduce",
     "submission": "aipbench.cli.submission:submission",
 }
+
+
+def _terminated(signum: int, frame) -> None:
+    sys.exit(128 + signum)
 
 
 class LazyGroup(click.Group):
@@ -58,6 +64,9 @@ class LazyGroup(click.Group):
         # Library errors about user input become one line and exit status 1, never a traceback.
         from aipbench.errors import USER_ERRORS
 
+        # SIGTERM unwinds like an exception, so builds remove their temporary folders on the way out
+        # (SIGKILL cannot be caught: the next build removes what it left).
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().invoke(ctx)
         except USER_ERRORS as err:

@@ -33,27 +33,38 @@ def preview_cmd(protocol: str, out_path: Path) -> None:
 
 @data.command("import")
 @click.argument("protocol")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def import_cmd(protocol: str, file: Path) -> None:
-    """Import FILE (a DVBPR-style .npy) for real-data PROTOCOL after checking its SHA-256."""
-    import shutil
+    """Import FILE (a DVBPR-format .npy, e.g. AmazonMenWithImgPartitioned.npy) for the real-data PROTOCOL.
 
-    from aipbench.errors import InputError
-    from aipbench.hashing import sha256_file
-    from aipbench.pipeline.steps import open_store, raw_data_path
-    from aipbench.protocol import load_protocol
+    Checked against the protocol: the paper's Table 2 counts, the file's structure, the listed cold items
+    (no user may have interacted with them), every image. Its SHA-256 is measured, printed and recorded
+    (every result carries it). The file is read where it lies, not copied; its JPEGs are kept as they are.
+    """
+    from aipbench.pipeline.importer import import_data_file
 
-    proto = load_protocol(protocol)
-    if proto.data.file is None:
-        raise InputError(f"{proto.source}: protocol '{proto.name}' generates its data; there is nothing to import")
-    actual = sha256_file(file)
-    if actual != proto.data.file.sha256:
-        raise InputError(f"{file}: SHA-256 {actual} does not match the protocol's {proto.data.file.sha256}")
-    target = raw_data_path(proto)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        tmp = target.with_suffix(".partial")
-        shutil.copyfile(file, tmp)
-        tmp.replace(target)
-    open_store(proto).prepare(["dataset"], log=lambda m: click.echo(m, err=True))
-    click.echo(f"imported {file.name} for {proto.name}")
+    source = import_data_file(protocol, file, log=lambda m: click.echo(m, err=True))
+    counts = source["counts"]
+    hook = source["hook"]
+    click.echo(f"imported {file} for {protocol}\n"
+               f"  SHA-256   {source['sha256']}\n"
+               f"  counts    {counts['users']:,} users, {counts['items']:,} items, "
+               f"{counts['interactions']:,} interactions (the protocol's Table 2 counts)\n"
+               f"  hook      item {hook['item']}" + (f" (asin {hook['asin']})" if hook.get("asin") else "") + "\n"
+               f"  images    {source['image_bytes'] / 1e9:.2f} GB of JPEG bytes, packed as distributed")
+
+
+@data.command("weights")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def weights_cmd(file: Path) -> None:
+    """Hand over torchvision's ImageNet AlexNet weights (alexnet-owt-7be5be79.pth) for the real-data protocols.
+
+    Nothing is downloaded: fetch the file on a connected machine (the URL is torchvision's
+    AlexNet_Weights.IMAGENET1K_V1). It is checked by torchvision's own rule (its SHA-256 begins with the hex
+    digits in its published name) and loaded into AlexNet, then kept under $AIPBENCH_HOME/weights/; its full
+    SHA-256 goes into the manifest and every result. Where the file came from is no part of any protocol.
+    """
+    from aipbench.rankers.nets import weights
+
+    kept, digest = weights.install_weights(file)
+    click.echo(f"{weights.IMAGENET_ALEXNET.label}: SHA-256 {digest}; kept as {kept}")

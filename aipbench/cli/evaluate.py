@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from aipbench.cli.options import device_option
 from aipbench.protocol import DEFAULT_PROTOCOL
 
 __all__ = ["evaluate"]
@@ -22,7 +23,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--protocol", default=DEFAULT_PROTOCOL, show_default=True, help="Protocol name or .toml file.")
 @click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device for attacks and scoring (cpu, cuda).")
+@device_option
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")
 @click.option("--eps", "epsilons", default=None, metavar="E1,E2,...", callback=_int_list,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from aipbench.cli.options import device_option
 from aipbench.protocol import DEFAULT_PROTOCOL
 
 __all__ = ["prepare"]
@@ -13,14 +14,16 @@ __all__ = ["prepare"]
 @click.argument("protocol", default=DEFAULT_PROTOCOL)
 @click.option("--only", "only", default=None, metavar="A,B",
               help="Build only these artifacts (and what they need), comma-separated.")
-def prepare(protocol: str, only: str | None) -> None:
+@device_option
+def prepare(protocol: str, only: str | None, device: str) -> None:
     """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench)."""
     import time
 
+    from aipbench.pipeline.device import resolve_device
     from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
 
-    store = open_store(load_protocol(protocol))
+    store = open_store(load_protocol(protocol), device=resolve_device(device))
     targets = [t.strip() for t in only.split(",")] if only else None
     started = time.perf_counter()
     built = store.prepare(targets, log=lambda m: click.echo(m, err=True))

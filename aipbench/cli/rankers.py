@@ -6,6 +6,7 @@ import json
 
 import click
 
+from aipbench.cli.options import device_option
 from aipbench.protocol import DEFAULT_PROTOCOL
 
 __all__ = ["rankers"]
@@ -20,7 +21,7 @@ def rankers() -> None:
 @click.argument("protocol", default=DEFAULT_PROTOCOL)
 @click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device to score on (cpu, cuda).")
+@device_option
 def report_cmd(protocol: str, names: str | None, as_json: bool, device: str) -> None:
     """Clean quality per ranker: test AUC, test HR@N, cooperative cold HR@N (preparing what is missing)."""
     from aipbench.pipeline.prepared import Prepared

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from aipbench.cli.options import device_option
 from aipbench.protocol import DEFAULT_PROTOCOL
 from aipbench.reproduce import EXPERIMENTS
 
@@ -34,7 +35,7 @@ def _parse_levels(ctx: click.Context, param: click.Parameter, values: tuple[str,
               help="Results folder: <protocol>/<submission>.json are reused when current, else evaluated and written.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where the reproduction files go (default: <results>/<protocol>/reproduce/).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda).")
+@device_option
 @click.option("--subset", type=click.IntRange(min=1), default=100, show_default=True,
               help="Cold items (the first of the protocol's sample) for Tables 6 and 8 and the figures; the paper's: 100.")
 @click.option("--levels", "defense_levels", multiple=True, metavar="DEFENSE=L1,L2,…", callback=_parse_levels,

@@ -46,7 +46,7 @@ class Dataset:
     hook_item: int
 
     def __post_init__(self) -> None:
-        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
+        if self.images.dtype != np.uint8 or len(self.images.shape) != 4 or self.images.shape[1] != 3:
             raise ValueError(f"images must be uint8 N×3×H×W, got {self.images.dtype} {self.images.shape}")
         if self.train_indptr.shape != (self.n_users + 1,):
             raise ValueError("train_indptr must have n_users + 1 entries")
@@ -121,8 +121,11 @@ class Dataset:
             )
 
     @classmethod
-    def load(cls, interactions_path: Path, images_path: Path, *, mmap: bool = True) -> "Dataset":
+    def load(cls, interactions_path: Path, images, *, mmap: bool = True) -> "Dataset":
+        """The data set from its interactions file and its images: a ``.npy`` path (memory-mapped), or an
+        image store that indexes like one (``aipbench.data.packed.PackedImages``)."""
         with np.load(interactions_path) as z:
             arrays = {k: z[k] for k in z.files}
-        images = np.load(images_path, mmap_mode="r" if mmap else None)
+        if isinstance(images, (str, Path)):
+            images = np.load(images, mmap_mode="r" if mmap else None)
         return cls(images=images, hook_item=int(arrays.pop("hook_item")), **arrays)

@@ -1,28 +1,57 @@
-"""Import a real data set distributed with DVBPR (Amazon Men, Tradesy.com) into the internal format."""
+"""Import a real data set distributed with DVBPR (Amazon Men, Tradesy.com) into the internal format: the
+file checked against the protocol (Table 2 counts, structure, cold items), its JPEGs packed as they are."""
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import operator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from aipbench.data.dataset import Dataset
+from aipbench.data.packed import WORKERS, PackedImages, check_image, pack_images
 from aipbench.data.splits import build_dataset, to_csr
+from aipbench.errors import InputError
 from aipbench.hashing import sha256_file
 from aipbench.protocol.schema import Protocol
 
-__all__ = ["PLACEHOLDER_SHA256", "decode_item_image", "import_dvbpr_npy", "read_dvbpr_npy"]
+__all__ = ["DVBPRFile", "FileCounts", "import_dvbpr_npy", "read_dvbpr_npy"]
 
-PLACEHOLDER_SHA256 = "0" * 64  # what a protocol carries until the distributed file's hash is filled in
-_IMAGE_CHUNK = 256  # items decoded between two writes to the memmap
+_PARTS = "[user_train, user_validation, user_test, Item, usernum, itemnum]"
+_CHECK_BLOCK = 2048  # images checked per block of parallel work
 
 
-def _get(record: Any, key: str) -> Any:
-    """``record[b'key']`` (a Python 2 pickle read with ``encoding='bytes'``), else ``record['key']``."""
+@dataclasses.dataclass(frozen=True)
+class FileCounts:
+    """What the paper's Table 2 reports: usernum, itemnum and every interaction record in the file's three
+    splits, as distributed (before the importer drops a training record that repeats a held-out item)."""
+
+    users: int
+    items: int
+    interactions: int
+
+    def text(self) -> str:
+        return f"users {self.users:,}, items {self.items:,}, interactions {self.interactions:,}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DVBPRFile:
+    """A DVBPR ``.npy`` file, unpickled and checked: each split as one list of records per user."""
+
+    path: Path
+    item: Any
+    train: list
+    validation: list
+    test: list
+    counts: FileCounts
+
+
+def _key(record: Any, key: str) -> Any:
+    """``record[b'key']`` (a Python 2 pickle read with ``encoding='bytes'``), else ``record['key']`` (the
+    same file re-saved after reading it with ``encoding='latin1'``)."""
     try:
         return record[key.encode()]
     except KeyError:
@@ -34,183 +63,187 @@ def _per_user(obj: Any, n_users: int, path: Path, name: str) -> list:
     if isinstance(obj, dict):
         bad = [k for k in obj if not isinstance(k, (int, np.integer)) or not 0 <= k < n_users]
         if bad:
-            raise ValueError(f"{path}: {name}: user key {bad[0]!r} is not an integer in [0, usernum={n_users})")
+            raise InputError(f"{path}: {name}: user key {bad[0]!r} is not an integer in [0, usernum={n_users})")
         return [obj.get(u, ()) for u in range(n_users)]
     if isinstance(obj, (list, tuple, np.ndarray)):
         if len(obj) != n_users:
-            raise ValueError(f"{path}: {name}: has {len(obj)} users, usernum says {n_users}")
+            raise InputError(f"{path}: {name}: has {len(obj)} users, usernum says {n_users}")
         return list(obj)
-    raise ValueError(f"{path}: {name}: expected a dict or a list of users, got {type(obj).__name__}")
+    raise InputError(f"{path}: {name}: expected a dict or a list of users, got {type(obj).__name__}")
 
 
 def _flatten(lists: list, path: Path, name: str, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-user lists of ``{b'productid': id, ...}`` → (per-user counts, flat int64 item ids)."""
     try:
         counts = np.fromiter((len(records) for records in lists), dtype=np.int64, count=len(lists))
-        items = np.fromiter(
-            (operator.index(_get(r, "productid")) for records in lists for r in records),
-            dtype=np.int64,
-            count=int(counts.sum()),
-        )
+        items = np.fromiter((operator.index(_key(r, "productid")) for records in lists for r in records),
+                            dtype=np.int64, count=int(counts.sum()))
     except (KeyError, TypeError, IndexError) as err:
-        raise ValueError(
-            f"{path}: {name}: every user must map to a list of dicts with an integer b'productid' "
-            f"({type(err).__name__}: {err})"
-        ) from None
+        raise InputError(f"{path}: {name}: every user must map to a list of records with an integer b'productid' "
+                         f"({type(err).__name__}: {str(err)[:80]})") from None
     bad = np.flatnonzero((items < 0) | (items >= n_items))
     if bad.size:
-        raise ValueError(f"{path}: {name}: item id {int(items[bad[0]])} is out of range [0, itemnum={n_items})")
+        raise InputError(f"{path}: {name}: item id {int(items[bad[0]])} is out of range [0, itemnum={n_items})")
     return counts, items
 
 
-def read_dvbpr_npy(path: str | Path) -> tuple[Any, list, list, list, int, int]:
-    """Unpickle a DVBPR ``.npy`` file and check its shape; no hash check (see ``import_dvbpr_npy``).
-
-    Returns ``(Item, user_train, user_validation, user_test, usernum, itemnum)`` with every ``user_*``
-    turned into a list of ``usernum`` per-user lists of records.
-    """
+def read_dvbpr_npy(path: str | Path) -> DVBPRFile:
+    """Unpickle a DVBPR ``.npy`` file (``allow_pickle=True, encoding='bytes'``) and check its shape; every
+    violation is a one-line InputError naming the file."""
     path = Path(path)
     try:
         raw = np.load(path, allow_pickle=True, encoding="bytes")
-    except Exception as err:  # truncated pickles raise EOFError, UnpicklingError, ValueError, ...
-        msg = str(err).splitlines()[0] if str(err) else ""
-        raise ValueError(f"{path}: truncated or not a pickled .npy file ({type(err).__name__}: {msg})") from None
+    except Exception as err:  # noqa: BLE001 — a truncated pickle raises EOFError, UnpicklingError, ValueError, ...
+        msg = (str(err).splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: truncated or not a pickled .npy file ({type(err).__name__}: {msg})") from None
     if not isinstance(raw, np.ndarray) or raw.dtype != object:
         what = f"{raw.dtype} array" if isinstance(raw, np.ndarray) else type(raw).__name__
-        raise ValueError(f"{path}: expected a pickled object array, got a {what}")
+        raise InputError(f"{path}: expected a pickled object array {_PARTS}, got a {what}")
     parts = raw.item() if raw.ndim == 0 else raw
     if not isinstance(parts, (list, tuple, np.ndarray)) or np.ndim(parts) > 1 or len(parts) != 6:
         n = len(parts) if hasattr(parts, "__len__") else type(parts).__name__
-        raise ValueError(
-            f"{path}: expected 6 entries [user_train, user_validation, user_test, Item, usernum, itemnum], got {n}"
-        )
+        raise InputError(f"{path}: expected 6 entries {_PARTS}, got {n}")
     user_train, user_validation, user_test, item, usernum, itemnum = parts
     try:
         n_users, n_items = operator.index(usernum), operator.index(itemnum)
     except TypeError:
-        raise ValueError(f"{path}: usernum and itemnum must be integers, got {usernum!r}, {itemnum!r}") from None
+        raise InputError(f"{path}: usernum and itemnum must be integers, got {usernum!r:.40}, {itemnum!r:.40}") from None
     if n_users < 1 or n_items < 1:
-        raise ValueError(f"{path}: usernum and itemnum must be positive, got {n_users}, {n_items}")
-    splits = [_per_user(s, n_users, path, name) for s, name in
-              ((user_train, "user_train"), (user_validation, "user_validation"), (user_test, "user_test"))]
-    return item, *splits, n_users, n_items
+        raise InputError(f"{path}: usernum and itemnum must be positive, got {n_users}, {n_items}")
+    if not isinstance(item, (dict, list, tuple, np.ndarray)):
+        raise InputError(f"{path}: Item: expected a dict or a list indexed by item id, got {type(item).__name__}")
+    train, validation, test = (_per_user(s, n_users, path, name) for s, name in
+                               ((user_train, "user_train"), (user_validation, "user_validation"), (user_test, "user_test")))
+    records = sum(len(records) for split in (train, validation, test) for records in split)
+    return DVBPRFile(path, item, train, validation, test, FileCounts(n_users, n_items, records))
 
 
-def _item_bytes(item: Any, i: int, path: Path) -> bytes:
+def item_bytes(item: Any, i: int, path: Path) -> bytes:
+    """Item ``i``'s image bytes (``Item[i][b'imgs']``; a latin1 re-save's ``str`` is turned back to bytes)."""
     try:
-        data = _get(item[i], "imgs")
+        data = _key(item[i], "imgs")
     except (KeyError, IndexError, TypeError):
-        raise ValueError(f"{path}: item {i}: no image (Item[{i}][b'imgs'] is missing)") from None
+        raise InputError(f"{path}: item {i}: no image (Item[{i}][b'imgs'] is missing)") from None
+    if isinstance(data, str):  # read with encoding='latin1' and saved again: latin1 maps bytes 1:1 to str
+        data = data.encode("latin1")
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
-        raise ValueError(f"{path}: item {i}: no image (Item[{i}][b'imgs'] is {type(data).__name__}, not JPEG bytes)")
+        raise InputError(f"{path}: item {i}: no image (Item[{i}][b'imgs'] is {type(data).__name__}, not JPEG bytes)")
     return bytes(data)
 
 
-def decode_item_image(data: bytes, size: int) -> np.ndarray:
-    """Decode an image (JPEG, or any format Pillow reads), convert to RGB and resize it directly to
-    ``size``×``size`` with Pillow's BICUBIC filter (aspect ratio not kept, as in the DVBPR and AIP
-    reference code, which resize to 224×224). Returns a uint8 3×size×size array."""
-    with Image.open(io.BytesIO(data)) as img:
-        rgb = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+def item_asin(item: Any, i: int) -> str | None:
+    """Item ``i``'s Amazon id (``b'asin'``) where the file has one."""
+    try:
+        value = _key(item[i], "asin")
+    except (KeyError, IndexError, TypeError):
+        return None
+    return value.decode("latin1") if isinstance(value, bytes) else str(value)
 
 
-def _decode_all(item: Any, out: np.ndarray, path: Path, progress: bool) -> None:
+def _check_counts(file: DVBPRFile, protocol: Protocol) -> None:
+    cfg = protocol.data.file
+    want = FileCounts(cfg.users, cfg.items, cfg.interactions)
+    if file.counts != want:
+        raise InputError(f"{file.path}: the file has {file.counts.text()}; protocol '{protocol.name}' expects "
+                         f"{want.text()} (the paper's Table 2) — not the distributed {cfg.name}?")
+
+
+def _held_out(lists: list, path: Path, name: str, n_items: int) -> np.ndarray:
+    counts, items = _flatten(lists, path, name, n_items)
+    wrong = np.flatnonzero(counts != 1)
+    if wrong.size:
+        u = int(wrong[0])
+        raise InputError(f"{path}: {name}: user {u} has {int(counts[u])} items, every user needs exactly 1")
+    return items
+
+
+def _validate_images(item: Any, n_items: int, path: Path):
+    """Every item's image bytes, in item order, each checked to decode in full (in parallel threads, a
+    block of items at a time, so that a failure or a signal stops the work within one block)."""
+    def check(i: int) -> bytes:
+        data = item_bytes(item, i, path)
+        try:
+            check_image(data)
+        except Exception as err:  # noqa: BLE001 — UnidentifiedImageError, OSError (truncated), bomb errors
+            msg = (str(err).splitlines() or [""])[0][:100]
+            raise InputError(f"{path}: item {i}: image cannot be decoded ({type(err).__name__}: {msg})") from None
+        return data
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for start in range(0, n_items, _CHECK_BLOCK):
+            yield from pool.map(check, range(start, min(start + _CHECK_BLOCK, n_items)))
+
+
+def import_dvbpr_npy(path: str | Path, protocol: Protocol, out: str | Path, *, progress: bool = False
+                     ) -> tuple[Dataset, dict]:
+    """Convert a DVBPR-distributed ``.npy`` file into a ``Dataset`` under ``protocol``, written into the
+    folder ``out`` (``interactions.npz``, ``images.bin`` and ``image_offsets.npy``: every item's JPEG as
+    distributed, decoded and resized to the protocol's size when pixels are needed). Returns the data set
+    and what was measured of the file (``source.json``: its SHA-256, counts, the hook).
+
+    Checked, each a one-line InputError naming the file: the protocol's SHA-256 (if it pins one) and its
+    Table 2 counts; one validation and one test item per user, item ids in range; the cold items (the
+    protocol's rule; a listed one no user interacted with); every image decodes. The file's own validation
+    and test items are kept ("as-distributed"); **a training record of a user's validation or test item is
+    dropped** (the three must be disjoint), and repeated training items are merged."""
     from tqdm.auto import tqdm
 
-    n, size = out.shape[0], out.shape[-1]
-    buf = np.empty((min(_IMAGE_CHUNK, n), 3, size, size), dtype=np.uint8)
-    with tqdm(total=n, unit="img", desc="decoding images", disable=not progress) as bar:
-        for start in range(0, n, buf.shape[0]):
-            stop = min(start + buf.shape[0], n)
-            for k, i in enumerate(range(start, stop)):
-                data = _item_bytes(item, i, path)
-                try:
-                    buf[k] = decode_item_image(data, size)
-                except Exception as err:  # UnidentifiedImageError, OSError (truncated), DecompressionBombError
-                    msg = str(err).splitlines()[0] if str(err) else ""
-                    why = f"{type(err).__name__}: {msg}"
-                    raise ValueError(f"{path}: item {i}: image cannot be decoded ({why})") from None
-            out[start:stop] = buf[: stop - start]
-            bar.update(stop - start)
-
-
-def import_dvbpr_npy(
-    path: str | Path, protocol: Protocol, images_path: str | Path, *, progress: bool = False
-) -> Dataset:
-    """Convert a DVBPR-distributed ``.npy`` file into a ``Dataset`` under ``protocol``.
-
-    Steps: the file's SHA-256 must equal ``protocol.data.file.sha256``; the pickled
-    ``[user_train, user_validation, user_test, Item, usernum, itemnum]`` is checked (one validation and
-    one test item per user, item ids in range); the file's own validation and test items are kept
-    ("as-distributed"). **A user's training items equal to their validation or test item are dropped**
-    (the internal format requires the three to be disjoint), and repeated training items are merged.
-    Every item's image is decoded and resized (see ``decode_item_image``) into a uint8 N×3×S×S ``.npy``
-    written at ``images_path`` (a memory map: Amazon Men at 224 px is 16.6 GB), chunk by chunk.
-    Cold items and the hook follow the protocol's rules (``aipbench.data.splits.build_dataset``, seed
-    ``protocol.split.seed``). The returned Dataset's ``images`` is a read-only memory map of
-    ``images_path``; if the import fails, a partly written ``images_path`` is removed.
-    Every violation is a one-line ``ValueError`` naming the file.
-    """
-    path, images_path = Path(path), Path(images_path)
+    path, out = Path(path), Path(out)
     if protocol.data.source != "dvbpr-npy" or protocol.data.file is None:
-        raise ValueError(f"protocol '{protocol.name}': data.source is {protocol.data.source!r}, not 'dvbpr-npy'")
+        raise InputError(f"{protocol.source}: protocol '{protocol.name}' generates its data; there is nothing to import")
     if protocol.split.rule != "as-distributed":
-        raise ValueError(f"protocol '{protocol.name}': split.rule must be 'as-distributed' for a DVBPR file")
+        raise InputError(f"{protocol.source}: key 'split.rule': a DVBPR file needs 'as-distributed'")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (expected {protocol.data.file.name})")
-    expected, actual = protocol.data.file.sha256, sha256_file(path)
-    if actual != expected:
-        hint = " (the protocol still carries the placeholder hash)" if expected == PLACEHOLDER_SHA256 else ""
-        raise ValueError(
-            f"{path}: SHA-256 mismatch: protocol '{protocol.name}' expects {expected}{hint}, file has {actual}"
-        )
-
-    item, train, validation, test, n_users, n_items = read_dvbpr_npy(path)
-    flat = {}
-    for lists, name in ((validation, "user_validation"), (test, "user_test")):
-        counts, items = _flatten(lists, path, name, n_items)
-        wrong = np.flatnonzero(counts != 1)
-        if wrong.size:
-            u = int(wrong[0])
-            raise ValueError(f"{path}: {name}: user {u} has {int(counts[u])} items, every user needs exactly 1")
-        flat[name] = items
-    validation_items, test_items = flat["user_validation"], flat["user_test"]
-    train_counts, train_items = _flatten(train, path, "user_train", n_items)
+        raise InputError(f"{path}: no such file (expected {protocol.data.file.name})")
+    digest = sha256_file(path)
+    if protocol.data.file.sha256 is not None and digest != protocol.data.file.sha256:
+        raise InputError(f"{path}: SHA-256 {digest} does not match protocol '{protocol.name}''s "
+                         f"{protocol.data.file.sha256}")
+    file = read_dvbpr_npy(path)
+    _check_counts(file, protocol)
+    n_users, n_items = file.counts.users, file.counts.items
+    validation_items = _held_out(file.validation, path, "user_validation", n_items)
+    test_items = _held_out(file.test, path, "user_test", n_items)
+    train_counts, train_items = _flatten(file.train, path, "user_train", n_items)
     train_users = np.repeat(np.arange(n_users, dtype=np.int64), train_counts)
     keep = (train_items != validation_items[train_users]) & (train_items != test_items[train_users])
     train_indptr, train_items = to_csr(train_users[keep], train_items[keep], n_users)
-    if not isinstance(item, (dict, list, tuple, np.ndarray)):
-        raise ValueError(f"{path}: Item: expected a dict or a list indexed by item id, got {type(item).__name__}")
-
     size = protocol.data.image_size
-    images_path.parent.mkdir(parents=True, exist_ok=True)
-    images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(n_items, 3, size, size))
+    placeholder = np.zeros((n_items, 3, 1, 1), dtype=np.uint8)  # the cold-item and hook rules need no pixels
     try:
-        # Cold items and the hook only need the interactions: choosing them before the long decode
-        # makes a protocol that asks for too many cold items fail at once.
-        try:
-            dataset = build_dataset(
-                images, train_indptr=train_indptr, train_items=train_items, validation_items=validation_items,
-                test_items=test_items,
-                n_cold=protocol.data.n_cold_items, seed=protocol.split.seed,
-            )
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}") from None
-        _decode_all(item, images, path, progress)
-        images.flush()
-    except BaseException:
-        images = None  # close the memory map before removing its file
-        images_path.unlink(missing_ok=True)
-        raise
-    images = None
-    readonly = np.load(images_path, mmap_mode="r")
-    return Dataset(
-        images=readonly,
-        train_indptr=dataset.train_indptr,
-        train_items=dataset.train_items,
-        validation_items=dataset.validation_items,
-        test_items=dataset.test_items,
-        cold_items=dataset.cold_items,
-        hook_item=dataset.hook_item,
-    )
+        dataset = build_dataset(placeholder, train_indptr=train_indptr, train_items=train_items,
+                                validation_items=validation_items, test_items=test_items,
+                                n_cold=protocol.data.n_cold_items, seed=protocol.split.seed,
+                                listed=listed_cold_items(protocol))
+    except ValueError as err:
+        raise InputError(f"{path}: {err}") from None
+    images = tqdm(_validate_images(file.item, n_items, path), total=n_items, unit="img", desc="packing images",
+                  disable=not progress)
+    n_bytes = pack_images(images, out / "images.bin", out / "image_offsets.npy")
+    dataset = dataclasses.replace(dataset, images=PackedImages(out / "images.bin", out / "image_offsets.npy", size))
+    source = {"file": protocol.data.file.name, "sha256": digest, "bytes": path.stat().st_size,
+              "counts": dataclasses.asdict(file.counts), "image_bytes": n_bytes,
+              "hook": {"item": int(dataset.hook_item), "asin": item_asin(file.item, int(dataset.hook_item))}}
+    return dataset, source
+
+
+def listed_cold_items(protocol: Protocol) -> np.ndarray | None:
+    """The protocol's listed cold items (its ``cold_items_file``, checked against ``cold_items_sha256``), or
+    None for a sampled rule."""
+    split = protocol.split
+    if split.cold_rule != "listed":
+        return None
+    listing = Path(protocol.source).parent / split.cold_items_file
+    if not listing.is_file():
+        raise InputError(f"{listing}: the cold-item list of protocol '{protocol.name}' is missing")
+    if sha256_file(listing) != split.cold_items_sha256:
+        raise InputError(f"{listing}: SHA-256 {sha256_file(listing)} does not match the protocol's cold_items_sha256")
+    ids = [line.split("#")[0].strip() for line in listing.read_text().splitlines()]
+    try:
+        cold = np.array([int(i) for i in ids if i], dtype=np.int64)
+    except ValueError:
+        raise InputError(f"{listing}: one integer item id a line ('#' starts a comment)") from None
+    if len(np.unique(cold)) != len(cold) or len(cold) != protocol.data.n_cold_items:
+        raise InputError(f"{listing}: {len(cold)} ids ({len(np.unique(cold))} distinct), the protocol asks for "
+                         f"{protocol.data.n_cold_items} distinct cold items")
+    return cold

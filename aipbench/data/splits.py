@@ -6,7 +6,7 @@ import numpy as np
 
 from aipbench.data.dataset import Dataset
 
-__all__ = ["build_dataset", "choose_cold_items", "hook_item", "leave_two_out", "to_csr"]
+__all__ = ["build_dataset", "checked_cold_items", "choose_cold_items", "hook_item", "leave_two_out", "to_csr"]
 
 
 def to_csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +54,19 @@ def choose_cold_items(interacted: np.ndarray, n_cold: int, seed: int) -> np.ndar
     return np.sort(rng.choice(pool, size=n_cold, replace=False)).astype(np.int64)
 
 
+def checked_cold_items(listed: np.ndarray, interacted: np.ndarray) -> np.ndarray:
+    """Listed cold items, sorted, after checking that each is an item id nobody interacted with."""
+    listed = np.asarray(listed, dtype=np.int64)
+    outside = listed[(listed < 0) | (listed >= interacted.size)]
+    if outside.size:
+        raise ValueError(f"listed cold item {int(outside[0])} is not an item id (itemnum={interacted.size})")
+    used = np.sort(listed[interacted[listed]])
+    if used.size:
+        shown = ", ".join(str(int(i)) for i in used[:10]) + (", ..." if used.size > 10 else "")
+        raise ValueError(f"{used.size} listed cold items have interactions (the paper's cold items have none): {shown}")
+    return np.sort(listed)
+
+
 def hook_item(train_items: np.ndarray, n_items: int) -> int:
     """The item with the most training interactions; ties go to the lowest item id."""
     return int(np.argmax(np.bincount(train_items, minlength=n_items)))
@@ -68,14 +81,17 @@ def build_dataset(
     test_items: np.ndarray,
     n_cold: int,
     seed: int,
+    listed: np.ndarray | None = None,
 ) -> Dataset:
-    """Apply the cold-item and hook rules to already split interactions and check the invariants."""
+    """Apply the cold-item and hook rules to already split interactions and check the invariants. Cold
+    items: the ``listed`` ids (none of which may appear in an interaction), else a seeded sample of
+    ``n_cold`` uninteracted items."""
     n_items = images.shape[0]
     interacted = np.zeros(n_items, dtype=bool)
     interacted[train_items] = True
     interacted[validation_items] = True
     interacted[test_items] = True
-    cold = choose_cold_items(interacted, n_cold, seed)
+    cold = choose_cold_items(interacted, n_cold, seed) if listed is None else checked_cold_items(listed, interacted)
     return Dataset(
         images=images,
         train_indptr=train_indptr,

@@ -83,12 +83,12 @@ class FeatureDetector(nn.Module):
         clean = self._features(context.train_images)
         adversarial = torch.cat([self._features(v) for v in context.adversarial.values()])
         x = torch.cat([clean, adversarial]).double()
-        y = torch.cat([torch.zeros(len(clean)), torch.ones(len(adversarial))]).double()
+        y = torch.cat([torch.zeros(len(clean)), torch.ones(len(adversarial))]).double().to(x.device)
         mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
         z = (x - mean) / std
         weights = torch.where(y == 1, 0.5 / len(adversarial), 0.5 / len(clean))
-        w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        w = torch.zeros(z.shape[1], dtype=torch.float64, device=z.device, requires_grad=True)
+        b = torch.zeros((), dtype=torch.float64, device=z.device, requires_grad=True)
         opt = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
 
         def closure():

@@ -91,7 +91,7 @@ class BPR(torch.nn.Module):
         return float(F.softplus(-x).sum())
 
 
-def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -> tuple[BPR, dict]:
+def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, device: str = "cpu", progress: bool = False) -> tuple[BPR, dict]:
     """Train BPR on ``dataset``'s training interactions as ``cfg`` says; keep the best validation epoch.
 
     Each epoch visits every training pair (u, i) once in a seeded random order, in ⌈nnz / batch_size⌉
@@ -99,7 +99,8 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
     training, not even as negatives), redrawn while j is among u's training items. After each epoch the
     per-user AUC of the validation item (``aipbench.firststage.heldout.heldout_auc``, against all catalog items
     the user has not trained on) is averaged over users; the epoch with the best mean AUC (earliest on a
-    tie) is kept. Everything follows from ``cfg.seed``: two runs on CPU give identical weights.
+    tie) is kept. Everything follows from ``cfg.seed``: two runs on CPU give identical weights. The
+    factors live and train on ``device``; the triples are drawn on the CPU (the same draws anywhere).
 
     Returns the model and a JSON-ready history: ``loss`` (mean BPR loss per triple) and
     ``validation_auc`` per epoch, ``best_epoch`` (counted from 1) and ``best_validation_auc``.
@@ -107,12 +108,12 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
     if cfg.selection != "validation-auc":
         raise ValueError(f"unknown BPR model selection rule {cfg.selection!r}")
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = BPR(dataset.n_users, dataset.n_items, cfg.factors, init_std=cfg.init_std, generator=gen)
+    model = BPR(dataset.n_users, dataset.n_items, cfg.factors, init_std=cfg.init_std, generator=gen).to(device)
     sampler = TripleSampler(dataset, cfg.batch_size, gen)
     best = BestEpoch("BPR", cfg.epochs, progress=progress)
     for epoch in best.epochs:
         total = sum(model.sgd_step(u, i, j, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-                    for u, i, j in sampler.epoch())
+                    for u, i, j in sampler.epoch(device))
         auc = heldout_auc(
             model.user_factors.weight.detach(),
             model.item_factors.weight.detach(),
@@ -121,6 +122,7 @@ def train_bpr(dataset: "Dataset", cfg: "BPRConfig", *, progress: bool = False) -
             train_items=dataset.train_items,
             heldout_items=dataset.validation_items,
             excluded_items=dataset.cold_items,
+            device=device,
         )
         best.update(model, epoch, loss=total / sampler.n_pairs, auc=float(np.nanmean(auc)))
     return model.eval(), best.restore(model, "lower bpr.learning_rate")

@@ -65,12 +65,15 @@ class TripleSampler:
     def n_pairs(self) -> int:
         return self.items.numel()
 
-    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def epoch(self, device: str | torch.device = "cpu") -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """One epoch's batches (u, i, j) on ``device``; drawn on the CPU, so every device trains on the same
+        triples."""
         order = torch.randperm(self.n_pairs, generator=self.gen)
         for s in range(0, self.n_pairs, self.batch_size):
             b = order[s : s + self.batch_size]
             u, i = self.users[b], self.items[b]
-            yield u, i, sample_negatives(u, self.catalog, self.keys, n_items=self.n_items, generator=self.gen)
+            j = sample_negatives(u, self.catalog, self.keys, n_items=self.n_items, generator=self.gen)
+            yield u.to(device), i.to(device), j.to(device)
 
 
 class BestEpoch:

@@ -25,7 +25,7 @@ def evaluate(
     *,
     protocol: str | Path = DEFAULT_PROTOCOL,
     rankers: Sequence[str] | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     out: str | Path | None = None,
     home: Path | None = None,
     time_limit: float | None = None,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aipbench.errors import InputError
+from aipbench.pipeline.store import INPUT_PREFIX
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,6 +32,13 @@ class Entry:
     def name(self) -> str:
         return self.document["submission"]["name"]
 
+    @property
+    def inputs(self) -> dict[str, str]:
+        """The outside files the entry's artifacts were built from (a real data set, ImageNet weights):
+        name → SHA-256."""
+        return {f[len(INPUT_PREFIX):]: h for files in self.document["artifacts"].values() for f, h in files.items()
+                if f.startswith(INPUT_PREFIX)}
+
 
 def _load_one(path: Path) -> Entry:
     import pandas as pd
@@ -45,7 +53,10 @@ def _load_one(path: Path) -> Entry:
     try:
         expected = load_protocol(name).sha256
     except Exception:  # noqa: BLE001 — any failure to load it means the protocol is unknown here
-        raise InputError(f"{path}: protocol {name!r} is not a protocol of this checkout") from None
+        from aipbench.protocol import protocol_dirs
+
+        raise InputError(f"{path}: protocol {name!r} is not found (looked in {', '.join(map(str, protocol_dirs()))}); "
+                         f"put {name}.toml in a folder and name that folder in AIPBENCH_PROTOCOLS") from None
     if doc["protocol"]["sha256"] != expected:
         raise InputError(f"{path}: protocol hash {doc['protocol']['sha256'][:12]} does not match "
                          f"protocols/{name}.toml ({expected[:12]})")
@@ -71,6 +82,11 @@ def load_entries(results_dir: str | Path) -> list[Entry]:
         known = seen.setdefault(entry.protocol, {})
         for step, files in sorted(entry.document["artifacts"].items()):
             files0, ref = known.setdefault(step, (files, entry))
+            outside = sorted(f for f in set(files) & set(files0) if f.startswith(INPUT_PREFIX) and files[f] != files0[f])
+            if outside:  # e.g. two copies of a real data set's file that differ: never mixed under one name
+                f = outside[0]
+                raise InputError(f"{entry.path}: built from {f[len(INPUT_PREFIX):]} with SHA-256 {files[f]}, but "
+                                 f"{ref.path.name} from one with SHA-256 {files0[f]}; one protocol, one data file")
             if files != files0:
                 raise InputError(f"{entry.path}: artifact hashes differ from {ref.path.name}'s (first at {step!r}); "
                                  "results of one protocol must come from the same prepared artifacts")

@@ -159,8 +159,9 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         sha = mine[0].document["protocol"]["sha256"] if mine else load_protocol(name).sha256
         alpha = mine[0].document["significance_level"] if mine else 0.01
         paper = PAPER_DATASETS.get(name)
+        built_from = sorted({kv for e in everything if e.protocol == name for kv in e.inputs.items()})
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
-            name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper,
+            name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from,
             rankers=_ranker_tables(mine, table4, n, paper),
             defenses=_defense_rows([d for d in defenses if d.protocol == name]))
         protocols.append({"name": name, "sha256": sha, "entries": mine + [d for d in defenses if d.protocol == name],

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from aipbench.rankers.base import Ranker
 
 __all__ = ["StoreArtifacts", "load_base_sets", "load_bpr", "load_candidates", "load_dataset", "load_extractor",
-           "load_feature_cache", "load_features", "load_ranker"]
+           "load_feature_cache", "load_features", "load_ranker", "load_source"]
 
 
 def _torch_load(path: Path) -> dict:
@@ -29,7 +29,23 @@ def _torch_load(path: Path) -> dict:
 def load_dataset(store: ArtifactStore) -> "Dataset":
     from aipbench.data.dataset import Dataset
 
+    if "images.bin" in store.steps["dataset"].files:  # an imported data set: its JPEGs, decoded when needed
+        from aipbench.data.packed import PackedImages
+
+        images = PackedImages(store.path("dataset", "images.bin"), store.path("dataset", "image_offsets.npy"),
+                              store.protocol.data.image_size)
+        return Dataset.load(store.path("dataset", "interactions.npz"), images)
     return Dataset.load(store.path("dataset", "interactions.npz"), store.path("dataset", "images.npy"))
+
+
+def load_source(store: ArtifactStore) -> dict | None:
+    """What `aipbench data import` measured of a real data set's file (its SHA-256, counts, the hook's
+    id), or None for a generated data set."""
+    if "source.json" not in store.steps["dataset"].files:
+        return None
+    import json
+
+    return json.loads(store.path("dataset", "source.json").read_text())
 
 
 def load_bpr(store: ArtifactStore):

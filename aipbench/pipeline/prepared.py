@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aipbench.pipeline.device import resolve_device
 from aipbench.pipeline.loaders import StoreArtifacts, load_base_sets, load_dataset, load_ranker
 from aipbench.pipeline.steps import open_store
 
@@ -24,16 +25,17 @@ __all__ = ["Prepared"]
 
 class Prepared:
     """``protocol`` (a name, a file or a ``Protocol``) with the candidate sets and ``needs`` built in its
-    cache (``home``, default ``$AIPBENCH_HOME``); rankers and scores on ``device``."""
+    cache (``home``, default ``$AIPBENCH_HOME``); rankers, scores and any training on ``device`` (``auto``:
+    CUDA where present)."""
 
-    def __init__(self, protocol: "str | Path | Protocol", *, home: Path | None = None, device: str = "cpu",
+    def __init__(self, protocol: "str | Path | Protocol", *, home: Path | None = None, device: str = "auto",
                  needs: Sequence[str] = (), log: Callable[[str], None] = print) -> None:
         from aipbench.protocol import load_protocol
         from aipbench.protocol.schema import Protocol
 
         self.protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-        self.store = open_store(self.protocol, home)
-        self.device, self.log = device, log
+        self.device, self.log = resolve_device(device), log
+        self.store = open_store(self.protocol, home, device=self.device)  # what is missing is built on it too
         self.store.prepare(["candidates", *needs], log=log)
         self._artifacts = StoreArtifacts(self.store)
         self._rankers: dict[tuple[str, int | None], "Ranker"] = {}

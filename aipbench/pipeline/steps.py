@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.errors import ArtifactError
-from aipbench.paths import aipbench_home
 from aipbench.pipeline.loaders import StoreArtifacts, load_bpr, load_dataset, load_extractor, load_features
 from aipbench.pipeline.store import ArtifactStore, Step
 from aipbench.rankers.lengths import EMBEDDING_LENGTHS, length_artifact, with_length
@@ -21,22 +21,25 @@ if TYPE_CHECKING:
 
     from aipbench.protocol.schema import Protocol
 
-__all__ = ["PROGRESS", "RANKER_STEPS", "STEPS", "length_steps", "open_store", "raw_data_path", "steps_for"]
+__all__ = ["DATA_FILE", "PROGRESS", "RANKER_STEPS", "STEPS", "length_steps", "open_store", "steps_for"]
 
 # Progress bars on long steps unless AIPBENCH_PROGRESS=0 (CI, tests).
 PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
+DATA_FILE = "data_file"  # the store input naming a real data set's file (`aipbench data import`)
+IMPORTED_FILES = ("interactions.npz", "images.bin", "image_offsets.npy", "source.json")
 
 
-def raw_data_path(protocol: "Protocol") -> Path:
-    """Where `aipbench data import` leaves a real data set's distributed file."""
-    assert protocol.data.file is not None
-    return aipbench_home() / "raw" / protocol.data.file.name
-
-
-def _save(obj, path: Path) -> None:
+def _save(state: dict, path: Path) -> None:
+    """A state dict with every tensor on the CPU: artifacts load anywhere, whatever device trained them (a
+    CPU-trained state is saved as it is, module metadata included: the same bytes as ever)."""
     import torch
 
-    torch.save(obj, path)
+    if any(isinstance(v, torch.Tensor) and v.device.type != "cpu" for v in state.values()):
+        on_cpu = type(state)((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state.items())
+        if hasattr(state, "_metadata"):
+            on_cpu._metadata = state._metadata
+        state = on_cpu
+    torch.save(state, path)
 
 
 def _write_history(history: dict, out: Path) -> None:
@@ -61,19 +64,19 @@ def _build_dataset(store: ArtifactStore, out: Path) -> None:
         return
     from aipbench.data.dvbpr_npy import import_dvbpr_npy
 
-    raw = raw_data_path(protocol)
-    if not raw.is_file():
-        raise ArtifactError(
-            f"{raw}: data file not found; run `aipbench data import {protocol.name} PATH/{protocol.data.file.name}`"
-        )
-    dataset = import_dvbpr_npy(raw, protocol, out / "images.npy", progress=PROGRESS)
+    if DATA_FILE not in store.inputs:
+        raise ArtifactError(f"{store.dir('dataset')}: protocol '{protocol.name}' has no imported data set; run "
+                            f"`aipbench data import {protocol.name} PATH/{protocol.data.file.name}`")
+    dataset, source = import_dvbpr_npy(store.inputs[DATA_FILE], protocol, out, progress=PROGRESS)
     dataset.save_interactions(out / "interactions.npz")
+    (out / "source.json").write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+    store.record_input(protocol.data.file.name, source["sha256"])
 
 
 def _build_bpr(store: ArtifactStore, out: Path) -> None:
     from aipbench.firststage.bpr import train_bpr
 
-    model, history = train_bpr(load_dataset(store), store.protocol.bpr, progress=PROGRESS)
+    model, history = train_bpr(load_dataset(store), store.protocol.bpr, device=store.device, progress=PROGRESS)
     _save(model.state_dict(), out / "bpr.pt")
     _write_history(history, out)
 
@@ -92,6 +95,7 @@ def _build_candidates(store: ArtifactStore, out: Path) -> None:
         test_items=dataset.test_items,
         cold_items=dataset.cold_items,
         n_candidates=store.protocol.bpr.n_candidates,
+        device=store.device,
         progress=PROGRESS,
     )
     with open(out / "candidates.npy", "wb") as fh:
@@ -102,25 +106,44 @@ def _build_candidates(store: ArtifactStore, out: Path) -> None:
 
 
 def _build_extractor(store: ArtifactStore, out: Path) -> None:
+    import torch
+
     from aipbench.rankers.extractor import make_extractor, pretrain_extractor
+    from aipbench.rankers.nets import weights
 
     if store.protocol.rankers.extractor.kind == "alexnet-style":
-        model, history = pretrain_extractor(store.protocol, progress=PROGRESS)
-    else:
-        model, history = make_extractor(store.protocol), {"weights": "torchvision AlexNet_Weights.IMAGENET1K_V1"}
+        model, history = pretrain_extractor(store.protocol, device=store.device, progress=PROGRESS)
+    else:  # torchvision's ImageNet weights, handed over offline (`aipbench data weights`) and checked
+        spec = weights.IMAGENET_ALEXNET
+        path, digest = weights.locate_weights(spec)
+        model = make_extractor(store.protocol)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        store.record_input(spec.name, digest)
+        history = {"weights": spec.label, "file": spec.name, "sha256": digest}
     _save(model.state_dict(), out / "extractor.pt")
     _write_history(history, out)
 
 
 def _build_features(store: ArtifactStore, out: Path) -> None:
+    import torch
+
     from aipbench.rankers.extractor import extract_features, image_hashes
 
     images = load_dataset(store).images
-    feats = extract_features(load_extractor(store), images, batch_size=store.protocol.rankers.extractor.batch_size,
-                             progress=PROGRESS)
+    extractor, batch = load_extractor(store).to(store.device), store.protocol.rankers.extractor.batch_size
+    chunk = batch * max(1, 4096 // batch)  # whole batches per chunk: the same batches as one pass over all
+    feats, hashes = [], []
+    starts = range(0, len(images), chunk)
+    if PROGRESS:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="features", unit="chunk")
+    for s in starts:  # each image read (decoded) once for both its features and its hash
+        pixels = np.asarray(images[s : s + chunk])
+        feats.append(extract_features(extractor, pixels, batch_size=batch))
+        hashes += image_hashes(pixels)
     with open(out / "features.npy", "wb") as fh:
-        np.save(fh, feats.numpy().astype(np.float32))
-    hashes = [h for s in range(0, len(images), 4096) for h in image_hashes(images[s : s + 4096])]
+        np.save(fh, torch.cat(feats).numpy().astype(np.float32))
     (out / "image_sha256.txt").write_text("\n".join(hashes) + "\n")
 
 
@@ -128,7 +151,7 @@ def _build_alexrank(store: ArtifactStore, out: Path) -> None:
     from aipbench.rankers.alexrank import user_profiles
 
     dataset = load_dataset(store)
-    mean, mean_sq = user_profiles(load_features(store), dataset.train_indptr, dataset.train_items)
+    mean, mean_sq = user_profiles(load_features(store).to(store.device), dataset.train_indptr, dataset.train_items)
     _save({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
 
 
@@ -136,7 +159,8 @@ def _build_vbpr(store: ArtifactStore, out: Path, length: int | None = None) -> N
     from aipbench.rankers.training import train_vbpr
 
     model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
-                                with_length(store.protocol.rankers.vbpr, length), progress=PROGRESS)
+                                with_length(store.protocol.rankers.vbpr, length), device=store.device,
+                                progress=PROGRESS)
     _save(_own_state(model), out / "vbpr.pt")
     _write_history(history, out)
 
@@ -148,7 +172,7 @@ def _build_amr(store: ArtifactStore, out: Path) -> None:
     vbpr = StoreArtifacts(store).state("vbpr", "vbpr.pt")
     vbpr_state = {**vbpr, **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
     model, history = train_amr(load_dataset(store), extractor, load_features(store), store.protocol.rankers.amr,
-                               vbpr_state=vbpr_state, progress=PROGRESS)
+                               vbpr_state=vbpr_state, device=store.device, progress=PROGRESS)
     _save(_own_state(model), out / "amr.pt")
     _write_history(history, out)
 
@@ -157,10 +181,10 @@ def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None) -> 
     from aipbench.rankers.training import train_dvbpr
 
     model, history = train_dvbpr(load_dataset(store), with_length(store.protocol.rankers.dvbpr, length),
-                                 progress=PROGRESS)
+                                 device=store.device, progress=PROGRESS)
     _save(_own_state(model), out / "dvbpr.pt")
     with open(out / "item_embeddings.npy", "wb") as fh:
-        np.save(fh, model.catalog.numpy().astype(np.float32))
+        np.save(fh, model.catalog.cpu().numpy().astype(np.float32))
     _write_history(history, out)
 
 
@@ -197,9 +221,14 @@ def length_steps(protocol: "Protocol") -> tuple[Step, ...]:
 
 
 def steps_for(protocol: "Protocol") -> dict[str, Step]:
-    return {s.name: s for s in STEPS + RANKER_STEPS + length_steps(protocol)}
+    steps = {s.name: s for s in STEPS + RANKER_STEPS + length_steps(protocol)}
+    if protocol.data.source == "dvbpr-npy":  # the distributed JPEGs packed as they are, and what was measured
+        steps["dataset"] = dataclasses.replace(steps["dataset"], files=IMPORTED_FILES,
+                                               description="the imported data file's splits, cold items, hook, images")
+    return steps
 
 
-def open_store(protocol: "Protocol", home: Path | None = None) -> ArtifactStore:
-    """The protocol's artifact cache (under ``$AIPBENCH_HOME``, or ``home``) with every step it knows."""
-    return ArtifactStore(protocol, steps_for(protocol), home=home)
+def open_store(protocol: "Protocol", home: Path | None = None, *, device: str = "cpu") -> ArtifactStore:
+    """The protocol's artifact cache (under ``$AIPBENCH_HOME``, or ``home``) with every step it knows;
+    builders train and infer on ``device``."""
+    return ArtifactStore(protocol, steps_for(protocol), home=home, device=device)

@@ -21,9 +21,13 @@ from aipbench.paths import aipbench_home
 if TYPE_CHECKING:
     from aipbench.protocol.schema import Protocol
 
-__all__ = ["ArtifactStore", "Step", "deterministic_torch"]
+__all__ = ["INPUT_PREFIX", "ArtifactStore", "Step", "deterministic_torch"]
 
 MANIFEST_SCHEMA = 1
+# In ``hashes()``, a file an artifact was built from that lives outside the cache (a real data set's
+# file, ImageNet weights) is listed beside the artifact's own files under this prefix: results carry it,
+# and the leaderboard and reproductions compare it like any artifact file.
+INPUT_PREFIX = "input:"
 
 
 def _identity(path: Path) -> tuple[int, int, int]:
@@ -65,9 +69,13 @@ class Step:
 class ArtifactStore:
     """The cache of one protocol under ``$AIPBENCH_HOME/<name>-<hash12>/``."""
 
-    def __init__(self, protocol: "Protocol", steps: dict[str, Step], home: Path | None = None) -> None:
+    def __init__(self, protocol: "Protocol", steps: dict[str, Step], home: Path | None = None, *,
+                 device: str = "cpu") -> None:
         self.protocol = protocol
         self.steps = steps
+        self.device = device  # where builders train and infer (recorded with each artifact)
+        self.inputs: dict = {}  # what the caller hands the builders of one prepare (e.g. a data file)
+        self._used: dict[str, str] = {}  # outside files the running build read: name -> SHA-256
         self.root = (home or aipbench_home()) / f"{protocol.name}-{protocol.hash12}"
         self.manifest_path = self.root / "manifest.json"
         # path -> (file identity, SHA-256): a file is hashed again only when its size, mtime or inode change
@@ -163,19 +171,37 @@ class ArtifactStore:
 
     # -- building -------------------------------------------------------------------------------------
 
-    def prepare(self, targets: list[str] | None = None, *, log: Callable[[str], None] = print) -> list[str]:
-        """Build whatever is missing, corrupt or stale; return the names built (empty: nothing to do)."""
+    def prepare(self, targets: list[str] | None = None, *, log: Callable[[str], None] = print,
+                inputs: dict | None = None) -> list[str]:
+        """Build whatever is missing, corrupt or stale; return the names built (empty: nothing to do).
+        ``inputs`` are handed to the builders (``store.inputs``), e.g. the data file `aipbench data import`
+        names."""
         built: list[str] = []
         with self.lock():
-            for name in self.order(targets):
-                manifest = self.manifest()
-                state = self.state(name, manifest)
-                if state == "ok":
-                    continue
-                log(f"{name}: {state}, building ({self.steps[name].description or name})")
-                self._build(name, manifest)
-                built.append(name)
+            self._remove_stale_builds()
+            self.inputs = dict(inputs or {})
+            try:
+                for name in self.order(targets):
+                    manifest = self.manifest()
+                    state = self.state(name, manifest)
+                    if state == "ok":
+                        continue
+                    log(f"{name}: {state}, building ({self.steps[name].description or name})")
+                    self._build(name, manifest)
+                    built.append(name)
+            finally:
+                self.inputs = {}
         return built
+
+    def record_input(self, name: str, sha256: str) -> None:
+        """A builder says it read the outside file ``name`` (by content, ``sha256``): kept in the manifest."""
+        self._used[name] = sha256
+
+    def _remove_stale_builds(self) -> None:
+        """A build's temporary folder left by a process that was killed (only one process builds at a
+        time: this one holds the lock)."""
+        for stale in self.root.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
 
     def _build(self, name: str, manifest: dict) -> None:
         step = self.steps[name]
@@ -183,6 +209,7 @@ class ArtifactStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         started = time.perf_counter()
+        self._used = {}
         try:
             with deterministic_torch():
                 step.build(self, tmp)
@@ -204,7 +231,10 @@ class ArtifactStore:
             "files": files,
             "deps": {d: self.record_digest(manifest["artifacts"][d]) for d in step.deps},
             "seconds": round(time.perf_counter() - started, 3),
+            "device": self.device,
         }
+        if self._used:
+            manifest["artifacts"][name]["inputs"] = dict(sorted(self._used.items()))
         self._write_manifest(manifest)
 
     # -- reading --------------------------------------------------------------------------------------
@@ -219,5 +249,11 @@ class ArtifactStore:
         return self.dir(name) / fname
 
     def hashes(self) -> dict[str, dict[str, str]]:
-        """Every built artifact's file hashes, as recorded in the manifest (for results documents)."""
-        return {k: dict(v["files"]) for k, v in sorted(self.manifest()["artifacts"].items())}
+        """Every built artifact's file hashes, as recorded in the manifest (for results documents), with the
+        outside files it was built from (``INPUT_PREFIX`` + name)."""
+        return {k: {**v["files"], **{INPUT_PREFIX + n: h for n, h in v.get("inputs", {}).items()}}
+                for k, v in sorted(self.manifest()["artifacts"].items())}
+
+    def input_hash(self, artifact: str, name: str) -> str | None:
+        """The SHA-256 of the outside file ``name`` that ``artifact`` was built from, if it was."""
+        return self.manifest()["artifacts"].get(artifact, {}).get("inputs", {}).get(name)

@@ -25,6 +25,9 @@ def protocol_summary(name: str) -> dict:
     }
     if store.state("dataset") == "ok":
         summary["statistics"] = {"measured": True, **dataclasses.asdict(load_dataset(store).statistics())}
+        if proto.data.file is not None:  # what the importer measured of the file
+            summary["data_file"] = {"name": proto.data.file.name,
+                                    "sha256": store.input_hash("dataset", proto.data.file.name)}
     elif proto.data.synthetic is not None:
         s = proto.data.synthetic
         summary["statistics"] = {
@@ -34,8 +37,10 @@ def protocol_summary(name: str) -> dict:
             "interactions": round(s.n_users * s.mean_interactions_per_user),
             "cold_items": proto.data.n_cold_items,
         }
-    else:
-        summary["statistics"] = {"measured": False}
+    else:  # a real data set not imported yet: the counts its protocol pins (the paper's Table 2)
+        f = proto.data.file
+        summary["statistics"] = {"measured": False, "users": f.users, "items": f.items, "interactions": f.interactions,
+                                 "cold_items": proto.data.n_cold_items}
     return summary
 
 
@@ -56,12 +61,15 @@ def format_protocol_summary(summary: dict) -> str:
         f"sha256    {summary['sha256']}",
         f"file      {summary['file']}",
         f"cache     {summary['artifacts']}",
-        "",
     ]
+    if "data_file" in summary:
+        lines.append(f"data      {summary['data_file']['name']} (sha256 {summary['data_file']['sha256']})")
+    lines.append("")
     if stats.get("measured"):
         lines.append("Data set statistics (as in the paper's Table 2, measured on the prepared data):")
     elif len(stats) > 1:
-        lines.append("Data set statistics (nominal; run `aipbench prepare` for measured counts):")
+        how = "`aipbench data import`" if summary["settings"]["data"]["source"] != "synthetic" else "`aipbench prepare`"
+        lines.append(f"Data set statistics (nominal; run {how} for measured counts):")
     rows = [[k, v] for k, v in stats.items() if k != "measured"]
     if rows:
         lines += [tabulate(rows, tablefmt="plain"), ""]

@@ -48,15 +48,14 @@ class PretrainConfig:
 class ExtractorConfig:
     """Φ: the pre-trained feature extractor; features are the fc7 activations after ReLU."""
 
-    # "torchvision-alexnet": torchvision's AlexNet with ImageNet weights (``weights_file`` pins a local
-    # copy by SHA-256; without it torchvision's weights API downloads them). "alexnet-style": the same
-    # layer layout with the widths below, pre-trained on generated images (synthetic protocols).
+    # "torchvision-alexnet": torchvision's AlexNet with its ImageNet weights (IMAGENET1K_V1), handed over
+    # offline with `aipbench data weights FILE` and checked by torchvision's hash rule (where the file is
+    # is no part of the protocol). "alexnet-style": the same layer layout with the widths below,
+    # pre-trained on generated images (synthetic protocols).
     kind: Literal["torchvision-alexnet", "alexnet-style"]
     conv_widths: tuple[int, ...] = _f(Range(1))
     fc_width: int = _f(Range(1))
     batch_size: int = _f(Range(1))
-    weights_file: str | None = None
-    weights_sha256: str | None = None
     pretrain: PretrainConfig | None = None
 
     def __post_init__(self) -> None:
@@ -66,8 +65,6 @@ class ExtractorConfig:
             raise ValueError("kind 'alexnet-style' needs a [rankers.extractor.pretrain] table")
         if self.kind == "torchvision-alexnet" and (self.conv_widths != (64, 192, 384, 256, 256) or self.fc_width != 4096):
             raise ValueError("torchvision-alexnet has conv_widths [64, 192, 384, 256, 256] and fc_width 4096")
-        if (self.weights_file is None) != (self.weights_sha256 is None):
-            raise ValueError("weights_file and weights_sha256 go together")
 
 
 @dataclasses.dataclass(frozen=True)

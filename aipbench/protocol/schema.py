@@ -25,6 +25,11 @@ __all__ = [
 _POS, _NONNEG, _SEED, _f = POSITIVE, NON_NEGATIVE, SEED, field_with
 
 
+def _check_sha256(value: str | None, what: str) -> None:
+    if value is not None and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
+        raise ValueError(f"{what} must be 64 lowercase hex digits")
+
+
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
     """Parameters of the procedural catalog generator (``aipbench.data.synthetic``)."""
@@ -44,14 +49,20 @@ class SyntheticConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FileDataConfig:
-    """A real data set distributed as a DVBPR-style ``.npy`` file, pinned by its SHA-256."""
+    """A real data set distributed as a DVBPR-style ``.npy`` file. Nobody publishes its SHA-256, so the
+    protocol pins what is published — the counts of the paper's Table 2 — and the importer checks them:
+    ``users`` = usernum, ``items`` = itemnum, ``interactions`` = every record of user_train +
+    user_validation + user_test as the file has them, before any clean-up (DVBPR counts "actions" so).
+    ``sha256``, once known, pins the file itself too."""
 
     name: str
-    sha256: str
+    users: int = _f(Range(1))
+    items: int = _f(Range(1))
+    interactions: int = _f(Range(1))
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError("sha256 must be 64 lowercase hex digits")
+        _check_sha256(self.sha256, "sha256")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +90,21 @@ class SplitConfig:
     # "leave-two-out": per user, a seeded shuffle; the last item is the test item, the one before it the
     # validation item. "as-distributed": the file's own validation and test items (real data).
     rule: Literal["leave-two-out", "as-distributed"]
-    # Cold items: a seeded uniform sample among items that appear in no interaction at all.
-    cold_rule: Literal["uniform-among-uninteracted"]
+    # Cold items — "uniform-among-uninteracted": a seeded uniform sample among the items that appear in no
+    # interaction at all; "listed": the ids in ``cold_items_file`` (one a line, '#' comments; relative to the
+    # protocol file's folder), pinned by ``cold_items_sha256``; none of them may appear in an interaction.
+    cold_rule: Literal["uniform-among-uninteracted", "listed"]
     # Hook: the item with the most training interactions; ties go to the lowest item id.
     hook_rule: Literal["most-train-interactions"]
     seed: int = _f(_SEED)
+    cold_items_file: str | None = None
+    cold_items_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        listed = self.cold_items_file is not None and self.cold_items_sha256 is not None
+        if (self.cold_rule == "listed") != listed or (self.cold_items_file is None) != (self.cold_items_sha256 is None):
+            raise ValueError("cold_rule 'listed' takes cold_items_file and cold_items_sha256; other rules take neither")
+        _check_sha256(self.cold_items_sha256, "cold_items_sha256")
 
 
 @dataclasses.dataclass(frozen=True)

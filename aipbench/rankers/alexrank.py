@@ -13,11 +13,13 @@ __all__ = ["AlexRank", "user_profiles"]
 def user_profiles(features: torch.Tensor, train_indptr: np.ndarray, train_items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Per user: the mean feature m_u of the training items and the mean squared norm q_u = mean_j ‖Φ_j‖²
     (float64 accumulation, vectorized with ``index_add_``)."""
-    counts = torch.as_tensor(np.diff(train_indptr), dtype=torch.float64)
-    users = torch.repeat_interleave(torch.arange(counts.numel()), torch.as_tensor(np.diff(train_indptr)))
-    f = features.double()[torch.as_tensor(np.asarray(train_items), dtype=torch.long)]
-    mean = torch.zeros(counts.numel(), features.shape[1], dtype=torch.float64).index_add_(0, users, f)
-    sq = torch.zeros(counts.numel(), dtype=torch.float64).index_add_(0, users, f.pow(2).sum(1))
+    dev = features.device
+    counts = torch.as_tensor(np.diff(train_indptr), dtype=torch.float64, device=dev)
+    users = torch.repeat_interleave(torch.arange(counts.numel(), device=dev),
+                                    torch.as_tensor(np.diff(train_indptr), device=dev))
+    f = features.double()[torch.as_tensor(np.asarray(train_items), dtype=torch.long, device=dev)]
+    mean = torch.zeros(counts.numel(), features.shape[1], dtype=torch.float64, device=dev).index_add_(0, users, f)
+    sq = torch.zeros(counts.numel(), dtype=torch.float64, device=dev).index_add_(0, users, f.pow(2).sum(1))
     counts = counts.clamp(min=1)
     return (mean / counts[:, None]).float(), (sq / counts).float()
 
@@ -53,8 +55,7 @@ class AlexRank(Ranker):
     def _use_catalog(self, catalog: torch.Tensor, dataset) -> None:
         """The user profiles are means of the catalog representations: they move with it."""
         super()._use_catalog(catalog, dataset)
-        mean, mean_sq = user_profiles(catalog.cpu(), dataset.train_indptr, dataset.train_items)
-        self.mean, self.mean_sq = mean.to(catalog.device), mean_sq.to(catalog.device)
+        self.mean, self.mean_sq = user_profiles(catalog, dataset.train_indptr, dataset.train_items)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.extractor(images)

@@ -63,10 +63,16 @@ class DVBPR(Ranker):
 
     @torch.no_grad()
     def embed_catalog(self, images, *, batch_size: int = 512) -> torch.Tensor:
-        """Φ_e of uint8 images (numpy or tensor, N×3×H×W) in eval mode, batched."""
+        """Φ_e of uint8 images (N×3×H×W: a tensor, an array, or packed images decoded batch by batch) in
+        eval mode, batched, on the model's device."""
         was = self.cnn.training
         self.cnn.eval()
-        out = torch.cat([self.cnn(torch.as_tensor(np.array(images[s : s + batch_size])))
-                         for s in range(0, len(images), batch_size)])
+        device = self.theta_user.device
+
+        def batch(s: int) -> torch.Tensor:
+            part = images[s : s + batch_size]
+            return (part if isinstance(part, torch.Tensor) else torch.from_numpy(np.array(part))).to(device)
+
+        out = torch.cat([self.cnn(batch(s)) for s in range(0, len(images), batch_size)])
         self.cnn.train(was)
         return out

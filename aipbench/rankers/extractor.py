@@ -52,11 +52,12 @@ def _grouped_loss(logits: torch.Tensor, labels: torch.Tensor, groups: tuple[int,
                for k, g in enumerate(torch.split(logits, groups, dim=1)))
 
 
-def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple[FeatureExtractor, dict]:
+def pretrain_extractor(protocol: "Protocol", *, device: str = "cpu", progress: bool = False
+                       ) -> tuple[FeatureExtractor, dict]:
     """Train the extractor on the protocol's generated pre-training set (disjoint from the catalog)
     to predict category, colour and pattern (and the binned nuisance draws, if the protocol says so);
     returns it frozen (eval mode) and a history with the held-out accuracy per target. Deterministic
-    from ``pretrain.seed``."""
+    from ``pretrain.seed``; trained on ``device``."""
     from aipbench.data.synthetic import nuisance_labels, pretraining_set
 
     cfg = protocol.rankers.extractor.pretrain
@@ -64,7 +65,7 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
         raise ValueError(f"protocol {protocol.name!r} has no extractor pre-training settings")
     torch.manual_seed(cfg.seed)  # dropout masks
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = make_extractor(protocol)
+    model = make_extractor(protocol).to(device)
     images, attrs = pretraining_set(protocol, cfg.n_images, cfg.seed)
     labels, names = torch.stack([attrs[k] for k in CLASS_COUNTS], 1), list(CLASS_COUNTS)
     groups = GROUPS + nuisance_groups(cfg)
@@ -87,14 +88,15 @@ def pretrain_extractor(protocol: "Protocol", *, progress: bool = False) -> tuple
         total = 0.0
         for s in range(0, n_train, cfg.batch_size):
             b = order[s : s + cfg.batch_size]
-            loss = _grouped_loss(model.classifier[6](model(x[b])), labels[b], groups, cfg.nuisance_weight or 0.0)
+            loss = _grouped_loss(model.classifier[6](model(x[b].to(device))), labels[b].to(device), groups,
+                                 cfg.nuisance_weight or 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * b.numel()
         model.eval()
         with torch.no_grad():
-            logits = torch.cat([model.logits(x[s : s + 512]) for s in range(n_train, cfg.n_images, 512)])
+            logits = torch.cat([model.logits(x[s : s + 512].to(device)).cpu() for s in range(n_train, cfg.n_images, 512)])
         acc = {k: float((g.argmax(1) == labels[n_train:, i]).float().mean())
                for i, (k, g) in enumerate(zip(names, torch.split(logits, groups, dim=1)))}
         history["loss"].append(total / n_train)

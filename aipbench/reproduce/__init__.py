@@ -24,7 +24,7 @@ def reproduce(
     protocol: str = DEFAULT_PROTOCOL,
     results_dir: str | Path = "results",
     home: Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     subset: int = 100,
     defense_levels: Mapping[str, Sequence[int]] | None = None,
     figure5_lengths: Mapping[str, Sequence[int]] | None = None,
@@ -46,6 +46,9 @@ def reproduce(
     from aipbench.reproduce.tables import TABLES
     from aipbench.results.provenance import provenance
 
+    from aipbench.pipeline.device import resolve_device
+
+    device = resolve_device(device)  # what the reproduction records, not "auto"
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     EXPERIMENT_NAMES.get(names[0])  # an unknown name: one line with the closest known
     book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,

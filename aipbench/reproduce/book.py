@@ -21,7 +21,7 @@ class ResultsBook:
     its protocol hash and its submission's hash match the current ones; otherwise (or when missing) the
     evaluation runs and its document replaces the file. ``sources`` lists every document read."""
 
-    def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "cpu",
+    def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "auto",
                  subset: int = SUBSET_ITEMS, defense_levels: Mapping[str, Sequence[int]] | None = None,
                  figure5_lengths: Mapping[str, Sequence[int]] | None = None,
                  sweep_epsilons: Sequence[int] = SWEEP_EPSILONS, isolation: str = "process",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -83,31 +82,7 @@ class FeatureExtractor(nn.Module):
         return self.classifier[6](self.forward(images))
 
 
-def _check_sha256(path: Path, expected: str) -> None:
-    from aipbench.errors import InputError
-    from aipbench.hashing import sha256_file
-
-    if not path.is_file():
-        raise InputError(f"{path}: extractor weights file not found")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise InputError(f"{path}: SHA-256 {actual} does not match the protocol's weights_sha256 {expected}")
-
-
 def build_extractor(cfg: "ExtractorConfig", num_classes: int) -> FeatureExtractor:
-    """An untrained extractor for ``alexnet-style``; torchvision AlexNet with ImageNet weights for
-    ``torchvision-alexnet`` (from ``weights_file`` pinned by SHA-256, else torchvision's weights API,
-    which downloads on a connected machine and checks its own hash)."""
-    if cfg.kind == "alexnet-style":
-        return FeatureExtractor(cfg.conv_widths, cfg.fc_width, num_classes)
-    model = FeatureExtractor(cfg.conv_widths, cfg.fc_width, 1000)
-    if cfg.weights_file is not None:
-        path = Path(cfg.weights_file).expanduser()
-        _check_sha256(path, cfg.weights_sha256)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    else:  # pragma: no cover - needs the network
-        from torchvision.models import AlexNet_Weights
-
-        state = AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-    model.load_state_dict(state)
-    return model.eval()
+    """An untrained extractor of the protocol's layout (``torchvision-alexnet``: torchvision's AlexNet,
+    whose ImageNet weights the pipeline's extractor step loads offline, ``aipbench.rankers.nets.weights``)."""
+    return FeatureExtractor(cfg.conv_widths, cfg.fc_width, num_classes if cfg.kind == "alexnet-style" else 1000)
