@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["USER_ERRORS", "ArtifactError", "ConfigError", "InputError"]
+__all__ = ["MAX_MESSAGE", "USER_ERRORS", "ArtifactError", "ConfigError", "InputError", "one_line"]
 
 
 class InputError(ValueError):
@@ -25,3 +25,20 @@ class ArtifactError(RuntimeError):
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (InputError, ArtifactError)
+
+
+MAX_MESSAGE = 300  # characters of an error raised by submitted code that reach the user
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` of an error raised by submitted code, at most ``MAX_MESSAGE``
+    characters — also for an exception whose ``str()`` itself raises."""
+    try:
+        first = (str(err).strip().splitlines() or [""])[0]
+    except Exception:  # noqa: BLE001 — a hostile __str__
+        first = "<the exception's message could not be shown>"
+    try:
+        name = type(err).__name__
+    except Exception:  # noqa: BLE001
+        name = "Exception"
+    return f"{name}: {first}".rstrip(": ")[:MAX_MESSAGE]

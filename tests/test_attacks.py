@@ -56,17 +56,27 @@ def test_noise_control_is_zero_mean_within_budget_and_never_clipped():
     import runpy
     from types import SimpleNamespace
 
+    from aipbench.attacks.context import AttackContext
+
     UniformNoise = runpy.run_path(str(REPO / "submissions" / "noise" / "attack.py"))["UniformNoise"]
     flat = np.array([0, 3, 128, 240, 255], dtype=np.uint8)  # the dark and light ends narrow the noise
     images = np.broadcast_to(flat[None, :, None, None], (200, 5, 40, 40)).copy()
-    out = UniformNoise().run(SimpleNamespace(seed=7, epsilon=32, cold_images=images))
+    items = np.arange(1000, 1200)
+
+    def context(sel):
+        return SimpleNamespace(seed=7, epsilon=32, cold_images=images[sel], cold_items=items[sel],
+                               item_rng=lambda item: AttackContext.item_rng(SimpleNamespace(seed=7), item))
+
+    out = UniformNoise().run(context(slice(None)))
     diff = out.astype(int) - images
     assert out.dtype == np.uint8 and np.abs(diff).max() == 32
     room = np.minimum(np.minimum(images.astype(int), 255 - images.astype(int)), 32)
     assert (np.abs(diff) <= room).all()  # never past 0 or 255, so never clipped; 0 and 255 stay put
     for channel, value in enumerate(flat):  # zero-mean per level (clipped noise darkens 240 by ~1.8)
         assert abs(diff[:, channel].mean()) < 0.1, value
-    assert np.array_equal(out, UniformNoise().run(SimpleNamespace(seed=7, epsilon=32, cold_images=images)))
+    assert np.array_equal(out, UniformNoise().run(context(slice(None))))
+    # each item's noise is its own: the same whatever other items it is drawn with (any split of the items)
+    assert np.array_equal(out[50:70], UniformNoise().run(context(slice(50, 70))))
 
 
 def test_c_sema_composite(data):

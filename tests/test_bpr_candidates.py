@@ -120,3 +120,31 @@ def test_too_few_eligible_items_is_an_error():
         candidate_sets(torch.ones(2, 2), torch.ones(5, 2), None, train_indptr=np.array([0, 0, 0]),
                        train_items=np.array([], dtype=np.int64), test_items=np.array([0, 1]), cold_items=np.array([4]),
                        n_candidates=10)
+
+
+@pytest.mark.parametrize("chunk", [7, 1024])
+def test_the_authors_rule_ranks_training_and_test_items_too(chunk):
+    """"all-items" (the AIP reference code's gen_candidate_set.py): the plain top-N of every catalog item,
+    a user's own training items and test item included; ours leaves them out. The test item then may sit
+    twice in the base set, and the copy counts against it like any item scored equal."""
+    from aipbench.data.splits import to_csr
+    from aipbench.scoring.metrics import BaseSetSummary
+
+    gen = torch.Generator().manual_seed(3)
+    U, V, b = torch.randn(40, 8, generator=gen), torch.randn(500, 8, generator=gen), torch.randn(500, generator=gen)
+    scores = (U @ V.T + b).numpy()
+    best = np.argsort(-scores, axis=1, kind="stable")
+    train = best[:, :3]  # every user trained on its three best-scored items, and tested on its fourth
+    indptr, items = to_csr(np.repeat(np.arange(40), 3), train.reshape(-1), 40)
+    test, cold = best[:, 3].copy(), np.array([], dtype=np.int64)
+    rule = {"train_indptr": indptr, "train_items": items, "test_items": test, "cold_items": cold, "n_candidates": 20}
+    ours = candidate_sets(U, V, b, **rule, chunk_users=chunk)
+    authors = candidate_sets(U, V, b, **rule, exclude_seen=False, chunk_users=chunk)
+    assert np.array_equal(authors, best[:, :20])  # training items first, the test item among them
+    assert not (ours[:, :, None] == train[:, None, :]).any() and not (ours == test[:, None]).any()
+    with pytest.raises(ValueError, match="test item is already among its candidates"):
+        base_sets(authors, test)
+    base = base_sets(authors, test, test_may_repeat=True)
+    assert ((base == test[:, None]).sum(1) == 2).all()
+    summary = BaseSetSummary(torch.from_numpy(np.take_along_axis(scores, base, 1)), (5,))
+    assert (summary.test_rank == 4).all()  # three training items and its own copy rank at or above it

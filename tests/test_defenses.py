@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from aipbench.errors import InputError
 import torch
 from click.testing import CliRunner
 
@@ -51,7 +53,7 @@ def test_a_transform_must_return_uint8_images(images):
         def transform(self, x):
             return x.float()
 
-    with pytest.raises(TypeError, match="must return a uint8 tensor"):
+    with pytest.raises(InputError, match=r"Bad.transform must return a uint8 tensor of shape .*, got Tensor torch.float32"):
         apply_transform(Bad(), images)
 
 

@@ -319,3 +319,16 @@ def test_a_reference_attack_makes_the_same_images_in_a_child_and_in_process(tiny
     here = run_attack(entry, "INSA", context, workdir=tmp_path / "here", isolation="none")
     assert child.shape == (5, 3, 64, 64) and np.array_equal(child, here)
     assert not np.array_equal(here, context.cold_images)
+
+
+@pytest.mark.parametrize(("epsilon", "extra", "rule"), [
+    (64, (), "threat.epsilon 64 is above protocol 'tiny''s budget of 32"),
+    (8, ("--eps", "4,64"), "--eps 64 is above protocol 'tiny''s budget of 32"),
+])
+def test_a_budget_above_the_protocols_is_refused_before_any_work(tmp_path, epsilon, extra, rule):
+    """The protocol's threat.epsilon is the most a bounded attack may declare or sweep (a larger one is
+    another threat model); refused before a cache is even opened."""
+    folder = code_submission(tmp_path, "return ctx.cold_images", epsilon=epsilon)
+    out = tmp_path / "r.json"
+    _refused(cli(tmp_path / "home", folder, out, *extra), out, rule)
+    assert not (tmp_path / "home").exists()

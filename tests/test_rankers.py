@@ -111,6 +111,24 @@ def test_amr_perturbation_has_size_epsilon_and_raises_the_loss(tiny_rankers):
     assert attacked > clean
 
 
+def test_amr_batch_normalized_epsilon_on_gamma_only_as_in_the_authors_code(tiny_rankers):
+    """adv_norm "batch" (the AIP reference code): Δ = ε·g/‖g‖_F over the batch's whole gradient, so rows get
+    about ε/sqrt(batch); "user_gamma" perturbs γ_u and not θ_u. The direction is the row rule's."""
+    model = load_ranker(tiny_rankers, "vbpr")
+    gen = torch.Generator().manual_seed(0)
+    u, i, j = (torch.randint(0, 300, (64,), generator=gen) for _ in range(3))
+    batch = _adversarial_delta(model, u, i, j, ("user_gamma", "item"), 0.5, "batch")
+    row = _adversarial_delta(model, u, i, j, ("user_gamma", "item"), 0.5, "row")
+    assert set(batch) == {"user_gamma", "item"}
+    for k in batch:
+        assert torch.allclose(batch[k].norm(), torch.tensor(0.5)) and torch.allclose(row[k].norm(dim=1), torch.full((len(row[k]),), 0.5))
+        cos = torch.nn.functional.cosine_similarity(batch[k], row[k], dim=1)
+        assert torch.allclose(cos[batch[k].norm(dim=1) > 0], torch.ones(1), atol=1e-5)
+    assert batch["user_gamma"].norm(dim=1).mean() < 0.5 / 4  # about 0.5/sqrt(64) a row
+    clean = torch.nn.functional.softplus(-_vbpr_difference(model, u, i, j)).sum()
+    assert torch.nn.functional.softplus(-_vbpr_difference(model, u, i, j, batch)).sum() > clean
+
+
 def test_amr_is_trained_beyond_its_vbpr_start(tiny_rankers):
     vbpr, amr = load_ranker(tiny_rankers, "vbpr"), load_ranker(tiny_rankers, "amr")
     assert not torch.equal(vbpr.gamma_user, amr.gamma_user)

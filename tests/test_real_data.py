@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -143,13 +144,22 @@ def test_a_real_data_protocol_runs_end_to_end(world, test_weights, alexnet_file,
     assert prepared.exit_code == 0, prepared.output
     results = tmp / "results"
     out = results / NAME / "insa.json"
-    evaluated = run("evaluate", ROOT / "submissions" / "insa", "--protocol", NAME, "--rankers", "vbpr,dvbpr",
+    evaluated = run("evaluate", ROOT / "submissions" / "insa", "--protocol", NAME, "--rankers", "dvbpr",
                     "--items", "2", "--out", out)
     assert evaluated.exit_code == 0, evaluated.output
     doc = json.loads(out.read_text())
     assert doc["artifacts"]["dataset"]["input:AmazonMenWithImgPartitioned.npy"] == sha256_file(data)
     assert doc["artifacts"]["extractor"][f"input:{test_weights.name}"] == weights_digest
-    assert [r["ranker"] for r in doc["results"]] == ["vbpr", "dvbpr"] and doc["environment"]["device"] == "cpu"
+    assert [r["ranker"] for r in doc["results"]] == ["dvbpr"] and doc["environment"]["device"] == "cpu"
+    # the paper's setting: candidate sets over every item (a user's training items included), and
+    # `--items 2` the protocol's seeded-random subset, not the two lowest cold ids
+    from aipbench.pipeline.prepared import Prepared
+
+    prep = Prepared(NAME, device="cpu", log=lambda m: None)
+    ds = prep.dataset
+    assert any(np.isin(ds.user_train_items(u), prep.base_sets[u, :-1]).any() for u in range(ds.n_users))
+    evaluated = sorted(set(pd.read_csv(out.with_suffix(".items.csv"))["item"]))
+    assert evaluated == prep.cold_subset(2).tolist() != ds.cold_items[:2].tolist()
     site = tmp / "site"
     built = run("leaderboard", "build", "--results", results, "--out", site)
     assert built.exit_code == 0, built.output
@@ -162,9 +172,12 @@ def test_a_real_data_protocol_runs_end_to_end(world, test_weights, alexnet_file,
     other["artifacts"] = {**doc["artifacts"], "dataset": {**doc["artifacts"]["dataset"],
                                                          "input:AmazonMenWithImgPartitioned.npy": "ab" * 32}}
     (results / NAME / "insa-other.json").write_text(json.dumps(seal(other)))
+    for suffix in (".items.csv", ".examples.png"):  # its sealed files beside it, as `evaluate` writes them
+        (results / NAME / f"insa-other{suffix}").write_bytes(out.with_suffix(suffix).read_bytes())
     line = _error(run("leaderboard", "build", "--results", results, "--out", site))
     assert "ab" * 32 in line and sha256_file(data) in line and "one protocol, one data file" in line
-    (results / NAME / "insa-other.json").unlink()
+    for suffix in (".json", ".items.csv", ".examples.png"):
+        (results / NAME / f"insa-other{suffix}").unlink()
 
     # results of a protocol this machine does not know: one line, with the way to make it known
     monkeypatch.delenv("AIPBENCH_PROTOCOLS")

@@ -11,14 +11,6 @@ from click.testing import CliRunner
 from aipbench.cli import main
 from aipbench.errors import InputError
 from aipbench.reproduce import reproduce
-from aipbench.reproduce.claims import (
-    amr_keeps_insa,
-    compression_needs_extremes,
-    insa_lifts,
-    larger_eps_stronger,
-    shorter_more_vulnerable,
-    taamr_weaker,
-)
 from aipbench.reproduce.output import Reproduction, with_paper
 from aipbench.reproduce.pins import cell_key, compare_pins
 from aipbench.reproduce.tables import cell
@@ -28,13 +20,15 @@ from aipbench.results.document import load_results
 def test_paper_numbers_sit_beside_ours_on_a_paper_protocol():
     cells = [cell("hr@5", 0.002, ranker="alexrank", item_set="cooperative_cold"),
              cell("hr@5", 0.5, ranker="dvbpr", attack="insa", item_set="adversarial_cold", significant=True),
-             cell("defeating_level", 4, ranker="alexrank", attack="insa", defense="bit_depth", mode="transfer"),
-             cell("defeating_level", 3, ranker="alexrank", attack="insa", defense="bit_depth", mode="adaptive")]
+             cell("defeating_level", 4, ranker="alexrank", attack="insa", defense="bit_depth", mode="paper-transfer"),
+             cell("defeating_level", 3, ranker="alexrank", attack="insa", defense="bit_depth", mode="adaptive"),
+             cell("defeating_level", 4, ranker="alexrank", attack="insa", defense="bit_depth", mode="transfer")]
     placed, dataset = with_paper(cells[:2], "table4", "amazon-men-v1")
     assert dataset == "amazon-men" and placed[0]["paper"] == 0.0011  # the paper's Table 4, AlexRank cooperative
     assert placed[1]["paper"] is not None
     t8, _ = with_paper(cells[2:], "table8", "amazon-men-v1")
-    assert t8[0]["paper"] == 4 and t8[1]["paper"] is None  # the paper's Table 8 is transfer only
+    # the paper's marks sit beside Table 8 as the paper defines it (transfer vs the undefended cooperative HR)
+    assert t8[0]["paper"] == 4 and t8[1]["paper"] is None and t8[2]["paper"] is None
     mine, none = with_paper(cells, "table4", "synthetic-v1")
     assert none is None and all(c["paper"] is None for c in mine)
 
@@ -62,41 +56,6 @@ def test_the_table_is_shaped_like_the_papers_and_the_document_is_sealed(tmp_path
     (tmp_path / "bad.json").write_text(json.dumps(tampered))
     with pytest.raises(InputError, match="content does not match its sha256"):
         load_results(tmp_path / "bad.json")
-
-
-def _t4(coop: float, adv: float, significant: bool = True) -> list[dict]:
-    return [cell("hr@5", coop, ranker="amr", item_set="cooperative_cold"),
-            cell("hr@5", adv, ranker="amr", attack="insa", item_set="adversarial_cold", significant=significant)]
-
-
-def test_claims_can_fail():
-    assert insa_lifts({"table4": _t4(0.001, 0.1)})[0]
-    assert not insa_lifts({"table4": _t4(0.001, 0.005)})[0]  # 5x is not orders of magnitude
-    assert not insa_lifts({"table4": _t4(0.001, 0.1, significant=False)})[0]
-    assert amr_keeps_insa({"table4": _t4(0.001, 0.002)})[0]
-    assert not amr_keeps_insa({"table4": _t4(0.001, 0.001)})[0]
-    works = [cell("hr@5", 0.001, ranker="vbpr", item_set="cooperative_cold"),
-             cell("hr@5", 0.1, ranker="vbpr", attack="insa", item_set="adversarial_cold")]
-    t8 = lambda level: {"table4": works, "table8": [cell("defeating_level", level, ranker="vbpr", attack="insa",  # noqa: E731
-                                                         defense="jpeg", mode="transfer")]}
-    assert compression_needs_extremes(t8(None))[0] and compression_needs_extremes(t8(10))[0]
-    assert not compression_needs_extremes(t8(90))[0]
-    sweep = lambda values: {"table4": works, "table6": [cell("hr@5", v, ranker="vbpr", attack="insa",  # noqa: E731
-                                                             item_set="adversarial_cold", epsilon=e)
-                                                        for e, v in zip((4, 8, 16, 32), values)]}
-    assert larger_eps_stronger(sweep([0.1, 0.2, 0.3, 0.4]))[0]
-    assert not larger_eps_stronger(sweep([0.1, 0.3, 0.2, 0.4]))[0]
-    demoting = {"table4": works[:1] + [cell("hr@5", 0.0, ranker="vbpr", attack="insa", item_set="adversarial_cold")]}
-    ok, evidence = compression_needs_extremes({**t8(90), **demoting})
-    assert not ok and "left out, not promoting: vbpr/insa" in evidence  # nothing left to judge
-    lengths = lambda a, b: {"figure5": [cell("hr@5", v, ranker=r, attack="insa", item_set="adversarial_cold",  # noqa: E731
-                                             embedding_length=k) for r in ("vbpr", "dvbpr") for k, v in ((10, a), (100, b))]}
-    assert shorter_more_vulnerable(lengths(0.3, 0.1))[0] and not shorter_more_vulnerable(lengths(0.1, 0.3))[0]
-    t5 = {"table5": [cell("delta_hr@5_magnitude", 0.1, ranker=r, attack=a, direction="up")
-                     for r in ("alexrank", "vbpr", "dvbpr") for a in ("insa", "expa")]}
-    t7 = lambda v: {"table7": [cell("delta_hr@5_magnitude", v, ranker=r, attack="taamr-fgsm",  # noqa: E731
-                                    item_set="adversarial_cold", direction="up") for r in ("alexrank", "vbpr", "dvbpr")]}
-    assert taamr_weaker({**t5, **t7(0.01)})[0] and not taamr_weaker({**t5, **t7(0.2)})[0]
 
 
 def test_pins_catch_a_moved_number_a_missing_one_and_a_new_one():

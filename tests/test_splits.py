@@ -71,3 +71,17 @@ def test_cold_items_are_a_seeded_sample_of_uninteracted_items():
 
 def test_hook_ties_go_to_the_lowest_id():
     assert hook_item(np.array([4, 4, 2, 2, 7]), 10) == 2
+
+
+def test_a_seeded_random_subset_is_nested_sorted_and_reproducible():
+    from aipbench.data.splits import cold_subset
+
+    cold = np.arange(1000, 2000, 3)
+    first = cold_subset(cold, 10, rule=None, seed=1)
+    assert first.tolist() == cold[:10].tolist() and cold_subset(cold, 10, rule="first", seed=1).tolist() == first.tolist()
+    small, large = (cold_subset(cold, k, rule="seeded-random", seed=1) for k in (10, 100))
+    assert small.tolist() == sorted(small.tolist()) and set(small) <= set(large) and set(small) <= set(cold)
+    assert small.tolist() != first.tolist() and small.max() > cold[50]  # spread over the sample, not its lowest ids
+    assert cold_subset(cold, 10, rule="seeded-random", seed=1).tolist() == small.tolist()
+    assert cold_subset(cold, 10, rule="seeded-random", seed=2).tolist() != small.tolist()
+    assert cold_subset(cold, None, rule="seeded-random", seed=1).tolist() == cold.tolist()

@@ -92,6 +92,12 @@ class AttackContext:
     def n_items(self) -> int:
         return int(np.asarray(self.cold_items).shape[0])
 
+    def item_rng(self, item: int) -> np.random.Generator:
+        """A random generator for one cold item, seeded by (the protocol's seed, the item's id): an attack
+        that draws its randomness from it gives each item the same draws however the harness splits the
+        cold items (into batches, processes or machines)."""
+        return np.random.default_rng([int(self.seed), int(item)])
+
 
 def _restore(knowledge: str, public: dict, granted: dict) -> AttackContext:
     return AttackContext(knowledge, public=public, granted=granted)

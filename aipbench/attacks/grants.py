@@ -100,7 +100,7 @@ def build_context(
 
     public = {
         "cold_items": cold.copy(),
-        "cold_images": np.asarray(dataset.images[cold]).copy(),
+        "cold_images": prepared.cooperative_images(cold).copy(),
         "catalog_images": dataset.images,
         "epsilon": epsilon,
         "seed": store.protocol.data.seed,

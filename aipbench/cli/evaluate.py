@@ -29,13 +29,20 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
 @click.option("--eps", "epsilons", default=None, metavar="E1,E2,...", callback=_int_list,
               help="Evaluate a bounded attack at several L∞ budgets (8-bit units), e.g. 4,8,16,32.")
 @click.option("--items", type=click.IntRange(min=1), default=None,
-              help="Only the first N cold items of the protocol's sample (attacks: default all; defenses: 100).")
+              help="Only the protocol's subset of N cold items (attacks: default all; defenses: 100).")
 @click.option("--levels", default=None, metavar="L1,L2,...", callback=_int_list,
               help="Defenses: evaluate only these levels of the family.")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Time limit of each attack run of a code submission (default: 3600).")
+@click.option("--unsandboxed", is_flag=True,
+              help="Run a code submission in a plain child process where no bubblewrap sandbox can run (it could then "
+                   "read the artifact cache and write where you can; the results record it).")
+@click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Attacks: also attack and score replicas 2..R of each ranker (other training seeds, trained if "
+                   "missing) and report the spread across them.")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
-             epsilons: list[int] | None, items: int | None, levels: list[int] | None, time_limit: float | None) -> None:
+             epsilons: list[int] | None, items: int | None, levels: list[int] | None, time_limit: float | None,
+             unsandboxed: bool, replicas: int) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     An attack runs against each ranker (a code submission in a child process that receives only what
@@ -50,7 +57,8 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     target = out or Path("results") / load_protocol(protocol).name / f"{sub.submission.name}.json"
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
-                  epsilons=epsilons, items=items, levels=levels, log=lambda m: click.echo(m, err=True))
+                  epsilons=epsilons, items=items, levels=levels, replicas=replicas,
+                  isolation="process" if unsandboxed else None, log=lambda m: click.echo(m, err=True))
     doc = results.document
     if doc.get("kind") != "defense":
         eps = ",".join(str(e) for e in sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None}))

@@ -14,8 +14,11 @@ __all__ = ["prepare"]
 @click.argument("protocol", default=DEFAULT_PROTOCOL)
 @click.option("--only", "only", default=None, metavar="A,B",
               help="Build only these artifacts (and what they need), comma-separated.")
+@click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Also train replicas 2..R of each trained ranker (VBPR, DVBPR, AMR) with seeds derived from "
+                   "the protocol's: optional artifacts vbpr-r2, ... for `evaluate --replicas`.")
 @device_option
-def prepare(protocol: str, only: str | None, device: str) -> None:
+def prepare(protocol: str, only: str | None, replicas: int, device: str) -> None:
     """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench)."""
     import time
 
@@ -25,6 +28,11 @@ def prepare(protocol: str, only: str | None, device: str) -> None:
 
     store = open_store(load_protocol(protocol), device=resolve_device(device))
     targets = [t.strip() for t in only.split(",")] if only else None
+    if replicas > 1:
+        from aipbench.rankers.replicas import REPLICATED, replica_artifact
+
+        extra = [replica_artifact(base, r) for r in range(2, replicas + 1) for base in REPLICATED]
+        targets = (targets or [n for n, s in store.steps.items() if not s.optional]) + extra
     started = time.perf_counter()
     built = store.prepare(targets, log=lambda m: click.echo(m, err=True))
     names = store.order(targets)

@@ -37,7 +37,7 @@ def _parse_levels(ctx: click.Context, param: click.Parameter, values: tuple[str,
               help="Where the reproduction files go (default: <results>/<protocol>/reproduce/).")
 @device_option
 @click.option("--subset", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Cold items (the first of the protocol's sample) for Tables 6 and 8 and the figures; the paper's: 100.")
+              help="Cold items (the protocol's subset) for Tables 6 and 8 and the figures; the paper's: 100.")
 @click.option("--levels", "defense_levels", multiple=True, metavar="DEFENSE=L1,L2,…", callback=_parse_levels,
               help="Table 8: evaluate a defense family at these levels instead of its own (e.g. jpeg=90,10). Repeatable.")
 def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, subset: int,

@@ -6,7 +6,8 @@ import numpy as np
 
 from aipbench.data.dataset import Dataset
 
-__all__ = ["build_dataset", "checked_cold_items", "choose_cold_items", "hook_item", "leave_two_out", "to_csr"]
+__all__ = ["build_dataset", "checked_cold_items", "choose_cold_items", "cold_subset", "hook_item", "leave_two_out",
+           "to_csr"]
 
 
 def to_csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +66,20 @@ def checked_cold_items(listed: np.ndarray, interacted: np.ndarray) -> np.ndarray
         shown = ", ".join(str(int(i)) for i in used[:10]) + (", ..." if used.size > 10 else "")
         raise ValueError(f"{used.size} listed cold items have interactions (the paper's cold items have none): {shown}")
     return np.sort(listed)
+
+
+def cold_subset(cold_items: np.ndarray, k: int | None, *, rule: str | None, seed: int) -> np.ndarray:
+    """The protocol's subset of ``k`` cold items (all when ``k`` is None or covers them), in id order:
+    the ``k`` lowest ids (rule "first" or None, as released), or the first ``k`` of a permutation seeded
+    by ``seed`` ("seeded-random"; a smaller subset lies inside a larger one)."""
+    cold = np.sort(np.asarray(cold_items, dtype=np.int64))
+    if k is None or k >= cold.size:
+        return cold
+    k = max(1, int(k))
+    if rule in (None, "first"):
+        return cold[:k]
+    order = np.random.default_rng([seed, 0x5B5E7]).permutation(cold.size)  # a stream of its own
+    return np.sort(cold[order[:k]])
 
 
 def hook_item(train_items: np.ndarray, n_items: int) -> int:

@@ -12,7 +12,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from aipbench.attacks.context import KnowledgeError
+from aipbench.defenses.guard import call_defense
 from aipbench.defenses.handover import Handover
+from aipbench.errors import InputError
 from aipbench.defenses.transforms import Wrapped
 
 __all__ = ["DetectorContext", "FeatureDetector", "Penalized", "detector_scores", "detector_training_items",
@@ -56,8 +58,15 @@ def detector_training_items(dataset, n: int, seed: int) -> np.ndarray:
 @torch.no_grad()
 def detector_scores(detector, images: np.ndarray, *, batch_size: int = 500, device: str = "cpu") -> np.ndarray:
     """``detector.score`` over uint8 images in batches, as float64."""
-    out = [detector.score(torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size])).to(device))
-           .detach().double().cpu().reshape(-1) for s in range(0, len(images), batch_size)]
+    out = []
+    for s in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size])).to(device)
+        scores = call_defense(detector, "score", batch)
+        if not isinstance(scores, torch.Tensor) or scores.numel() != len(batch) or not torch.isfinite(scores).all():
+            file = getattr(detector, "_aipbench_source", ("the detector",))[0]
+            raise InputError(f"{file}: score() must return one finite number per image ({len(batch)}), got "
+                             f"{type(scores).__name__}{tuple(scores.shape) if isinstance(scores, torch.Tensor) else ''}")
+        out.append(scores.detach().double().cpu().reshape(-1))
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 

@@ -19,6 +19,7 @@ class TrainingContext(Handover):
 def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
     """Run ``defense.train`` (with torch's deterministic kernels, as ``aipbench prepare`` trains) and
     return its ranker frozen on ``device``; it must be an aipbench ``Ranker``."""
+    from aipbench.defenses.guard import call_defense
     from aipbench.errors import InputError
     from aipbench.pipeline.loaders import load_extractor, load_features
     from aipbench.pipeline.store import deterministic_torch
@@ -28,7 +29,7 @@ def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
                               protocol=store.protocol, undefended=undefended, seed=store.protocol.data.seed,
                               device=device)
     with deterministic_torch():
-        ranker = defense.train(context)
+        ranker = call_defense(defense, "train", context)
     if isinstance(ranker, tuple):  # trainers that also return their history
         ranker = ranker[0]
     if not isinstance(ranker, Ranker):

@@ -7,7 +7,12 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BitDepth", "JPEG", "Transformed", "apply_transform", "load_defense", "portable", "restore"]
+from aipbench.defenses.guard import checked_transform
+
+__all__ = ["EOT", "EOT_SAMPLES", "BitDepth", "JPEG", "Transformed", "apply_transform", "is_randomized", "load_defense",
+           "portable", "restore"]
+
+EOT_SAMPLES = 8  # draws of a randomized transform an adaptive attack's gradient averages over
 
 _SOURCE = "aipbench-defense-source"
 
@@ -20,8 +25,11 @@ def load_defense(entry_file, class_name: str, **params):
 
     from aipbench.registry import import_from_file
 
+    from aipbench.defenses.guard import load_guarded
+
     path = Path(entry_file).resolve()
-    defense = import_from_file(path, class_name, module=f"aipbench_defense_{path.parent.name.replace('-', '_')}")()
+    module = f"aipbench_defense_{path.parent.name.replace('-', '_')}"
+    defense = load_guarded(lambda: import_from_file(path, class_name, module=module)(), path, class_name)
     for key, value in params.items():
         setattr(defense, key, value)
     defense.__dict__["_aipbench_source"] = (str(path), class_name, dict(params))
@@ -81,10 +89,7 @@ def apply_transform(defense, images, *, batch_size: int = 1000) -> np.ndarray:
     for s in range(0, len(images), batch_size):
         part = images[s : s + batch_size]
         x = part.clone() if isinstance(part, torch.Tensor) else torch.from_numpy(np.array(part))
-        y = defense.transform(x)
-        if not isinstance(y, torch.Tensor) or y.dtype != torch.uint8 or y.shape != x.shape:
-            raise TypeError(f"transform must return a uint8 tensor of shape {tuple(x.shape)}")
-        out.append(y.numpy())
+        out.append(checked_transform(defense, x).numpy())
     return np.concatenate(out) if out else np.zeros((0,), np.uint8)
 
 
@@ -118,8 +123,35 @@ class Transformed(Wrapped):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype == torch.uint8:
-            return self.model(self.defense.transform(images.cpu()).to(images.device))
+            return self.model(checked_transform(self.defense, images.cpu()).to(images.device))
         with torch.no_grad():
             pixels = torch.round(images.clamp(0, 1) * 255).to(torch.uint8).cpu()
-            target = self.defense.transform(pixels).to(images.device).float() / 255
+            target = checked_transform(self.defense, pixels).to(images.device).float() / 255
         return self.model(images + (target - images).detach())
+
+
+class EOT(nn.Module):
+    """Expectation over transformation (Athalye et al. 2018): float inputs pass ``samples`` times through
+    ``model`` (a randomized transform in front of a ranker's image model) and the outputs are averaged, so
+    an attack's gradient is that of the expected output; uint8 inputs (scoring) pass once, as deployed."""
+
+    def __init__(self, model: nn.Module, samples: int = EOT_SAMPLES) -> None:
+        super().__init__()
+        self.model, self.samples = model, int(samples)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype == torch.uint8:
+            return self.model(images)
+        return torch.stack([self.model(images) for _ in range(self.samples)]).mean(0)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("model"), name)
+
+
+def is_randomized(defense, images: np.ndarray) -> int:
+    """How many of ``images`` come out differently from a second pass of ``defense.transform``."""
+    first, second = apply_transform(defense, images), apply_transform(defense, images)
+    return int((first != second).reshape(len(first), -1).any(axis=1).sum())

@@ -15,7 +15,7 @@ from aipbench.scoring.metrics import cold_hits, compare
 if TYPE_CHECKING:
     from aipbench.pipeline.prepared import Prepared
 
-__all__ = ["FALSE_ALARM_RATE", "Gate", "Variant", "evaluated_levels", "variants"]
+__all__ = ["FALSE_ALARM_RATE", "Gate", "Variant", "evaluated_levels", "probe", "variants"]
 
 # Detectors are scored at this rate of clean uploads flagged (the issue's operating point).
 FALSE_ALARM_RATE = 0.01
@@ -60,14 +60,20 @@ class Variant:
     wrap: Callable | None = None
     gate: Gate | None = None
     extra: dict = dataclasses.field(default_factory=dict)  # added to the results row
+    randomized: tuple[int, int, int] | None = None  # (differing, probed, EOT draws) of a randomized transform
 
     def accepted(self, images: np.ndarray) -> np.ndarray:
         return np.ones(len(images), bool) if self.gate is None else self.gate.accepts(images)
 
-    def side(self, images: np.ndarray, summary, *, coop_hits: np.ndarray, n: int, alpha: float) -> dict:
-        """Adversarial HR@n of ``images`` under this system (a rejected upload reaches nobody)."""
+    def hits(self, images: np.ndarray, summary, *, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: HR@n under this system (a rejected upload reaches nobody), and whether it was accepted."""
         accepted = self.accepted(images)
-        out = compare(cold_hits(self.ranker, images, summary, n=n) * accepted, coop_hits, alpha)
+        return cold_hits(self.ranker, images, summary, n=n) * accepted, accepted
+
+    def side(self, images: np.ndarray, summary, *, coop_hits: np.ndarray, n: int, alpha: float, boot=None) -> dict:
+        """Adversarial HR@n of ``images`` under this system, compared with ``coop_hits`` (with intervals)."""
+        hits, accepted = self.hits(images, summary, n=n)
+        out = compare(hits, coop_hits, alpha, boot=boot)
         if self.gate is not None:
             out["detection_rate"] = float(1 - accepted.mean())
         return out
@@ -84,6 +90,18 @@ def evaluated_levels(spec, levels=None) -> list:
     return list(levels or spec.levels or [None])
 
 
+def probe(sub, prepared: "Prepared", levels: Sequence[int] | None = None) -> None:
+    """Load the defense (and, for a transform, apply it to two cooperative images at each level) before any
+    attack runs, so that broken defense code fails in seconds with its one-line error."""
+    from aipbench.defenses.transforms import apply_transform, load_defense
+
+    spec = sub.defense
+    for level in evaluated_levels(spec, levels) if spec.type == "transform" else [None]:
+        defense = load_defense(sub.entry_file, sub.entry_class, **({spec.parameter: level} if spec.parameter else {}))
+        if spec.type == "transform":
+            apply_transform(defense, prepared.cooperative_images(prepared.cold_subset(2)))
+
+
 def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequence[int] | None, gate: Gate | None,
              log: Callable[[str], None]) -> Iterator[Variant]:
     """The defended systems to score against ``ranker``, built one at a time."""
@@ -92,11 +110,21 @@ def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequen
 
     spec, prefix = sub.defense, f"{sub.submission.name}-{sub_hash[:12]}"
     if spec.type == "transform":
+        from aipbench.defenses.transforms import EOT, EOT_SAMPLES, is_randomized
+
+        probe = np.asarray(prepared.dataset.images[prepared.cold_subset(16)])
         for level in evaluated_levels(spec, levels):
             defense = load_defense(sub.entry_file, sub.entry_class, **({spec.parameter: level} if spec.parameter else {}))
             defended = defend(ranker, defense, prepared.dataset)
-            yield Variant(level, prefix + (f"-{level}" if level is not None else ""), defended, defended,
-                          wrap=lambda m, d=defense: Transformed(m, d))
+            tag = prefix + (f"-{level}" if level is not None else "")
+            differing = is_randomized(defense, probe)
+            if not differing:
+                yield Variant(level, tag, defended, defended, wrap=lambda m, d=defense: Transformed(m, d))
+                continue
+            # a randomized transform: adaptive attacks optimize its expectation (EOT), flagged in the results
+            yield Variant(level, f"{tag}-eot{EOT_SAMPLES}", defended, defended.with_image_model(EOT),
+                          wrap=lambda m, d=defense: EOT(Transformed(m, d)),
+                          randomized=(differing, len(probe), EOT_SAMPLES))
     elif spec.type == "training":
         from aipbench.defenses.training import train_defended
         from aipbench.hashing import state_sha256

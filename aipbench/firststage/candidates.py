@@ -35,6 +35,7 @@ def candidate_sets(
     test_items,
     cold_items,
     n_candidates: int,
+    exclude_seen: bool = True,
     chunk_users: int = 1024,
     device: str | torch.device = "cpu",
     progress: bool = False,
@@ -46,7 +47,9 @@ def candidate_sets(
     descending score order, ties broken by the lower item id. An item is eligible for u if it is a
     catalog item (never one of ``cold_items``), not among u's training items (CSR ``train_indptr`` /
     ``train_items``) and not u's own test item, which ``base_sets`` adds separately, exactly once.
-    ``item_bias`` may be None. A user with fewer than ``n_candidates`` eligible items is an error.
+    With ``exclude_seen=False`` (the protocol's "all-items" rule) every catalog item is eligible, the
+    user's training items and test item included. ``item_bias`` may be None. A user with fewer than
+    ``n_candidates`` eligible items is an error.
 
     Computed ``chunk_users`` users at a time without materializing a full (users × items) matrix:
     a pre-pass on a strided sample of the catalog gives each user a score threshold; scores are then
@@ -90,11 +93,13 @@ def candidate_sets(
     for s in starts:
         users = torch.arange(s, min(s + chunk_users, n_users), device=dev)
         c = users.numel()
-        # The chunk's excluded (row, catalog column) pairs: training items and the test item.
+        # The chunk's excluded (row, catalog column) pairs: training items and the test item (none when
+        # ``exclude_seen`` is off: the authors' rule ranks every item).
         r, it = user_item_pairs(indptr, items, users)
         r = torch.cat([r, torch.arange(c, device=dev)])
         col = pos[torch.cat([it, test[users]])]
-        r, col = r[col >= 0], col[col >= 0]
+        keep_pair = (col >= 0) if exclude_seen else torch.zeros_like(col, dtype=torch.bool)
+        r, col = r[keep_pair], col[keep_pair]
         # Pre-pass: threshold = rank-th best eligible score among the sampled columns.
         Uc = U[users]
         ss = torch.addmm(bs, Uc, Vs)
@@ -148,15 +153,17 @@ def candidate_sets(
     return out.cpu().numpy()
 
 
-def base_sets(candidates: np.ndarray, test_items: np.ndarray) -> np.ndarray:
+def base_sets(candidates: np.ndarray, test_items: np.ndarray, *, test_may_repeat: bool = False) -> np.ndarray:
     """Each user's base set B_u: the candidate row with the user's test item appended as the last column.
 
-    Shape ``(n_users, n_candidates + 1)``, ``int32``; the test item must not already be a candidate."""
+    Shape ``(n_users, n_candidates + 1)``, ``int32``. The test item must not already be a candidate, unless
+    ``test_may_repeat`` (the "all-items" rule: then the copy among the candidates counts as another item
+    scored equal to the test item, which the tie rule counts against the test item)."""
     cands = np.asarray(candidates)
     test = np.asarray(test_items).reshape(-1, 1)
     if cands.ndim != 2 or test.shape[0] != cands.shape[0]:
         raise ValueError(f"candidates {cands.shape} and test_items {test.shape[0]} disagree on the number of users")
     clash = np.flatnonzero((cands == test).any(axis=1))
-    if clash.size:
+    if clash.size and not test_may_repeat:
         raise ValueError(f"user {int(clash[0])}'s test item is already among its candidates")
     return np.concatenate([cands, test], axis=1).astype(np.int32)

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
 __all__ = ["evaluate_defense"]
 
 
-def evaluate_defense(
+def evaluate_defense(sub: "Submission", prepared: "Prepared", *, time_limit: float, **options) -> "DefenseResults":
+    """``_evaluate_defense`` with every call into the defense's own code (import, transform, train, fit,
+    score) under ``time_limit`` and with one-line errors (``aipbench.defenses.guard``)."""
+    from aipbench.defenses.guard import defense_time_limit
+
+    with defense_time_limit(time_limit):
+        return _evaluate_defense(sub, prepared, time_limit=time_limit, **options)
+
+
+def _evaluate_defense(
     sub: "Submission",
     prepared: "Prepared",
     *,
@@ -28,31 +37,37 @@ def evaluate_defense(
     items: int = 100,
     levels: Sequence[int] | None = None,
     time_limit: float,
-    isolation: str = "process",
+    isolation: str = "sandbox",
     log: Callable[[str], None] = print,
 ) -> "DefenseResults":
-    """The defense's results (document ``kind: defense``). ``items`` cold items (the first of the
-    protocol's seeded sample; the paper used 100) are attacked adaptively by each reference attack of
+    """The defense's results (document ``kind: defense``). ``items`` cold items (the protocol's subset;
+    the paper used 100) are attacked adaptively by each reference attack of
     ``attacks``; ``levels`` overrides a transform family's levels. A training defense is evaluated on the
     ranker it ``defends`` only."""
-    from aipbench.defenses.variants import variants
+    from aipbench.defenses.variants import probe, variants
+    from aipbench.harness.checks import defense_flags
     from aipbench.harness.gate import fit_gate
+    from aipbench.harness.sandbox import sandbox_record
     from aipbench.harness.sources import ImageSource
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256
     from aipbench.results.document import DefenseResults, seal
+    from aipbench.scoring.flags import DEFENSE_CHECKS
+    from aipbench.scoring.intervals import Bootstrap
     from aipbench.scoring.metrics import cold_hits, compare
 
     began = time.perf_counter()
     proto, dataset = prepared.protocol, prepared.dataset
     spec = sub.defense
+    probe(sub, prepared, levels)  # broken defense code fails before any attack runs
     names = [spec.defends] if spec.type == "training" else list(rankers)
     attack_subs = {a: reference_submission(a, kind="attack") for a in attacks}
     attack_hashes = {a: folder_sha256(asub.folder) for a, asub in attack_subs.items()}
     sub_hash = folder_sha256(sub.folder)
-    subset = dataset.cold_items[: max(1, min(items, len(dataset.cold_items)))]
-    coop = np.asarray(dataset.images[subset])
+    subset = prepared.cold_subset(items)
+    coop = prepared.cooperative_images(subset)
     n, alpha = proto.metrics.hit_ranks[0], proto.metrics.significance_level
+    boot = Bootstrap(len(subset), proto.data.seed)
 
     def source(a: str, **where) -> ImageSource:
         return ImageSource(attack_subs[a], attack_hashes[a], prepared, epsilon=attack_subs[a].threat.epsilon,
@@ -65,29 +80,39 @@ def evaluate_defense(
         ranker = prepared.ranker(name)
         plain = prepared.summary(ranker)
         coop_plain = prepared.cooperative(ranker, subset).hit_rate[n]
+        # a training defense trains before any attack runs (a broken trainer fails in seconds)
+        systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log)) \
+            if spec.type == "training" else None
         transfer, undefended = {}, {}  # images made against the undefended ranker, and how they fare there
         for a in attacks:
             transfer[a] = source(a).images(ranker)[0][np.isin(dataset.cold_items, subset)]
-            undefended[a] = compare(cold_hits(ranker, transfer[a], plain, n=n), coop_plain, alpha)
-        for variant in variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log):
+            undefended[a] = compare(cold_hits(ranker, transfer[a], plain, n=n), coop_plain, alpha, boot=boot)
+        for variant in systems or variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log):
             start = time.perf_counter()
             summary = plain if variant.ranker is ranker else prepared.summarize(variant.ranker)
             coop_def = cold_hits(variant.ranker, coop, summary, n=n) * variant.accepted(coop)
             row = {
                 "ranker": name, "level": variant.level,
                 "clean": {"undefended": {"test_auc": float(plain.test_auc.mean()), "test_hr": plain.test_hit_rate(n),
-                                         "cooperative_hr": float(coop_plain.mean())},
+                                         "cooperative_hr": float(coop_plain.mean()),
+                                         "cooperative_hr_interval": boot.intervals({"c": coop_plain})["c"]},
                           "defended": {"test_auc": float(summary.test_auc.mean()), "test_hr": summary.test_hit_rate(n),
-                                       "cooperative_hr": float(coop_def.mean())}},
+                                       "cooperative_hr": float(coop_def.mean()),
+                                       "cooperative_hr_interval": boot.intervals({"c": coop_def})["c"]}},
                 "attacks": {},
                 **variant.extra,
             }
+            hits = {}
             for a in attacks:
                 adaptive = source(a, items=subset, wrap=variant.wrap, subdir=f"against-{variant.tag}")
                 images = adaptive.images(variant.attack_ranker)[0]
+                hits[a] = {mode: variant.hits(adv, summary, n=n)[0] for mode, adv in (("transfer", transfer[a]),
+                                                                                     ("adaptive", images))}
                 row["attacks"][a] = {"undefended": undefended[a],
-                                     **{mode: variant.side(adv, summary, coop_hits=coop_def, n=n, alpha=alpha)
+                                     **{mode: variant.side(adv, summary, coop_hits=coop_def, n=n, alpha=alpha, boot=boot)
                                         for mode, adv in (("transfer", transfer[a]), ("adaptive", images))}}
+            row["flags"] = defense_flags(row, hits, variant=variant, coop=coop, alpha=alpha,
+                                         tolerance=proto.metrics.clean_tolerance)
             worst = max((v[mode]["hr"], a, mode) for a, v in row["attacks"].items() for mode in ("transfer", "adaptive"))
             row["worst_case"] = {"hr": worst[0], "attack": worst[1], "mode": worst[2]}
             row["seconds"] = time.perf_counter() - start
@@ -95,6 +120,10 @@ def evaluate_defense(
             log(f"{name} {variant.label(spec)}: clean test HR@{n} {row['clean']['undefended']['test_hr']:.4f} -> "
                 f"{row['clean']['defended']['test_hr']:.4f}; worst adversarial HR@{n} {worst[0]:.4f} ({worst[1]}, {worst[2]})")
     doc = _document(sub, sub_hash, prepared, rows, attacks, subset, began)
+    doc["intervals"] = boot.describe()
+    doc["sandbox"] = sandbox_record(isolation, code=True)  # the reference attacks' adaptive runs
+    doc["checks"] = [c for c in DEFENSE_CHECKS if (c != "randomized-transform" or spec.type == "transform")
+                     and (c != "detector-false-alarms" or spec.type == "detector")]
     if gate is not None:
         doc["detector"] = gate.summary()
     return DefenseResults(seal(json.loads(json.dumps(doc, allow_nan=False))))

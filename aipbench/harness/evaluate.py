@@ -3,6 +3,7 @@ submission against its rankers, score it, return (and write) its typed results."
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ISOLATION", "DEFENSE_ITEMS", "evaluate"]
 
-DEFAULT_ISOLATION = "process"  # where attack code runs unless the caller says (aipbench.harness.sandbox)
+DEFAULT_ISOLATION = "sandbox"  # where attack code runs unless the caller says (aipbench.harness.sandbox)
 DEFENSE_ITEMS = 100  # cold items a defense is evaluated on by default (the paper's subset for Tables 6, 8)
 
 
@@ -34,22 +35,32 @@ def evaluate(
     levels: Sequence[int] | None = None,
     attacks: Sequence[str] | None = None,
     isolation: str | None = None,
+    replicas: int = 1,
+    check_determinism: bool = True,
     log: Callable[[str], None] = print,
 ) -> "Results | DefenseResults":
     """Evaluate an attack or a defense on ``protocol``, preparing what its cache lacks, against ``rankers``
-    (default: all four). Attacks: ``epsilons`` sweeps a bounded code submission's budget; ``items`` limits
-    the cold items to the first of the protocol's seeded sample (default: all). Defenses: scored against
+    (default: all four), on ``device`` (``auto``: CUDA where present). Attacks: ``epsilons`` sweeps a bounded
+    code submission's budget (none above the protocol's); ``items`` limits the cold items to the protocol's
+    subset of that many (default: all). Defenses: scored against
     the reference ``attacks`` (default: all five), transfer and adaptive, on ``items`` cold items (default
-    100), at ``levels`` of a transform family (default: its own). ``isolation``: ``"process"`` (a child
-    process per attack run; the default) or ``"none"`` (in this process: trusted reference code only).
-    Writes the results to ``out`` if given; a failed evaluation raises and writes nothing."""
+    100), at ``levels`` of a transform family (default: its own). ``isolation``: ``"sandbox"`` (a child
+    process per attack run in a bubblewrap sandbox; the default), ``"process"`` (the same child, unsandboxed:
+    ``--unsandboxed``) or ``"none"`` (in this process: trusted reference code only).
+    ``replicas`` (attacks): also attack and score that many replicas of each ranker (other training seeds,
+    built if missing) and report their spread; ``check_determinism``: run a code attack twice more on 10
+    items (a reliability flag). Writes the results to ``out`` if given; a failed evaluation raises and writes nothing."""
     from aipbench.attacks.grants import CONTEXT_ARTIFACTS
     from aipbench.harness.sandbox import DEFAULT_TIME_LIMIT, ISOLATIONS
     from aipbench.harness.submission import load_submission
     from aipbench.pipeline.prepared import Prepared
     from aipbench.rankers.registry import RANKERS
 
+    from aipbench.protocol import load_protocol
+    from aipbench.protocol.schema import Protocol
+
     sub = submission if not isinstance(submission, (str, Path)) else load_submission(submission)
+    proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     source = sub.folder / "submission.toml"
     names = list(rankers) if rankers else RANKERS.names()
     for name in names:
@@ -61,6 +72,12 @@ def evaluate(
         raise InputError(f"{source}: levels are for defense families; this is an attack")
     if sub.submission.kind == "defense" and epsilons:
         raise InputError(f"{source}: an epsilon sweep is for attacks; this is a defense")
+    from aipbench.rankers.replicas import MAX_REPLICAS
+
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise InputError(f"replicas must be in 1..{MAX_REPLICAS}, got {replicas}")
+    if sub.submission.kind == "defense" and replicas > 1:
+        raise InputError(f"{source}: replicas are for attacks (a defense is scored on the protocol's rankers)")
     if sub.submission.kind == "attack" and attacks:
         raise InputError(f"{source}: reference attacks are what a defense is scored against; this is an attack")
     from aipbench.harness.submission import REFERENCE_ATTACKS, reference_submissions
@@ -71,7 +88,7 @@ def evaluate(
     if sub.submission.kind == "attack":
         from aipbench.harness.attack import budgets
 
-        budgets(sub, epsilons)  # a bad sweep fails before any work
+        budgets(sub, epsilons, proto)  # a bad sweep or a budget above the protocol's fails before any work
     if out is not None:
         _check_out(Path(out))
     if sub.submission.kind == "defense" and sub.defense.type == "training":
@@ -79,13 +96,13 @@ def evaluate(
             raise InputError(f"{source}: defends = {sub.defense.defends!r} is not among the rankers evaluated "
                              f"({', '.join(names)})")
         names = [sub.defense.defends]  # only the ranker it replaces is prepared and scored
-    prepared = Prepared(protocol, home=home, device=device, needs=[*CONTEXT_ARTIFACTS, *names], log=log)
+    prepared = Prepared(proto, home=home, device=device, needs=[*CONTEXT_ARTIFACTS, *names], log=log)
     limit = time_limit or DEFAULT_TIME_LIMIT
     if sub.submission.kind == "attack":
         from aipbench.harness.attack import evaluate_attack
 
         results = evaluate_attack(sub, prepared, rankers=names, epsilons=epsilons, items=items, time_limit=limit,
-                                  isolation=isolation, log=log)
+                                  isolation=isolation, replicas=replicas, check_determinism=check_determinism, log=log)
     else:
         from aipbench.harness.defense import evaluate_defense
 
@@ -103,3 +120,10 @@ def _check_out(out: Path) -> None:
         raise InputError(f"{out}: --out names a folder or something that is not a file; give a .json file path")
     if out.suffix != ".json":
         raise InputError(f"{out}: --out must name a .json file (the CSV and PNG are written beside it)")
+    parent = out.parent.resolve()
+    while not parent.exists():  # the first folder that exists must be one this process can write into
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{out}: --out lies under {parent}, which is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: --out cannot be written ({parent} is not writable)")

@@ -22,10 +22,11 @@ DETECTOR_ATTACKS = ("insa", "expa")  # whose images on training items the detect
 
 
 def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, time_limit: float,
-             isolation: str = "process", log: Callable[[str], None]) -> Gate:
+             isolation: str = "sandbox", log: Callable[[str], None]) -> Gate:
     """Fit the submission's detector on catalog training items — clean, and attacked by INSA (each
     ranker) and EXPA (each image model), made by the reference submissions and kept in the run cache —
     and set its threshold to flag ``FALSE_ALARM_RATE`` of the cooperative cold images."""
+    from aipbench.defenses.guard import call_defense
     from aipbench.defenses.detector import DetectorContext, detector_scores, detector_training_items, threshold_at
     from aipbench.defenses.transforms import load_defense
     from aipbench.harness.sources import ImageSource
@@ -49,16 +50,22 @@ def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, t
                               train_images=np.asarray(dataset.images[train]).copy(), adversarial=adversarial,
                               feature_extractor=load_extractor(prepared.store).to(device), seed=seed, device=device)
     start = time.perf_counter()
-    detector.fit(context)
+    call_defense(detector, "fit", context)
     if isinstance(detector, torch.nn.Module):
         detector.eval().requires_grad_(False)
     fit_s = time.perf_counter() - start
-    clean = detector_scores(detector, np.asarray(dataset.images[dataset.cold_items]), device=device)
+    clean = detector_scores(detector, prepared.cooperative_images(dataset.cold_items), device=device)
     threshold = threshold_at(clean, FALSE_ALARM_RATE)
     margin = 0.25 * max(threshold - float(np.median(clean)), 1e-3)  # aim a little inside the accepted side
     digest = state_sha256(detector) if isinstance(detector, torch.nn.Module) else folder_sha256(sub.folder)
     info = {"training_items": len(train), "training_sets": sorted(adversarial), "fit_s": fit_s, "sha256": digest}
     false_alarms = float((clean > threshold).mean())
+    # the operating point's rate on other clean images: the catalog's test items (a seeded sample of at most 2,000)
+    catalog = np.unique(dataset.test_items)
+    catalog = np.sort(np.random.default_rng([seed, 0xFA15E]).choice(catalog, min(2000, catalog.size), replace=False))
+    info["catalog_false_alarm_rate"] = float((detector_scores(detector, np.asarray(dataset.images[catalog]),
+                                                              device=device) > threshold).mean())
+    info["catalog_items"] = int(catalog.size)
     log(f"detector fitted on {len(train)} training items x {len(adversarial) + 1} image sets in {fit_s:.1f} s; "
         f"threshold {threshold:.3f} flags {false_alarms:.2%} of the cooperative cold images")
     return Gate(detector=detector, threshold=threshold, margin=margin, false_alarms=false_alarms, info=info,

@@ -23,8 +23,11 @@ def _read_png(path: Path, image_size: int) -> np.ndarray:
     from PIL import Image
 
     with open(path, "rb") as fh:
-        if fh.read(8) != _PNG_MAGIC:
-            raise InputError(f"{path}: not a PNG file (images must be PNG)")
+        head = fh.read(26)
+    if head[:8] != _PNG_MAGIC:
+        raise InputError(f"{path}: not a PNG file (images must be PNG)")
+    if len(head) == 26 and head[12:16] == b"IHDR" and head[24] != 8:  # Pillow would silently cut 16 bits to 8
+        raise InputError(f"{path}: {head[24]} bits per channel — images must be 8-bit RGB")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -1,30 +1,38 @@
-"""Run a code submission's attack, handing it only its context: in a child process with a time limit
-(``isolation="process"``), or — for trusted reference code, e.g. the test suite's regression pipeline —
-in this process (``isolation="none"``), with the same seeds and kernels, so both give the same images.
+"""Run a code submission's attack, handing it only its context.
 
-Trust model: code submissions are reviewed before they run; the child process gives them a clean
-interpreter, a time limit and exactly their knowledge level's context (nothing else is loaded into
-it), and turns any failure into one error line. It is not a security sandbox — untrusted input comes
-as image submissions, which are validated in full.
+``isolation="sandbox"`` (the default): a child process in a bubblewrap sandbox — a read-only system, no
+network, its own PID namespace, the artifact cache hidden under an empty tmpfs, nothing writable but a
+private scratch folder, the catalog images bound read-only at a fixed path, killed with the harness
+(``--die-with-parent``) and, whole process group, at the time limit. ``"process"``: the same child
+without the sandbox (``--unsandboxed``: it could read the cache and write where the user can).
+``"none"``: in this process, for trusted reference code (the test suite's regression pipeline), with the
+same seeds and kernels, so all three give the same images. Every failure is one capped error line; the
+traceback goes to a file; the child's stdout and stderr go to files, never the terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import numpy as np
 
-from aipbench.errors import InputError
+from aipbench.errors import MAX_MESSAGE, InputError, one_line
+from aipbench.harness.bwrap import bwrap_args, sandbox_problem
 
-__all__ = ["DEFAULT_TIME_LIMIT", "ISOLATIONS", "run_attack"]
+__all__ = ["DEFAULT_TIME_LIMIT", "ISOLATIONS", "MAX_MESSAGE", "one_line", "run_attack", "sandbox_record"]
 
 DEFAULT_TIME_LIMIT = 3600  # seconds per attack run
-ISOLATIONS = ("process", "none")
+ISOLATIONS = ("sandbox", "process", "none")
+_MAX_OUTPUT_FILE = 1 << 31  # bytes any file the child writes may reach (RLIMIT_FSIZE)
+_CATALOG = "/run/aipbench/catalog"  # where the sandbox sees the catalog images
 
 
 class _Mapped:
@@ -34,16 +42,46 @@ class _Mapped:
         self.filename = filename
 
 
-def _pack(context) -> dict:
-    public = {k: (_Mapped(str(v.filename)) if isinstance(v, np.memmap) else v) for k, v in context._public.items()}
-    return {"knowledge": context.knowledge, "public": public, "granted": context._granted}
+class _Packed:
+    """Packed JPEG catalog images passed by file names (``aipbench.data.packed.PackedImages``)."""
+
+    def __init__(self, blob: str, offsets: str, size: int) -> None:
+        self.blob, self.offsets, self.size = blob, offsets, size
+
+
+def _pack(context, *, sandboxed: bool) -> tuple[dict, dict[str, str]]:
+    """The context as a bundle, and the files the child must read (real path → path in the child)."""
+    from aipbench.data.packed import PackedImages
+
+    binds: dict[str, str] = {}
+
+    def seen(path) -> str:
+        path = str(Path(path).resolve())
+        binds[path] = f"{_CATALOG}/{Path(path).name}" if sandboxed else path
+        return binds[path]
+
+    public = {}
+    for k, v in context._public.items():
+        if isinstance(v, np.memmap):
+            v = _Mapped(seen(v.filename))
+        elif isinstance(v, PackedImages):
+            v = _Packed(seen(v.blob), seen(v.offsets_path), v.size)
+        public[k] = v
+    return {"knowledge": context.knowledge, "public": public, "granted": context._granted}, binds
 
 
 def _unpack(bundle: dict):
     from aipbench.attacks.context import AttackContext
+    from aipbench.data.packed import PackedImages
 
-    public = {k: (np.load(v.filename, mmap_mode="r") if isinstance(v, _Mapped) else v)
-              for k, v in bundle["public"].items()}
+    def restore(v):
+        if isinstance(v, _Mapped):
+            return np.load(v.filename, mmap_mode="r")
+        if isinstance(v, _Packed):
+            return PackedImages(v.blob, v.offsets, v.size)
+        return v
+
+    public = {k: restore(v) for k, v in bundle["public"].items()}
     return AttackContext(bundle["knowledge"], public=public, granted=bundle["granted"])
 
 
@@ -69,15 +107,31 @@ def _attack_images(entry_file: str | Path, class_name: str, context) -> np.ndarr
     return arr
 
 
-def _one_line(err: BaseException) -> str:
-    first = (str(err).strip().splitlines() or [""])[0]
-    return f"{type(err).__name__}: {first}".rstrip(": ")
+def sandbox_record(isolation: str, *, code: bool) -> dict:
+    """What a results document records of where the submission's code ran."""
+    from aipbench.harness.bwrap import sandbox_description
+
+    if not code:
+        return {"isolation": "no code", "tool": None}
+    if isolation == "sandbox":
+        return {"isolation": "sandbox", "tool": sandbox_description()}
+    return {"isolation": "unsandboxed child process" if isolation == "process" else "in-process (trusted reference)",
+            "tool": None}
+
+
+def _read_capped(path: Path, limit: int = 1 << 16) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-               isolation: str = "process") -> np.ndarray:
+               isolation: str = "sandbox") -> np.ndarray:
     """Instantiate ``class_name`` from ``entry_file``, call ``run(context)`` and return what it returned as
-    an array (validated by the caller). Errors are one-line InputErrors; the traceback goes to a file."""
+    an array (validated by the caller). Errors are one-line InputErrors; the traceback goes to
+    ``workdir/traceback.txt``."""
     entry_file, workdir = Path(entry_file).resolve(), Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if isolation == "none":
@@ -85,38 +139,92 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
             return _attack_images(entry_file, class_name, context)
         except Exception as err:  # noqa: BLE001 — everything the attack does wrong is reported
             (workdir / "traceback.txt").write_text(traceback.format_exc())
-            raise InputError(f"{entry_file}: {class_name} failed: {_one_line(err)} "
+            raise InputError(f"{entry_file}: {class_name} failed: {one_line(err)} "
                              f"(traceback: {workdir / 'traceback.txt'})") from None
-    if isolation != "process":
+    if isolation not in ISOLATIONS:
         raise ValueError(f"isolation {isolation!r} is not one of {ISOLATIONS}")
+    if isolation == "sandbox" and (problem := sandbox_problem()):
+        raise InputError(f"{entry_file}: code submissions run in a bubblewrap sandbox, which cannot run here "
+                         f"({problem}); install bubblewrap, or pass --unsandboxed to run it without one")
+    scratch = Path(tempfile.mkdtemp(prefix="aipbench-attack-"))
+    try:
+        return _run_child(entry_file, class_name, context, scratch=scratch, workdir=workdir, time_limit=time_limit,
+                          sandboxed=isolation == "sandbox")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, workdir: Path, time_limit: float,
+               sandboxed: bool) -> np.ndarray:
     import torch
 
-    bundle, result, error = workdir / "context.pt", workdir / "images.npy", workdir / "error.json"
-    for stale in (result, error):
-        stale.unlink(missing_ok=True)
-    torch.save(_pack(context), bundle)
-    cmd = [sys.executable, "-m", "aipbench.harness.sandbox", str(entry_file), class_name, str(bundle), str(workdir)]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    try:
-        proc = subprocess.run(cmd, env=env, cwd=entry_file.parent, timeout=time_limit, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None
-    finally:
-        bundle.unlink(missing_ok=True)
+    from aipbench.paths import aipbench_home
+
+    bundle, binds = _pack(context, sandboxed=sandboxed)
+    torch.save(bundle, scratch / "context.pt")
+    child = [sys.executable, "-m", "aipbench.harness.sandbox", str(entry_file), class_name, str(scratch / "context.pt"),
+             str(scratch)]
+    env = {k: v for k, v in os.environ.items() if k != "AIPBENCH_HOME"}
+    env.update({"PYTHONHASHSEED": "0", "HOME": str(scratch), "TMPDIR": str(scratch)})
+    if sandboxed:
+        child = bwrap_args(scratch=scratch, workdir=entry_file.parent, hidden=[aipbench_home()], binds=binds,
+                           env=env) + child
+    with open(scratch / "stdout.txt", "wb") as out, open(scratch / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(child, env=env, cwd=entry_file.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True, preexec_fn=_child_limits)
+        try:
+            proc.wait(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None
+        except BaseException:  # the harness itself is stopped: the child and its group go with it
+            _kill_group(proc)
+            raise
+        finally:
+            _kill_group(proc)  # anything the attack left running in its group dies with the run
+    for name in ("traceback.txt", "stdout.txt", "stderr.txt"):  # kept for the submitter, capped
+        if (scratch / name).is_file():
+            (workdir / name).write_text(_read_capped(scratch / name))
+    error = scratch / "error.json"
     if error.is_file():
-        info = json.loads(error.read_text())
-        raise InputError(f"{entry_file}: {class_name} failed: {info['error']} (traceback: {workdir / 'traceback.txt'})")
+        try:
+            message = str(json.loads(_read_capped(error))["error"])[:MAX_MESSAGE]
+        except (ValueError, KeyError, TypeError):
+            message = "an unreadable error report"
+        raise InputError(f"{entry_file}: {class_name} failed: {message} (traceback: {workdir / 'traceback.txt'})")
+    result = scratch / "images.npy"
     if proc.returncode != 0 or not result.is_file():
         raise InputError(f"{entry_file}: the attack process exited with status {proc.returncode} and no images")
     try:
         return np.load(result, allow_pickle=False)
-    finally:
-        result.unlink(missing_ok=True)
+    except (OSError, ValueError) as err:
+        raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
 
 
-def _child(entry_file: str, class_name: str, bundle: str, workdir: str) -> int:
+def _child_limits() -> None:
+    """In the child before exec: die with the harness (Linux), and cap the size of any file it writes."""
+    import resource
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    resource.setrlimit(resource.RLIMIT_FSIZE, (_MAX_OUTPUT_FILE, _MAX_OUTPUT_FILE))
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _child(entry_file: str, class_name: str, bundle: str, scratch: str) -> int:
     """The child's side: load the context and the attack, run it, save what it returns."""
-    out = Path(workdir)
+    out = Path(scratch)
     try:
         import torch
 
@@ -126,8 +234,11 @@ def _child(entry_file: str, class_name: str, bundle: str, workdir: str) -> int:
         tmp.replace(out / "images.npy")
         return 0
     except BaseException as err:  # noqa: BLE001 — everything the attack does wrong is reported
-        (out / "traceback.txt").write_text(traceback.format_exc())
-        (out / "error.json").write_text(json.dumps({"error": _one_line(err)}))
+        try:
+            (out / "traceback.txt").write_text(traceback.format_exc()[-20000:])
+            (out / "error.json").write_text(json.dumps({"error": one_line(err)}))
+        except OSError:  # the attack removed its own scratch folder: the parent reports a missing result
+            pass
         return 1
 
 

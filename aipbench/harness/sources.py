@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +31,7 @@ class ImageSource:
 
     def __init__(self, sub: "Submission", sub_hash: str, prepared: "Prepared", *, epsilon: int | None,
                  time_limit: float, log: Callable[[str], None], items: np.ndarray | None = None, wrap=None,
-                 subdir: str = "", isolation: str = "process") -> None:
+                 subdir: str = "", isolation: str = "sandbox") -> None:
         self.sub, self.prepared, self.epsilon = sub, prepared, epsilon
         self.time_limit, self.log, self.isolation = time_limit, log, isolation
         dataset = prepared.dataset
@@ -57,12 +59,28 @@ class ImageSource:
         with _locked(self.run_dir / f".{target}.lock"):  # another process making the same images: wait, reuse
             return self._made(ranker, target)
 
+    def _finished(self, done: Path, meta: Path) -> tuple[np.ndarray, float] | None:
+        """The finished images of an earlier run, if their file still has the SHA-256 recorded beside it
+        (else None, with a line saying why: they are made again)."""
+        if not done.is_file():
+            return None
+        try:
+            record = json.loads(meta.read_text())
+            data = done.read_bytes()
+            if hashlib.sha256(data).hexdigest() != record["sha256"]:
+                raise ValueError("its SHA-256 differs from the one recorded when it was made")
+            return np.load(io.BytesIO(data), allow_pickle=False), float(record["attack_s"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            self.log(f"{done}: not reused ({str(err)[:120] or type(err).__name__}); attacking again")
+            done.unlink(missing_ok=True)
+            return None
+
     def _made(self, ranker: "Ranker", target: str) -> tuple[np.ndarray, str, float, bool]:
         done, meta = self.run_dir / f"{target}.npy", self.run_dir / f"{target}.json"
-        if done.is_file():
+        finished = self._finished(done, meta)
+        if finished is not None:
             self.log(f"{ranker.name}: reusing the finished attack images in {done}")
-            seconds = json.loads(meta.read_text())["attack_s"] if meta.is_file() else 0.0
-            return self._check(np.load(done, allow_pickle=False)), target, seconds, True
+            return self._check(finished[0]), target, finished[1], True
         from aipbench.attacks.grants import build_context
         from aipbench.harness.sandbox import run_attack
 
@@ -74,9 +92,13 @@ class ImageSource:
                             time_limit=self.time_limit, isolation=self.isolation)
         seconds = time.perf_counter() - start
         images = self._check(images)  # only valid images are kept for a resume
-        meta.write_text(json.dumps({"attack_s": seconds}))  # how long the run took, reported on reuse too
+        buffer = io.BytesIO()
+        np.save(buffer, images, allow_pickle=False)
+        data = buffer.getvalue()
+        # the images' SHA-256 and how long the run took, checked and reported when they are reused
+        meta.write_text(json.dumps({"attack_s": seconds, "sha256": hashlib.sha256(data).hexdigest()}))
         tmp = done.with_name(f".{done.name}.tmp.npy")
-        np.save(tmp, images, allow_pickle=False)
+        tmp.write_bytes(data)
         tmp.replace(done)
         return images, target, seconds, False
 
@@ -85,7 +107,7 @@ class ImageSource:
 
         cold = self.items
         source = str(self.sub.entry_file if self.sub.entry else self.sub.images_dir)
-        return check_adversarial(images, np.asarray(self.prepared.dataset.images[cold]), cold_items=cold,
+        return check_adversarial(images, self.prepared.cooperative_images(cold), cold_items=cold,
                                  returned_items=cold, epsilon=self.epsilon if self.sub.threat.norm == "linf" else None, source=source)
 
 

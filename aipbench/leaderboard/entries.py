@@ -62,9 +62,33 @@ def _load_one(path: Path) -> Entry:
                          f"protocols/{name}.toml ({expected[:12]})")
     if path.stem != doc["submission"]["name"]:
         raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
+    _check_budgets(path, doc)
     csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
+    _check_beside(path, doc, {"items.csv": csv, "examples.png": png})
     items = pd.read_csv(csv) if csv.is_file() else None
     return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+
+
+def _check_budgets(path: Path, doc: dict) -> None:
+    """Every row's largest L∞ change within its budget (the harness checked it; a document could lie)."""
+    own = (doc.get("submission", {}).get("threat") or {}).get("epsilon")
+    for row in doc["results"] if doc.get("kind") != "defense" else []:
+        budget = row["epsilon"] if row["epsilon"] is not None else own
+        worst = row["image_quality"]["max_linf"]
+        if budget is not None and worst > budget:
+            raise InputError(f"{path}: {row['ranker']}: max L∞ {worst} exceeds the budget epsilon = {budget}")
+
+
+def _check_beside(path: Path, doc: dict, files: dict[str, Path]) -> None:
+    """The CSV and example sheet beside the document are the bytes its seal lists (``files``)."""
+    import hashlib
+
+    for name, digest in doc.get("files", {}).items():
+        beside = files[name]
+        if not beside.is_file():
+            raise InputError(f"{beside}: missing; the sealed document {path.name} lists it")
+        if hashlib.sha256(beside.read_bytes()).hexdigest() != digest:
+            raise InputError(f"{beside}: SHA-256 does not match the one sealed in {path.name} (edited after it was written)")
 
 
 def load_entries(results_dir: str | Path) -> list[Entry]:

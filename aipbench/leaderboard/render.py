@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from aipbench.leaderboard.entries import Entry
 
-__all__ = ["build_site", "render"]
+__all__ = ["build_site", "render", "tied_ranks"]
 
 
 def _env():
@@ -65,24 +65,35 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
             for r in _main_rows(e):
                 if r["ranker"] != ranker:
                     continue
-                q = r["image_quality"]
+                q, ci = r["image_quality"], r.get("intervals", {})
                 rows.append({
                     "name": e.name, "page": _submission_page(e), "paper": False,
                     "knowledge": e.document["submission"]["knowledge"],
                     "epsilon": "–" if r["epsilon"] is None else r["epsilon"],
                     "coop": r["cooperative"]["hr"][n], "adv": r["adversarial"]["hr"][n], "delta": r["delta"]["hr"][n],
+                    "adv_ci": ci.get("adversarial", {}).get("hr", {}).get(n), "delta_ci": ci.get("delta", {}).get("hr", {}).get(n),
                     "lift": r["hr_lift"], "avail": r["delta"]["availability"][n], "shift": r["prediction_shift"]["value"],
                     "p": r["hr_test"]["p"], "significant": r["hr_test"]["significant"],
                     "psnr": q["mean_psnr"], "ssim": q["mean_ssim"],
+                    "flags": [f["flag"] for f in r.get("flags", [])], "checked": "checks" in e.document,
+                    "noise": r.get("noise_floor"), "replicas": r.get("replicas"),
                     "reference": _paper_hr(table4, e.name, ranker, n),
                 })
         rows.sort(key=lambda r: (-r["delta"], r["name"]))
-        for i, row in enumerate(rows, 1):
-            row["rank"] = i
+        ranks = tied_ranks([r["delta_ci"] or [r["delta"], r["delta"]] for r in rows])
+        for row, rank in zip(rows, ranks):
+            row["rank"], row["tied"] = rank, ranks.count(rank) > 1
         if paper_dataset and table4 is not None:
             rows += _paper_rows(table4, paper_dataset, ranker)
         tables.append({"name": ranker, "rows": rows})
     return tables
+
+
+def tied_ranks(intervals: list[list[float]]) -> list[int]:
+    """Ranks of entries sorted best first, each entry's ΔHR interval given: an entry's rank is one plus the
+    number of entries whose interval lies wholly above its own, so entries whose intervals overlap share
+    a rank (tied), as a result table that reports its uncertainty should."""
+    return [1 + sum(1 for lo_j, _ in intervals if lo_j > hi) for _, hi in intervals]
 
 
 def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]:
@@ -104,7 +115,8 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
             "lift": float(adv.value.iloc[0] / coop.iloc[0]) if coop.iloc[0] > 0 else None,
             "avail": float(avail.value.iloc[0] - ordinary.iloc[0]) if not avail.empty and not ordinary.empty else None,
             "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
-            "reference": "",
+            "reference": "", "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
+            "replicas": None, "tied": False,
         })
     return rows
 
@@ -200,7 +212,8 @@ def _defense_rows(defenses: list["Entry"]) -> list[dict]:
                          "level": "–" if r["level"] is None else r["level"],
                          "test_hr_before": r["clean"]["undefended"]["test_hr"], "test_hr": r["clean"]["defended"]["test_hr"],
                          "coop": r["clean"]["defended"]["cooperative_hr"], "worst": r["worst_case"]["hr"],
-                         "by": f"{r['worst_case']['attack']} ({r['worst_case']['mode']})"})
+                         "by": f"{r['worst_case']['attack']} ({r['worst_case']['mode']})",
+                         "flags": [f["flag"] for f in r.get("flags", [])], "checked": "checks" in d.document})
     return rows
 
 

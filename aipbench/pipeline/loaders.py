@@ -20,10 +20,18 @@ __all__ = ["StoreArtifacts", "load_base_sets", "load_bpr", "load_candidates", "l
            "load_feature_cache", "load_features", "load_ranker", "load_source"]
 
 
-def _torch_load(path: Path) -> dict:
+def _torch_load(data: bytes) -> dict:
+    import io
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _array(data: bytes) -> np.ndarray:
+    import io
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def load_dataset(store: ArtifactStore) -> "Dataset":
@@ -34,8 +42,14 @@ def load_dataset(store: ArtifactStore) -> "Dataset":
 
         images = PackedImages(store.path("dataset", "images.bin"), store.path("dataset", "image_offsets.npy"),
                               store.protocol.data.image_size)
-        return Dataset.load(store.path("dataset", "interactions.npz"), images)
-    return Dataset.load(store.path("dataset", "interactions.npz"), store.path("dataset", "images.npy"))
+        return Dataset.load(_interactions(store), images)
+    return Dataset.load(_interactions(store), store.path("dataset", "images.npy"))
+
+
+def _interactions(store: ArtifactStore):
+    import io
+
+    return io.BytesIO(store.read_verified("dataset", "interactions.npz"))
 
 
 def load_source(store: ArtifactStore) -> dict | None:
@@ -45,13 +59,13 @@ def load_source(store: ArtifactStore) -> dict | None:
         return None
     import json
 
-    return json.loads(store.path("dataset", "source.json").read_text())
+    return json.loads(store.read_verified("dataset", "source.json"))
 
 
 def load_bpr(store: ArtifactStore):
     from aipbench.firststage.bpr import BPR
 
-    state = _torch_load(store.path("bpr", "bpr.pt"))
+    state = _torch_load(store.read_verified("bpr", "bpr.pt"))
     n_users, k = state["user_factors.weight"].shape
     model = BPR(n_users, state["item_factors.weight"].shape[0], k, init_std=0.0, seed=0)
     model.load_state_dict(state)
@@ -59,14 +73,15 @@ def load_bpr(store: ArtifactStore):
 
 
 def load_candidates(store: ArtifactStore) -> np.ndarray:
-    return np.load(store.path("candidates", "candidates.npy"))
+    return _array(store.read_verified("candidates", "candidates.npy"))
 
 
 def load_base_sets(store: ArtifactStore, dataset: "Dataset | None" = None) -> np.ndarray:
     """Each user's base set: the BPR candidates and, in the last column, the user's test item."""
     from aipbench.firststage.candidates import base_sets
 
-    return base_sets(load_candidates(store), (dataset or load_dataset(store)).test_items)
+    return base_sets(load_candidates(store), (dataset or load_dataset(store)).test_items,
+                     test_may_repeat=store.protocol.bpr.candidate_rule == "all-items")
 
 
 def load_extractor(store: ArtifactStore):
@@ -75,7 +90,7 @@ def load_extractor(store: ArtifactStore):
     from aipbench.rankers.nets.alexnet import FeatureExtractor
 
     cfg = store.protocol.rankers.extractor
-    state = _torch_load(store.path("extractor", "extractor.pt"))
+    state = _torch_load(store.read_verified("extractor", "extractor.pt"))
     # torchvision's AlexNet is rebuilt bare here: its weights are the artifact, not a download
     model = make_extractor(store.protocol) if cfg.kind == "alexnet-style" else FeatureExtractor(cfg.conv_widths,
                                                                                                   cfg.fc_width, 1000)
@@ -86,14 +101,14 @@ def load_extractor(store: ArtifactStore):
 def load_features(store: ArtifactStore) -> "torch.Tensor":
     import torch
 
-    return torch.from_numpy(np.load(store.path("features", "features.npy")))
+    return torch.from_numpy(_array(store.read_verified("features", "features.npy")))
 
 
 def load_feature_cache(store: ArtifactStore):
     """Φ keyed by image SHA-256, seeded with every catalog and cooperative cold image."""
     from aipbench.rankers.extractor import FeatureCache
 
-    hashes = store.path("features", "image_sha256.txt").read_text().split()
+    hashes = store.read_verified("features", "image_sha256.txt").decode().split()
     return FeatureCache(load_extractor(store), hashes, load_features(store),
                         batch_size=store.protocol.rankers.extractor.batch_size)
 
@@ -108,10 +123,10 @@ class StoreArtifacts:
         return self.store.path(artifact, file)
 
     def state(self, artifact: str, file: str) -> dict:
-        return _torch_load(self.store.path(artifact, file))
+        return _torch_load(self.store.read_verified(artifact, file))
 
     def array(self, artifact: str, file: str) -> np.ndarray:
-        return np.load(self.store.path(artifact, file))
+        return _array(self.store.read_verified(artifact, file))
 
     def extractor(self):
         return load_extractor(self.store)
@@ -125,11 +140,12 @@ class StoreArtifacts:
 
 
 def load_ranker(store: ArtifactStore, name: str, device: str = "cpu", *, length: int | None = None,
-                artifacts: StoreArtifacts | None = None) -> "Ranker":
-    """The named ranker (``length``: its Figure 5 re-training at that embedding length), frozen (eval mode,
-    no parameter gradients), on ``device``; pixels stay differentiable. Rankers loaded through one
-    ``artifacts`` reader share its copy of the catalog features."""
+                replica: int | None = None, artifacts: StoreArtifacts | None = None) -> "Ranker":
+    """The named ranker (``length``: its Figure 5 re-training at that embedding length; ``replica``: its
+    re-training with another derived seed), frozen (eval mode, no parameter gradients), on ``device``;
+    pixels stay differentiable. Rankers loaded through one ``artifacts`` reader share its copy of the
+    catalog features."""
     from aipbench.rankers.registry import RANKERS
 
-    ranker = RANKERS.get(name).load(artifacts or StoreArtifacts(store), length=length)
+    ranker = RANKERS.get(name).load(artifacts or StoreArtifacts(store), length=length, replica=replica)
     return ranker.eval().requires_grad_(False).to(device)

@@ -41,6 +41,8 @@ class Prepared:
         self._rankers: dict[tuple[str, int | None], "Ranker"] = {}
         self._summaries: dict[str, "BaseSetSummary"] = {}
         self._cooperative: dict[tuple[str, bytes], "ColdItemMetrics"] = {}
+        self._images: dict[bytes, np.ndarray] = {}
+        self._image_sha256: list[str] | None = None
 
     @property
     def hit_ranks(self) -> tuple[int, ...]:
@@ -55,17 +57,29 @@ class Prepared:
         """Each user's 1,000 BPR candidates and, last, the user's test item."""
         return load_base_sets(self.store, self.dataset)
 
-    def ranker(self, name: str, *, length: int | None = None) -> "Ranker":
-        """The named ranker (or its Figure 5 re-training at ``length``, built if missing), loaded once."""
+    def cold_subset(self, k: int | None) -> np.ndarray:
+        """The protocol's subset of ``k`` cold items (``metrics.subset_rule``; all when ``k`` is None), in
+        id order — what `evaluate --items`, Tables 6 and 8 and the figures use."""
+        from aipbench.data.splits import cold_subset
+
+        return cold_subset(self.dataset.cold_items, k, rule=self.protocol.metrics.subset_rule,
+                           seed=self.protocol.split.seed)
+
+    def ranker(self, name: str, *, length: int | None = None, replica: int | None = None) -> "Ranker":
+        """The named ranker (or its Figure 5 re-training at ``length``, or its ``replica`` trained with
+        another derived seed; built if missing), loaded once."""
         from aipbench.rankers.lengths import length_artifact
+        from aipbench.rankers.replicas import replica_artifact
 
         if length is not None and length_artifact(self.protocol, name, length) == name:
             length = None  # the protocol's own length: the ranker itself
-        key = (name, length)
+        artifact = replica_artifact(name if length is None else f"{name}-k{length}", replica)
+        key = (name, length, artifact)
         if key not in self._rankers:
-            if length is not None:
-                self.store.prepare([f"{name}-k{length}"], log=self.log)
-            self._rankers[key] = load_ranker(self.store, name, self.device, length=length, artifacts=self._artifacts)
+            if artifact != name:
+                self.store.prepare([artifact], log=self.log)
+            self._rankers[key] = load_ranker(self.store, name, self.device, length=length, replica=replica,
+                                             artifacts=self._artifacts)
         return self._rankers[key]
 
     def summarize(self, ranker: "Ranker") -> "BaseSetSummary":
@@ -80,14 +94,34 @@ class Prepared:
             self._summaries[ranker.instance] = self.summarize(ranker)
         return self._summaries[ranker.instance]
 
+    def cooperative_images(self, items: np.ndarray) -> np.ndarray:
+        """This process's own copy of the cooperative images of ``items``, each checked against the SHA-256
+        the features artifact recorded for it: what budgets are checked against and scored from, never
+        re-read from a file an attack could have written since."""
+        key = np.asarray(items, dtype=np.int64).tobytes()
+        if key not in self._images:
+            from aipbench.errors import ArtifactError
+            from aipbench.rankers.extractor import image_hashes
+
+            if self._image_sha256 is None:
+                self.store.prepare(["features"], log=self.log)
+                self._image_sha256 = self.store.read_verified("features", "image_sha256.txt").decode().split()
+            ids = np.asarray(items, dtype=np.int64)
+            images = np.array(self.dataset.images[ids], copy=True)
+            bad = [int(i) for i, h in zip(ids, image_hashes(images)) if h != self._image_sha256[int(i)]]
+            if bad:
+                raise ArtifactError(f"{self.store.dir('dataset')}: the catalog image of item {bad[0]} differs from "
+                                    f"its recorded SHA-256 ({len(bad)} items); run `aipbench prepare {self.protocol.name}`")
+            self._images[key] = images
+        return self._images[key]
+
     def cooperative(self, ranker: "Ranker", items: np.ndarray) -> "ColdItemMetrics":
         """Cold-item metrics of the cooperative (original) images of ``items`` under a loaded ranker, once."""
         key = (ranker.instance, np.asarray(items, dtype=np.int64).tobytes())
         if key not in self._cooperative:
             from aipbench.scoring.metrics import image_metrics
 
-            images = np.asarray(self.dataset.images[np.asarray(items)])
-            self._cooperative[key] = image_metrics(ranker, images, self.summary(ranker))
+            self._cooperative[key] = image_metrics(ranker, self.cooperative_images(items), self.summary(ranker))
         return self._cooperative[key]
 
     def hashes(self) -> dict[str, dict[str, str]]:

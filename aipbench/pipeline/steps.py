@@ -15,13 +15,15 @@ from aipbench.errors import ArtifactError
 from aipbench.pipeline.loaders import StoreArtifacts, load_bpr, load_dataset, load_extractor, load_features
 from aipbench.pipeline.store import ArtifactStore, Step
 from aipbench.rankers.lengths import EMBEDDING_LENGTHS, length_artifact, with_length
+from aipbench.rankers.replicas import MAX_REPLICAS, REPLICATED, replica_artifact, with_replica
 
 if TYPE_CHECKING:
     import torch
 
     from aipbench.protocol.schema import Protocol
 
-__all__ = ["DATA_FILE", "PROGRESS", "RANKER_STEPS", "STEPS", "length_steps", "open_store", "steps_for"]
+__all__ = ["DATA_FILE", "PROGRESS", "RANKER_STEPS", "STEPS", "length_steps", "open_store", "replica_steps",
+           "steps_for"]
 
 # Progress bars on long steps unless AIPBENCH_PROGRESS=0 (CI, tests).
 PROGRESS = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
@@ -95,6 +97,7 @@ def _build_candidates(store: ArtifactStore, out: Path) -> None:
         test_items=dataset.test_items,
         cold_items=dataset.cold_items,
         n_candidates=store.protocol.bpr.n_candidates,
+        exclude_seen=store.protocol.bpr.candidate_rule != "all-items",
         device=store.device,
         progress=PROGRESS,
     )
@@ -155,33 +158,35 @@ def _build_alexrank(store: ArtifactStore, out: Path) -> None:
     _save({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
 
 
-def _build_vbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
+def _build_vbpr(store: ArtifactStore, out: Path, length: int | None = None, replica: int | None = None) -> None:
     from aipbench.rankers.training import train_vbpr
 
-    model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store),
-                                with_length(store.protocol.rankers.vbpr, length), device=store.device,
-                                progress=PROGRESS)
+    cfg = with_replica(with_length(store.protocol.rankers.vbpr, length), replica)
+    model, history = train_vbpr(load_dataset(store), load_extractor(store), load_features(store), cfg,
+                                device=store.device, progress=PROGRESS)
     _save(_own_state(model), out / "vbpr.pt")
     _write_history(history, out)
 
 
-def _build_amr(store: ArtifactStore, out: Path) -> None:
+def _build_amr(store: ArtifactStore, out: Path, replica: int | None = None) -> None:
     from aipbench.rankers.training import train_amr
 
-    extractor = load_extractor(store)
-    vbpr = StoreArtifacts(store).state("vbpr", "vbpr.pt")
-    vbpr_state = {**vbpr, **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
-    model, history = train_amr(load_dataset(store), extractor, load_features(store), store.protocol.rankers.amr,
-                               vbpr_state=vbpr_state, device=store.device, progress=PROGRESS)
+    cfg = with_replica(store.protocol.rankers.amr, replica)
+    extractor, vbpr_state = load_extractor(store), None
+    if cfg.init == "vbpr":  # the VBPR of the same replica
+        vbpr = StoreArtifacts(store).state(replica_artifact("vbpr", replica), "vbpr.pt")
+        vbpr_state = {**vbpr, **{f"extractor.{k}": v for k, v in extractor.state_dict().items()}}
+    model, history = train_amr(load_dataset(store), extractor, load_features(store), cfg, vbpr_state=vbpr_state,
+                               device=store.device, progress=PROGRESS)
     _save(_own_state(model), out / "amr.pt")
     _write_history(history, out)
 
 
-def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None) -> None:
+def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None, replica: int | None = None) -> None:
     from aipbench.rankers.training import train_dvbpr
 
-    model, history = train_dvbpr(load_dataset(store), with_length(store.protocol.rankers.dvbpr, length),
-                                 device=store.device, progress=PROGRESS)
+    model, history = train_dvbpr(load_dataset(store), with_replica(with_length(store.protocol.rankers.dvbpr, length),
+                                                                   replica), device=store.device, progress=PROGRESS)
     _save(_own_state(model), out / "dvbpr.pt")
     with open(out / "item_embeddings.npy", "wb") as fh:
         np.save(fh, model.catalog.cpu().numpy().astype(np.float32))
@@ -220,8 +225,22 @@ def length_steps(protocol: "Protocol") -> tuple[Step, ...]:
     return tuple(out)
 
 
+def replica_steps(protocol: "Protocol") -> tuple[Step, ...]:
+    """Optional steps ``vbpr-r2``, ``dvbpr-r2``, ``amr-r2``, …: each trained ranker re-trained with the
+    seed of replica r (``aipbench.rankers.replicas``); AMR's replica starts from VBPR's of the same r."""
+    builders = {"vbpr": _build_vbpr, "dvbpr": _build_dvbpr, "amr": _build_amr}
+    out = []
+    for r in range(2, MAX_REPLICAS + 1):
+        for base in REPLICATED:
+            main = next(s for s in RANKER_STEPS if s.name == base)
+            deps = tuple(replica_artifact(d, r) if d in REPLICATED else d for d in main.deps)
+            out.append(Step(replica_artifact(base, r), main.files, deps, functools.partial(builders[base], replica=r),
+                            f"{main.description}, replica {r} (another training seed)", optional=True))
+    return tuple(out)
+
+
 def steps_for(protocol: "Protocol") -> dict[str, Step]:
-    steps = {s.name: s for s in STEPS + RANKER_STEPS + length_steps(protocol)}
+    steps = {s.name: s for s in STEPS + RANKER_STEPS + length_steps(protocol) + replica_steps(protocol)}
     if protocol.data.source == "dvbpr-npy":  # the distributed JPEGs packed as they are, and what was measured
         steps["dataset"] = dataclasses.replace(steps["dataset"], files=IMPORTED_FILES,
                                                description="the imported data file's splits, cold items, hook, images")

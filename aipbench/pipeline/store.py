@@ -248,6 +248,25 @@ class ArtifactStore:
             )
         return self.dir(name) / fname
 
+    def read_verified(self, name: str, fname: str) -> bytes:
+        """A built file's bytes, checked against the manifest's SHA-256 and against staleness: the bytes the
+        caller deserializes are the bytes that were checked (no window between check and use in which a
+        file could be swapped, whatever its size, mtime or inode say)."""
+        manifest = self.manifest()
+        record = manifest["artifacts"].get(name)
+        path = self.dir(name) / fname
+        if record is None or fname not in record["files"] or not path.is_file():
+            raise ArtifactError(f"{path}: artifact '{name}' is missing; run `aipbench prepare {self.protocol.name}`")
+        for dep in self.steps[name].deps:
+            dep_record = manifest["artifacts"].get(dep)
+            if dep_record is None or record["deps"].get(dep) != self.record_digest(dep_record):
+                raise ArtifactError(f"{path}: artifact '{name}' is stale; run `aipbench prepare {self.protocol.name}`")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != record["files"][fname]:
+            raise ArtifactError(f"{path}: content differs from the manifest's SHA-256 (artifact '{name}' is corrupt); "
+                                f"run `aipbench prepare {self.protocol.name}`")
+        return data
+
     def hashes(self) -> dict[str, dict[str, str]]:
         """Every built artifact's file hashes, as recorded in the manifest (for results documents), with the
         outside files it was built from (``INPUT_PREFIX`` + name)."""

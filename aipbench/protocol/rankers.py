@@ -100,12 +100,20 @@ class AMRConfig:
     visual_bias: bool
     # "vbpr": start from the trained VBPR checkpoint (as AMR's authors do), then train adversarially.
     init: Literal["vbpr", "random"]
-    # Which embeddings receive the perturbation Δ (fast-gradient direction, L2 size ``adv_epsilon`` per
-    # row): "user" = γ_u and θ_u, "item" = γ_i, "visual" = the projected visual embedding E·Φ(x_i).
-    perturb: tuple[Literal["user", "item", "visual"], ...]
+    # Which embeddings receive the perturbation Δ (the fast-gradient direction of the BPR loss): "user" =
+    # γ_u and θ_u, "user_gamma" = γ_u only, "item" = γ_i, "visual" = the projected visual embedding E·Φ(x_i).
+    perturb: tuple[Literal["user", "user_gamma", "item", "visual"], ...]
     adv_epsilon: float = _f(_POS)
     adv_weight: float = _f(_NONNEG)
     train: TrainConfig
+    # Δ's size: "row" (absent) — each row of g scaled to L2 norm ``adv_epsilon`` (AMR as He et al. define
+    # it); "batch" — g scaled by the Frobenius norm of the whole batch's gradient, so a row gets about
+    # adv_epsilon / sqrt(batch_size) (the AIP reference code, train/AMR.py).
+    adv_norm: Literal["row", "batch"] | None = None
+
+    def __post_init__(self) -> None:
+        if "user" in self.perturb and "user_gamma" in self.perturb:
+            raise ValueError("perturb 'user' already includes γ_u ('user_gamma'); name one of them")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -121,9 +121,15 @@ class BPRConfig:
     # Model selection: the epoch with the best AUC of the validation items (against all catalog items
     # the user has not trained on) is kept.
     selection: Literal["validation-auc"]
-    # Candidate set: the top-n_candidates catalog items by BPR score among items the user has not
-    # trained on, excluding cold items and the user's test item; the test item is then added once.
+    # Candidate set: the top-n_candidates catalog items by BPR score, then the user's test item.
     n_candidates: int = _f(Range(1))
+    # Which catalog items may be candidates. "unseen-catalog" (absent): those the user has not trained on,
+    # never the test item (added once, after). "all-items": every catalog item, the user's own training
+    # items and test item included (the test item then may appear twice) — how the paper's numbers were
+    # measured (the AIP reference code, gen_candidate_set.py: np.argsort(-scores)[:, :1000] over all items).
+    # Cold items are never candidates (the reference code ranks their untrained factors too; BPR's
+    # negatives push those below every candidate, so no reported number depends on it).
+    candidate_rule: Literal["unseen-catalog", "all-items"] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +151,13 @@ class MetricsConfig:
     test: Literal["paired-t"]
     # A cold item enters the top-N only if its score is strictly above the N-th best of the base set.
     ties: Literal["against-cold-item"]
+    # The cold items of a subset (Tables 6 and 8, figures, `evaluate --items N`): "first" (absent) — the N
+    # lowest cold item ids; "seeded-random" — the first N of a permutation of the cold items seeded by
+    # split.seed (so a smaller subset lies inside a larger one), evaluated in id order.
+    subset_rule: Literal["first", "seeded-random"] | None = None
+    # A defense's clean-quality cost that raises the "clean-cost" flag: the defended clean test HR@N more
+    # than this fraction below the undefended (absent: 0.10), or the test AUC more than 0.01 below.
+    clean_tolerance: float | None = field(default=None, metadata={"range": Range(0, 1)})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,7 +44,7 @@ class AlexRank(Ranker):
         return cls(extractor, catalog_features, mean=mean, mean_sq=mean_sq)
 
     @classmethod
-    def load(cls, artifacts, *, length: int | None = None) -> "AlexRank":
+    def load(cls, artifacts, *, length: int | None = None, replica: int | None = None) -> "AlexRank":
         state = artifacts.state("alexrank", "alexrank.pt")
         return cls(artifacts.extractor(), artifacts.features(), mean=state["mean"], mean_sq=state["mean_sq"])
 

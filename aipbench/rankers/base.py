@@ -97,9 +97,10 @@ class Ranker(nn.Module, abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, artifacts: ArtifactReader, *, length: int | None = None) -> "Ranker":
+    def load(cls, artifacts: ArtifactReader, *, length: int | None = None, replica: int | None = None) -> "Ranker":
         """The trained ranker from the protocol's artifacts; ``length``: its Figure 5 re-training at that
-        embedding length (artifact ``<name>-k<length>``)."""
+        embedding length (artifact ``<name>-k<length>``); ``replica``: its re-training with another derived
+        seed (``<name>-r<replica>``, ``aipbench.rankers.replicas``)."""
 
     # -- shared ---------------------------------------------------------------------------------------
 

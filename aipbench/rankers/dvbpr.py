@@ -8,6 +8,7 @@ from torch import nn
 
 from aipbench.rankers.base import Ranker, Side
 from aipbench.rankers.lengths import with_length
+from aipbench.rankers.replicas import replica_artifact
 from aipbench.rankers.nets.cnnf import CNNF
 
 __all__ = ["DVBPR"]
@@ -35,15 +36,15 @@ class DVBPR(Ranker):
         self.theta_user = nn.Parameter(torch.randn(n_users, catalog_embeddings.shape[1], generator=gen) * init_std)
 
     @classmethod
-    def load(cls, artifacts, *, length: int | None = None) -> "DVBPR":
+    def load(cls, artifacts, *, length: int | None = None, replica: int | None = None) -> "DVBPR":
         cfg = with_length(artifacts.protocol.rankers.dvbpr, length)
-        step = "dvbpr" if length is None else f"dvbpr-k{length}"
+        step = replica_artifact("dvbpr" if length is None else f"dvbpr-k{length}", replica)
         state = artifacts.state(step, "dvbpr.pt")
         cnn = CNNF(cfg.conv_widths, cfg.fc_widths, out_dim=cfg.embedding_length, dropout=cfg.dropout,
                    lrn=cfg.local_response_norm)
         model = cls(cnn, state["theta_user"].shape[0], torch.from_numpy(artifacts.array(step, "item_embeddings.npy")))
         model.load_state_dict(state)
-        if length is not None:
+        if step != "dvbpr":
             model.variant = step
         return model
 

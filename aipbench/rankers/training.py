@@ -59,16 +59,22 @@ def _vbpr_l2(model: VBPR, u, i, j, share: float) -> torch.Tensor:
     return 0.5 * (rows.mean() + share * (model.E.pow(2).sum() + model.beta_visual.pow(2).sum()))
 
 
-def _adversarial_delta(model: VBPR, u, i, j, perturb: tuple[str, ...], epsilon: float) -> dict:
-    """AMR's fast-gradient perturbation: Δ = ε · g/‖g‖ per row, g the gradient of the BPR loss with
-    respect to each perturbed embedding, evaluated at Δ = 0."""
+# Which perturbed embedding each protocol "perturb" name covers ("user" is γ_u and θ_u).
+_PERTURBED = {"user_gamma": ("user", "user_gamma"), "user_theta": ("user",), "item": ("item",), "visual": ("visual",)}
+
+
+def _adversarial_delta(model: VBPR, u, i, j, perturb: tuple[str, ...], epsilon: float, norm: str = "row") -> dict:
+    """AMR's fast-gradient perturbation: Δ = ε · g/‖g‖, g the gradient of the BPR loss with respect to
+    each perturbed embedding, evaluated at Δ = 0; ‖g‖ per row (``norm="row"``) or the Frobenius norm of
+    the batch's whole gradient of that embedding (``"batch"``, the AIP reference code)."""
     b, f, e = u.numel(), model.gamma_user.shape[1], model.theta_user.shape[1]
     shapes = {"user_gamma": (b, f), "user_theta": (b, e), "item": (2 * b, f), "visual": (2 * b, e)}
-    wanted = {"user_gamma": "user", "user_theta": "user", "item": "item", "visual": "visual"}
     zeros = {k: torch.zeros(shape, device=u.device, requires_grad=True) for k, shape in shapes.items()
-             if wanted[k] in perturb}
+             if any(p in perturb for p in _PERTURBED[k])}
     loss = F.softplus(-_vbpr_difference(model, u, i, j, zeros)).sum()
     grads = torch.autograd.grad(loss, list(zeros.values()))
+    if norm == "batch":
+        return {k: epsilon * g / g.norm().clamp_min(1e-12) for k, g in zip(zeros, grads)}
     return {k: epsilon * F.normalize(g, dim=1) for k, g in zip(zeros, grads)}
 
 
@@ -87,7 +93,8 @@ def _fit_vbpr(model: VBPR, dataset: "Dataset", train, name: str, *, adversarial=
             bpr = F.softplus(-_vbpr_difference(model, u, i, j)).mean()
             loss = bpr + train.weight_decay * _vbpr_l2(model, u, i, j, share)
             if adversarial is not None:  # Eq. 11: L_BPR(Θ) + λ_adv · L_BPR(Θ + Δ_adv)
-                delta = _adversarial_delta(model, u, i, j, adversarial.perturb, adversarial.adv_epsilon)
+                delta = _adversarial_delta(model, u, i, j, adversarial.perturb, adversarial.adv_epsilon,
+                                           adversarial.adv_norm or "row")
                 loss = loss + adversarial.adv_weight * F.softplus(-_vbpr_difference(model, u, i, j, delta)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

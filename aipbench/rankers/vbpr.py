@@ -10,6 +10,7 @@ from torch import nn
 from aipbench.errors import ArtifactError
 from aipbench.rankers.base import Ranker, Side
 from aipbench.rankers.lengths import with_length
+from aipbench.rankers.replicas import replica_artifact
 
 __all__ = ["VBPR"]
 
@@ -58,18 +59,18 @@ class VBPR(Ranker):
                    visual_bias=cfg.visual_bias, generator=generator)
 
     @classmethod
-    def load(cls, artifacts, *, length: int | None = None) -> "VBPR":
+    def load(cls, artifacts, *, length: int | None = None, replica: int | None = None) -> "VBPR":
         """From the checkpoint of the protocol's section of the same name (``rankers.vbpr`` / ``rankers.amr``);
         Φ comes from its own artifact."""
         cfg = with_length(getattr(artifacts.protocol.rankers, cls.name), length)
-        step = cls.name if length is None else f"{cls.name}-k{length}"
+        step = replica_artifact(cls.name if length is None else f"{cls.name}-k{length}", replica)
         state = artifacts.state(step, f"{cls.name}.pt")
         model = cls.from_config(cfg, extractor=artifacts.extractor(), catalog_features=artifacts.features(),
                                 n_users=state["gamma_user"].shape[0])
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("extractor.") for k in missing):
             raise ArtifactError(f"{artifacts.path(step, f'{cls.name}.pt')}: checkpoint does not match the protocol's {step}")
-        if length is not None:
+        if step != cls.name:
             model.variant = step  # a VBPR all the same (same attack objective), but its own attack target
         return model
 
@@ -105,5 +106,7 @@ class VBPR(Ranker):
     def user_side(self, users: torch.Tensor, *, delta: dict | None = None) -> Side:
         g, t = self.gamma_user[users], self.theta_user[users]
         if delta and "user_gamma" in delta:
-            g, t = g + delta["user_gamma"], t + delta["user_theta"]
+            g = g + delta["user_gamma"]
+        if delta and "user_theta" in delta:
+            t = t + delta["user_theta"]
         return Side(torch.cat([g, t, torch.ones_like(g[:, :1])], 1), g.new_zeros(g.shape[0]))

@@ -29,13 +29,14 @@ def reproduce(
     defense_levels: Mapping[str, Sequence[int]] | None = None,
     figure5_lengths: Mapping[str, Sequence[int]] | None = None,
     sweep_epsilons: Sequence[int] | None = None,
-    isolation: str = "process",
+    isolation: str = "sandbox",
+    check_determinism: bool = True,
     log: Callable[[str], None] = print,
     on_done: Callable | None = None,
 ) -> list:
     """Reproductions (``aipbench.reproduce.output.Reproduction``) of ``experiment`` — one name of
     ``EXPERIMENTS`` or ``all`` — reusing current results under ``results_dir/<protocol>/``. Tables 6
-    and 8 and the figures use the first ``subset`` cold items (the paper's: 100); ``defense_levels``
+    and 8 and the figures use the protocol's subset of ``subset`` cold items (the paper's: 100); ``defense_levels``
     (e.g. ``{"jpeg": [90, 10]}``) replaces a Table 8 family's levels and ``figure5_lengths`` (e.g.
     ``{"vbpr": [20, 100]}``) Figure 5's, ``sweep_epsilons`` Table 6's budgets (default 4, 8, 16, 32); ``isolation`` is passed to every evaluation it runs. ``on_done``
     is called with each reproduction as soon as it is complete (so a long ``all`` keeps what it finished)."""
@@ -52,7 +53,8 @@ def reproduce(
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     EXPERIMENT_NAMES.get(names[0])  # an unknown name: one line with the closest known
     book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,
-                       defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation, log=log,
+                       defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation,
+                       check_determinism=check_determinism, log=log,
                        **({"sweep_epsilons": sweep_epsilons} if sweep_epsilons else {}))
     n = str(book.proto.metrics.hit_ranks[0])
     done: dict[str, Reproduction] = {}
@@ -67,7 +69,7 @@ def reproduce(
         elif name in FIGURES:
             cells, figures = FIGURES[name](book, n)
         else:
-            needs = sorted({e for needs_, _ in CLAIMS.values() for e in needs_})
+            needs = sorted({e for claim in CLAIMS.values() for e in claim.needs})
             parts = {e: run(e) for e in needs}
             claims, cells = check_claims(lambda e: parts[e].cells), []
             book.sources = {f: h for p in parts.values() for f, h in p.sources.items()}
@@ -89,7 +91,8 @@ def reproduce(
 
 def _note(book, experiment: str) -> str:
     """What a reader must know about how this reproduction's setup differs from the paper's."""
-    note = f"subset: first {book.subset} cold items"
+    seeded = book.proto.metrics.subset_rule == "seeded-random"
+    note = f"subset: {book.subset} seeded-random cold items" if seeded else f"subset: first {book.subset} cold items"
     if experiment in ("table8", "claims"):  # the experiments that read the defense families
         for name, levels in book.defense_levels.items():
             note += f"; {name} levels: {', '.join(map(str, levels))}"

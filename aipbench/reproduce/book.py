@@ -24,13 +24,13 @@ class ResultsBook:
     def __init__(self, protocol: str, results_dir: Path, *, home: Path | None = None, device: str = "auto",
                  subset: int = SUBSET_ITEMS, defense_levels: Mapping[str, Sequence[int]] | None = None,
                  figure5_lengths: Mapping[str, Sequence[int]] | None = None,
-                 sweep_epsilons: Sequence[int] = SWEEP_EPSILONS, isolation: str = "process",
-                 log: Callable[[str], None] = print) -> None:
+                 sweep_epsilons: Sequence[int] = SWEEP_EPSILONS, isolation: str = "sandbox",
+                 check_determinism: bool = True, log: Callable[[str], None] = print) -> None:
         from aipbench.harness.submission import reference_submissions
         from aipbench.protocol import load_protocol
 
         self.proto = load_protocol(protocol)
-        # the subset's size: the first ``subset`` cold items of the protocol's seeded sample (all if fewer)
+        # the subset's size: the protocol's subset of ``subset`` cold items (metrics.subset_rule; all if fewer)
         self.subset = min(subset, self.proto.data.n_cold_items)
         # a defense family's levels when not its submission's own (fewer levels: a quicker Table 8)
         self.defense_levels = {name: tuple(int(v) for v in levels) for name, levels in (defense_levels or {}).items()}
@@ -49,6 +49,7 @@ class ResultsBook:
         # Figure 5's lengths per ranker when not the paper's (fewer: a quicker figure)
         self.figure5_lengths = {k: tuple(v) for k, v in figure5_lengths.items()} if figure5_lengths else None
         self.home, self.device, self.isolation, self.log = home, device, isolation, log
+        self.check_determinism = check_determinism
         self._prepared = None
         self.sources: dict[str, str] = {}
         self.artifacts: dict[str, dict[str, str]] = {}
@@ -109,7 +110,8 @@ class ResultsBook:
             return self._record(path, doc)
         self.log(f"evaluating {name} on {self.proto.name} -> {path}")
         results = evaluate(sub, protocol=self.proto, rankers=rankers, device=self.device, out=path, home=self.home,
-                           epsilons=epsilons, items=items, isolation=self.isolation, log=self.log)
+                           epsilons=epsilons, items=items, isolation=self.isolation,
+                           check_determinism=self.check_determinism, log=self.log)
         return self._record(path, results.document)
 
     def defense(self, name: str, *, rankers: Sequence[str] = PAPER_RANKERS) -> dict:

@@ -27,7 +27,7 @@ def _sources(book: ResultsBook, names, targets):
 
     prepared = book.prepared([*CONTEXT_ARTIFACTS, *targets])
     dataset = prepared.dataset
-    subset = dataset.cold_items[: book.subset]
+    subset = prepared.cold_subset(book.subset)
     where = {"items": subset, "subdir": "subset"} if book.subset < len(dataset.cold_items) else {}
     sources = {}
     for name in names:

@@ -16,7 +16,8 @@ ARROWS = {"up": "↑", "down": "↓", "none": ""}
 
 def with_paper(cells: list[dict], table: str, protocol: str) -> tuple[list[dict], str | None]:
     """The cells with ``paper`` set from the paper's reference table where the protocol reproduces one
-    of the paper's data sets (Table 8: the paper applied the defense to finished images — transfer)."""
+    of the paper's data sets (Table 8: beside the cells computed as the paper defines them, mode
+    ``paper-transfer``)."""
     from aipbench.results.references import PAPER_DATASETS, REFERENCE_TABLES, load_reference
 
     dataset = PAPER_DATASETS.get(protocol)
@@ -31,7 +32,7 @@ def with_paper(cells: list[dict], table: str, protocol: str) -> tuple[list[dict]
     out = []
     for c in cells:
         key = (c["ranker"], c["attack"], c["item_set"], c["epsilon"], c["defense"], c["metric"])
-        paper = keyed.get(key) if c["mode"] in (None, "transfer") else None
+        paper = keyed.get(key) if c["mode"] in (None, "paper-transfer") else None
         out.append({**c, "paper": paper})
     return out, dataset
 
@@ -73,8 +74,10 @@ class Reproduction:
         from tabulate import tabulate
 
         if self.claims:
-            return tabulate([["holds" if c["holds"] else "does not hold", c["claim"], c["evidence"]] for c in self.claims],
-                            headers=["", "claim", "evidence"], tablefmt="github")
+            verdict = {True: "holds", False: "does not hold", None: "undecided"}
+            return tabulate([[verdict[c["holds"]], f"{c['claim']}: \"{c['quote']}\" ({c['where']}; read as: {c['reading']})",
+                              c["evidence"]] for c in self.claims],
+                            headers=["", "the paper says", "evidence"], tablefmt="github")
         if not self.cells:
             return "(no cells)"
         frame = pd.DataFrame(self.cells)

@@ -65,7 +65,8 @@ def defense_pins(doc: dict) -> dict:
         at = f"defense/{name}/{row['ranker']}/{row['level']}"
         for side in ("undefended", "defended"):
             for k, v in row["clean"][side].items():
-                pins[f"{at}/clean/{side}/{k}"] = {"value": v, "tolerance": TOLERANCE["hr"]}
+                if not k.endswith("_interval"):  # the numbers, not their intervals (those follow from them)
+                    pins[f"{at}/clean/{side}/{k}"] = {"value": v, "tolerance": TOLERANCE["hr"]}
         for attack, modes in row["attacks"].items():
             for mode in ("transfer", "adaptive"):
                 for k in ("hr", "detection_rate"):

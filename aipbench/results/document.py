@@ -16,8 +16,8 @@ from aipbench.hashing import canonical_sha256
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "DefenseResults", "Results", "document_sha256", "load_results", "results_schema", "seal", "validate_results",
-           "write_document"]
+__all__ = ["SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "document_sha256", "items_csv", "load_results",
+           "results_schema", "seal", "validate_results", "write_document"]
 
 SCHEMA_VERSION = 1
 
@@ -83,12 +83,29 @@ class Results:
 
     def write(self, out: str | Path) -> Path:
         """Write ``out`` (JSON), the per-item CSV (``.items.csv``) and the example sheet (``.examples.png``)
-        beside it — all or none: temporary files renamed into place, the JSON last."""
+        beside it — the bytes whose SHA-256 the sealed document lists in ``files`` — all or none: temporary
+        files renamed into place, the JSON last."""
         out = Path(out)
-        files = {out.with_suffix(".items.csv"): lambda p: self.per_item.to_csv(p, index=False, float_format="%.6g")}
+        csv = items_csv(self.per_item)
+        files = {out.with_suffix(".items.csv"): lambda p: p.write_bytes(csv)}
         if self.examples_png is not None:
             files[out.with_suffix(".examples.png")] = lambda p: p.write_bytes(self.examples_png)
         return write_document(self.document, out, beside=files)
+
+
+def items_csv(per_item: "pd.DataFrame") -> bytes:
+    """The per-item CSV's bytes (what ``files["items.csv"]`` hashes)."""
+    return per_item.to_csv(index=False, float_format="%.6g").encode()
+
+
+def beside_files(per_item: "pd.DataFrame", examples_png: bytes | None) -> dict[str, str]:
+    """The SHA-256 of the files written beside a results document, for its ``files`` key (sealed with it)."""
+    import hashlib
+
+    out = {"items.csv": hashlib.sha256(items_csv(per_item)).hexdigest()}
+    if examples_png is not None:
+        out["examples.png"] = hashlib.sha256(examples_png).hexdigest()
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aipbench.protocol.schema import Protocol
 
-__all__ = ["cpu_environment", "git_commit", "provenance"]
+__all__ = ["cpu_environment", "git_commit", "gpu_environment", "provenance"]
 
 
 def provenance(proto: "Protocol", artifacts: dict[str, dict[str, str]], device: str) -> dict:
@@ -25,8 +25,28 @@ def provenance(proto: "Protocol", artifacts: dict[str, dict[str, str]], device: 
         "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
         "artifacts": dict(sorted(artifacts.items())),
         "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version(),
-                        "cpu": cpu_environment()},
+                        "cpu": cpu_environment(), "gpu": gpu_environment(device)},
     }
+
+
+def gpu_environment(device: str) -> dict | None:
+    """The GPU a CUDA device names — model, CUDA and driver versions, the deterministic-kernel settings in
+    effect — or None on the CPU."""
+    import torch
+
+    if not str(device).startswith("cuda"):
+        return None
+    index = torch.device(device).index or 0
+    driver = None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader", f"--id={index}"],
+                             capture_output=True, text=True, timeout=10)
+        driver = out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"model": torch.cuda.get_device_name(index), "cuda": torch.version.cuda, "driver": driver,
+            "cublas_workspace": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+            "tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
 
 
 def git_commit() -> str | None:

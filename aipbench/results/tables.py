@@ -14,11 +14,12 @@ def attack_table(doc: dict) -> str:
     k = str(n)
     lines = []
     for r in doc["results"]:
-        lines.append({
+        ci = r.get("intervals", {})
+        line = {
             "ranker": r["ranker"],
             "eps": "-" if r["epsilon"] is None else r["epsilon"],
-            f"coop HR@{n}": r["cooperative"]["hr"][k],
-            f"adv HR@{n}": r["adversarial"]["hr"][k],
+            f"coop HR@{n}": _with(r["cooperative"]["hr"][k], ci.get("cooperative", {}).get("hr", {}).get(k)),
+            f"adv HR@{n}": _with(r["adversarial"]["hr"][k], ci.get("adversarial", {}).get("hr", {}).get(k)),
             "lift": "-" if r["hr_lift"] is None else f"{r['hr_lift']:.1f}x",
             "p": r["hr_test"]["p"],
             f"avail HR@{n}": f"{r['cooperative']['availability'][k]:.4f} -> {r['adversarial']['availability'][k]:.4f}",
@@ -26,8 +27,26 @@ def attack_table(doc: dict) -> str:
             "PSNR": r["image_quality"]["mean_psnr"],
             "SSIM": r["image_quality"]["mean_ssim"],
             "Linf": r["image_quality"]["max_linf"],
-        })
-    return tabulate(lines, headers="keys", floatfmt=".4g", tablefmt="github")
+        }
+        if "noise_floor" in r:
+            line[f"noise HR@{n}"] = f"{r['noise_floor']['hr']:.4f}" + ("*" if r["noise_floor"]["significant"] else "")
+        if "checks" in doc:
+            line["flags"] = ", ".join(f["flag"] for f in r.get("flags", [])) or "-"
+        lines.append(line)
+    table = tabulate(lines, headers="keys", floatfmt=".4g", tablefmt="github")
+    raised = [f"  {_where(r)}: {f['flag']}: {f['message']}" for r in doc["results"] for f in r.get("flags", [])]
+    intervals = doc.get("intervals")
+    notes = [f"[low, high]: 95% intervals ({intervals['method']}, {intervals['resamples']} resamples)"] if intervals else []
+    return "\n".join([table, *notes, *(["reliability flags:", *raised] if raised else [])])
+
+
+def _where(row: dict) -> str:
+    return row["ranker"] + ("" if row["epsilon"] is None else f" eps={row['epsilon']}")
+
+
+def _with(value: float, interval: list[float] | None) -> str:
+    """A mean with its 95 % interval."""
+    return f"{value:.4g}" if interval is None else f"{value:.4g} [{interval[0]:.4g}, {interval[1]:.4g}]"
 
 
 def defense_table(doc: dict) -> str:
@@ -51,15 +70,19 @@ def defense_table(doc: dict) -> str:
         d = doc["detector"]
         title += (f"\ndetector: flags uploads scoring above {d['threshold']:.3f} ({d['measured_false_alarm_rate']:.2%} of the "
                   f"cooperative cold images); trained on {d['training_items']} catalog items; [x%]: share of images flagged")
+    raised = [f"  {r['ranker']} {param}={r['level']}: {f['flag']}: {f['message']}" for r in doc["results"]
+              for f in r.get("flags", [])]
+    flags = ["reliability flags:", *raised] if raised else []
     if not doc["table8"]:
-        return "\n".join([title, tabulate(rows, headers=head, tablefmt="github")])
+        return "\n".join([title, tabulate(rows, headers=head, tablefmt="github"), *flags])
     t8 = {}
     for cell in doc["table8"]:
         t8.setdefault((cell["ranker"], cell["attack"]), {})[cell["mode"]] = cell["level"]
     rows8 = [[r, a, v.get("transfer"), v.get("adaptive")] for (r, a), v in t8.items()]
     return "\n".join([title, tabulate(rows, headers=head, tablefmt="github"), "",
                       f"Table 8: the weakest {param} at which adversarial HR@{n} falls to the cooperative level (None: no level does)",
-                      tabulate(rows8, headers=["ranker", "attack", "transfer", "adaptive"], tablefmt="github", missingval="–")])
+                      tabulate(rows8, headers=["ranker", "attack", "transfer", "adaptive"], tablefmt="github", missingval="–"),
+                      *flags])
 
 
 def _cell(attack: dict) -> str:

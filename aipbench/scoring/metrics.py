@@ -129,8 +129,12 @@ def cold_hits(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary, *, 
     return image_metrics(ranker, images, summary).hit_rate[n]
 
 
-def compare(adv: np.ndarray, coop: np.ndarray, level: float) -> dict:
-    """Mean adversarial HR, its difference to cooperative, and the paired t-test."""
+def compare(adv: np.ndarray, coop: np.ndarray, level: float, *, boot=None) -> dict:
+    """Mean adversarial HR, its difference to cooperative, and the paired t-test; with ``boot`` (a
+    ``Bootstrap`` over these items) their 95 % intervals."""
     from aipbench.scoring.significance import significance
 
-    return {"hr": float(adv.mean()), "delta": float((adv - coop).mean()), "test": significance(adv, coop, level)}
+    out = {"hr": float(adv.mean()), "delta": float((adv - coop).mean()), "test": significance(adv, coop, level)}
+    if boot is not None:
+        out["interval"] = boot.intervals({"hr": adv, "delta": adv - coop})
+    return out

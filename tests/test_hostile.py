@@ -1,0 +1,316 @@
+"""Hostile and broken submissions through the command line, each refused with one ``Error:`` line, exit 1, no
+traceback, no results file, and the artifact cache intact (its manifest and every artifact file unchanged):
+the sandbox around attack code, defense code held to the same rules, integrity by content."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import copy_artifacts
+from PIL import Image
+
+from aipbench.cli import main
+from aipbench.harness.bwrap import sandbox_problem
+
+REPO = Path(__file__).resolve().parents[1]
+needs_sandbox = pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
+
+
+@pytest.fixture
+def home(tiny_rankers, tmp_path):
+    """A private copy of the tiny cache (the tests below try to damage it)."""
+    copy_artifacts(tiny_rankers, list(json.loads(tiny_rankers.manifest_path.read_text())["artifacts"]), tmp_path / "home")
+    return tmp_path / "home"
+
+
+def _snapshot(home: Path) -> dict[str, bytes]:
+    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "runs" not in p.parts and not p.name.startswith(".")}
+
+
+def _attack(tmp_path: Path, body: str, *, knowledge="expert", epsilon=8, name="hostile") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "submission.toml").write_text(
+        f'entry = "attack.py:Attack"\n[submission]\nname = "{name}"\nkind = "attack"\nknowledge = "{knowledge}"\n'
+        f'authors = ["T"]\ndescription = "t"\nlink = ""\n[threat]\nnorm = "linf"\nepsilon = {epsilon}\n')
+    (folder / "attack.py").write_text("import os, sys, numpy as np\n\n\nclass Attack:\n    def run(self, ctx):\n"
+                                      + textwrap.indent(textwrap.dedent(body), "        "))
+    return folder
+
+
+def _defense(tmp_path: Path, code: str, *, kind="transform", extra="", cls="D") -> Path:
+    folder = tmp_path / "defense"
+    folder.mkdir()
+    (folder / "submission.toml").write_text(
+        f'entry = "defense.py:{cls}"\n[submission]\nname = "hostile"\nkind = "defense"\nauthors = ["T"]\n'
+        f'description = "t"\nlink = ""\n[defense]\ntype = "{kind}"\n{extra}')
+    (folder / "defense.py").write_text(code)
+    return folder
+
+
+def _refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None) -> str:
+    result = CliRunner().invoke(main, ["evaluate", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10",
+                                       "--out", str(out), *extra], env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and rule in errors[0] and len(errors[0]) < 700, result.output[-2000:]
+    assert "Traceback" not in result.output and len(result.output) < 20_000
+    assert not out.exists() and not out.with_suffix(".items.csv").exists()
+    if before is not None:
+        assert _snapshot(home) == before  # the cache is intact
+    return errors[0]
+
+
+# -- attack code in the sandbox ------------------------------------------------------------------------------
+
+
+@needs_sandbox
+def test_an_expert_attack_can_read_nothing_of_the_cache_and_write_nothing_outside_its_scratch(home, tmp_path):
+    before = _snapshot(home)
+    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
+    secrets = [str(root / "manifest.json"), str(root / "vbpr" / "vbpr.pt"), str(root / "dataset" / "interactions.npz")]
+    targets = [str(root / "manifest.json"), str(root / "evil.txt"), str(REPO / "evil.txt"), str(tmp_path / "evil.txt"),
+               os.path.expanduser("~/../evil.txt")]
+    body = f"""
+    import glob
+    got = []
+    for path in {secrets!r}:
+        try:
+            got.append(open(path, "rb").read(16))
+        except OSError:
+            pass
+    listed = glob.glob({str(root)!r} + "/**", recursive=True)
+    for path in {targets!r}:
+        try:
+            open(path, "w").write("x")
+        except OSError:
+            pass
+    open(os.environ["HOME"] + "/mine.txt", "w").write("scratch is writable")
+    if got or len(listed) > 1 or "AIPBENCH_HOME" in os.environ:
+        raise RuntimeError(f"escaped: read {{len(got)}} secrets, listed {{len(listed)}} files")
+    return ctx.cold_images
+    """
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["evaluate", str(_attack(tmp_path, body)), "--protocol", "tiny", "--rankers", "vbpr",
+                                       "--items", "10", "--out", str(out)], env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["sandbox"]["isolation"] == "sandbox"
+    assert _snapshot(home) == before and not (REPO / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert not (root / "evil.txt").exists()
+
+
+@needs_sandbox
+def test_an_attack_that_overwrites_the_catalog_cannot_move_its_budget(home, tmp_path):
+    """The budget is checked against the parent's own verified copy; the catalog is read-only anyway."""
+    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
+    body = f"""
+    try:
+        np.save({str(root / 'dataset' / 'images.npy')!r}, np.zeros((640, 3, 64, 64), np.uint8))
+    except OSError:
+        pass
+    catalog = np.asarray(ctx.catalog_images)
+    return np.repeat(catalog[ctx.hook_item][None], len(ctx.cold_images), 0)  # the hook photo, far over budget
+    """
+    before = _snapshot(home)
+    _refused(home, _attack(tmp_path, body), tmp_path / "r.json", "exceeds the budget epsilon = 8", before=before)
+
+
+@needs_sandbox
+@pytest.mark.parametrize(("body", "rule"), [
+    ("class Weird(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise Weird()",
+     "Weird: <the exception's message could not be shown>"),
+    # its scratch is a mount point in the sandbox: emptied, then refused (one line either way)
+    ("import shutil\nshutil.rmtree(os.environ['HOME'])\nreturn ctx.cold_images", "hostile/attack.py: "),
+    ("sys.stdout.write('x' * (8 << 20))\nreturn ctx.cold_images[:1]", "returned 1 images for 10 cold items"),
+    ("raise ValueError('y' * (4 << 20))", "ValueError: yyyy"),
+])
+def test_a_misbehaving_child_is_one_short_line(home, tmp_path, body, rule):
+    before = _snapshot(home)
+    line = _refused(home, _attack(tmp_path, body), tmp_path / "r.json", rule, before=before)
+    assert len(line) < 700
+
+
+@needs_sandbox
+def test_the_time_limit_kills_the_attacks_whole_process_group(home, tmp_path):
+    marker = f"aipbench-orphan-{os.getpid()}"
+    body = f"""
+    import subprocess, time
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{marker}"])
+    time.sleep(600)
+    """
+    _refused(home, _attack(tmp_path, body), tmp_path / "r.json", "ran past its time limit of 6 s", "--time-limit", "6")
+    time.sleep(1)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # nothing left running
+
+
+@needs_sandbox
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killing_the_harness_kills_the_attack(home, tmp_path, sig):
+    marker = f"aipbench-child-{os.getpid()}-{int(sig)}"
+    body = f"""
+    import subprocess
+    subprocess.run([sys.executable, "-c", "import time; time.sleep(600)", "{marker}"])
+    """
+    folder = _attack(tmp_path, body)
+    proc = subprocess.Popen([sys.executable, "-m", "aipbench", "evaluate", str(folder), "--protocol", "tiny", "--rankers",
+                             "vbpr", "--items", "10", "--out", str(tmp_path / "r.json")],
+                            env={**os.environ, "AIPBENCH_HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    time.sleep(2)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, monkeypatch):
+    from aipbench.harness import bwrap
+
+    monkeypatch.setattr(bwrap, "sandbox_problem", lambda: "no bwrap executable (test)")
+    monkeypatch.setattr("aipbench.harness.sandbox.sandbox_problem", lambda: "no bwrap executable (test)")
+    folder = _attack(tmp_path, "return ctx.cold_images")
+    _refused(home, folder, tmp_path / "r.json", "--unsandboxed")
+    out = tmp_path / "ok.json"
+    result = CliRunner().invoke(main, ["evaluate", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10",
+                                       "--unsandboxed", "--out", str(out)], env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["sandbox"]["isolation"] == "unsandboxed child process"
+
+
+# -- integrity by content --------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_edited_in_place_with_its_mtime_restored_is_refused(home, tmp_path):
+    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
+    path = root / "dvbpr" / "dvbpr.pt"
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = CliRunner().invoke(main, ["evaluate", str(REPO / "submissions" / "hook-copy"), "--protocol", "tiny",
+                                       "--rankers", "dvbpr", "--items", "10", "--out", str(tmp_path / "r.json")],
+                                env={"AIPBENCH_HOME": str(home)})
+    # the store finds it corrupt by its content and rebuilds it, so the score comes from the real DVBPR
+    assert result.exit_code == 0 and "dvbpr: corrupt, building" in result.output, result.output
+    assert (root / "dvbpr" / "dvbpr.pt").read_bytes() != bytes(data)
+
+
+def test_artifact_bytes_are_checked_as_they_are_loaded(home):
+    """Verified once, then swapped in place with the same size and mtime: the bytes a loader reads are the
+    bytes it checks, so the swap is caught (no window between the check and the use)."""
+    from aipbench.errors import ArtifactError
+    from aipbench.pipeline.loaders import load_ranker
+    from aipbench.pipeline.steps import open_store
+    from aipbench.protocol import load_protocol
+
+    store = open_store(load_protocol("tiny"), home=home)
+    assert store.state("vbpr") == "ok"  # hashed and remembered by identity
+    path = store.dir("vbpr") / "vbpr.pt"
+    stat, data = path.stat(), bytearray(path.read_bytes())
+    data[-50] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ArtifactError, match="content differs from the manifest's SHA-256"):
+        load_ranker(store, "vbpr")
+
+
+def test_finished_attack_images_are_checked_before_reuse(home, tmp_path):
+    folder = _attack(tmp_path, "return np.clip(ctx.cold_images.astype(int) + 3, 0, 255).astype(np.uint8)")
+    args = ["evaluate", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10"]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a.json")], env={"AIPBENCH_HOME": str(home)})
+    assert first.exit_code == 0, first.output
+    (done,) = [p for p in home.rglob("extractor.npy") if "hostile" in str(p) and "determinism" not in str(p)]
+    np.save(done, np.zeros((10, 3, 64, 64), np.uint8))  # swapped for other images: a mismatch
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b.json")], env={"AIPBENCH_HOME": str(home)})
+    assert again.exit_code == 0 and "not reused" in again.output and "attacking again" in again.output
+    a, b = (json.loads((tmp_path / n).read_text())["results"][0]["adversarial"] for n in ("a.json", "b.json"))
+    assert a == b
+    done.write_bytes(done.read_bytes()[:100])  # truncated
+    third = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "c.json")], env={"AIPBENCH_HOME": str(home)})
+    assert third.exit_code == 0 and "not reused" in third.output
+
+
+# -- defense code under the same rules ---------------------------------------------------------------------------
+
+DEFENSES = [
+    ("import torch\nclass D:\n    def transform(self, x)\n        return x\n", "importing D failed: SyntaxError"),
+    ("class D:\n    def __init__(self):\n        raise RuntimeError('no')\n", "importing D failed: RuntimeError: no"),
+    ("class D:\n    def transform(self, x):\n        raise KeyError('boom')\n", "D.transform failed: KeyError"),
+    ("class D:\n    def transform(self, x):\n        return x.float()\n", "must return a uint8 tensor"),
+    ("class D:\n    def transform(self, x):\n        return x.numpy()\n", "got ndarray"),
+    ("class D:\n    def transform(self, x):\n        return x[:1]\n", "must return a uint8 tensor of shape"),
+    ("import time\nclass D:\n    def transform(self, x):\n        time.sleep(600)\n        return x\n",
+     "D.transform ran past its time limit of 5 s"),
+]
+
+
+@pytest.mark.parametrize(("code", "rule"), DEFENSES)
+def test_broken_defense_code_is_one_line(home, tmp_path, code, rule):
+    before = _snapshot(home)
+    _refused(home, _defense(tmp_path, code), tmp_path / "r.json", rule, "--time-limit", "5", before=before)
+
+
+def test_a_training_defense_that_raises_is_one_line(home, tmp_path):
+    code = "class D:\n    def train(self, context):\n        raise ZeroDivisionError('nope')\n"
+    _refused(home, _defense(tmp_path, code, kind="training", extra='defends = "vbpr"\n'), tmp_path / "r.json",
+             "D.train failed: ZeroDivisionError: nope")
+
+
+def test_a_sixteen_bit_png_is_refused(home, tmp_path):
+    from aipbench.pipeline.loaders import load_dataset
+    from aipbench.pipeline.steps import open_store
+    from aipbench.protocol import load_protocol
+
+    dataset = load_dataset(open_store(load_protocol("tiny"), home=home))
+    folder = tmp_path / "imgs"
+    (folder / "images").mkdir(parents=True)
+    (folder / "submission.toml").write_text('images = "images/"\n[submission]\nname = "p"\nkind = "attack"\n'
+                                            'knowledge = "semantic"\nauthors = ["T"]\ndescription = "t"\nlink = ""\n'
+                                            '[threat]\nnorm = "linf"\nepsilon = 8\n')
+    for item in dataset.cold_items:
+        Image.fromarray(np.asarray(dataset.images[item]).transpose(1, 2, 0)).save(folder / "images" / f"{item}.png")
+    img = np.asarray(dataset.images[dataset.cold_items[0]]).transpose(1, 2, 0).astype(">u2") * 257
+    with open(folder / "images" / f"{dataset.cold_items[0]}.png", "wb") as fh:  # a 16-bit RGB PNG, written by hand
+        _write_png16(fh, img)
+    _refused(home, folder, tmp_path / "r.json", "16 bits per channel")
+
+
+def _write_png16(fh, rgb: np.ndarray) -> None:
+    import struct
+    import zlib
+
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\x00" + rgb[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("out", ["folder", "file-parent/r.json", "r.txt"])
+def test_a_bad_out_is_refused_before_any_work(tmp_path, out):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file-parent").write_text("x")
+    home = tmp_path / "home"
+    result = CliRunner().invoke(main, ["evaluate", str(REPO / "submissions" / "insa"), "--protocol", "tiny",
+                                       "--out", str(tmp_path / out)], env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "--out" in result.output
+    assert not home.exists()
