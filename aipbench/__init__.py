@@ -36,6 +36,9 @@ def _cap_cpu_kernels() -> None:
 
 
 _cap_cpu_kernels()
+# cuBLAS is deterministic only with a fixed workspace (read when CUDA starts, so set before torch uses it);
+# builds and attacks run with torch's deterministic algorithms, and results record the value in effect.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def __getattr__(name: str):

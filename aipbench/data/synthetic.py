@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from aipbench.protocol.schema import Protocol, SyntheticConfig
 
 __all__ = [
-    "CLASS_COUNTS", "N_NUISANCE", "attribute_class", "generate", "item_attributes", "nuisance_labels", "pretraining_set",
+    "CLASS_COUNTS", "N_NUISANCE", "attribute_class", "catalog_interactions", "generate", "interaction_counts", "item_attributes", "nuisance_labels", "pretraining_set",
     "sample_interactions",
 ]
 
@@ -71,6 +71,23 @@ def _user_taste(n_users: int, syn: "SyntheticConfig", gen: torch.Generator) -> d
     return taste
 
 
+def _popularity_and_counts(syn: "SyntheticConfig", streams: dict[str, int], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Zipf rank of each of the ``m`` eligible items (a seeded random ranking) and how many items each
+    user takes: min + a geometric tail whose mean makes the protocol's average."""
+    rng = np.random.default_rng(streams["popularity"])
+    rank = rng.permutation(m) + 1
+    p = 1.0 / (syn.mean_interactions_per_user - syn.min_interactions_per_user + 1.0)
+    counts = syn.min_interactions_per_user - 1 + rng.geometric(p, size=syn.n_users)
+    return rank, np.minimum(counts, min(_MAX_INTERACTIONS_PER_USER, m))
+
+
+def interaction_counts(protocol: "Protocol") -> np.ndarray:
+    """How many items each user of the protocol's synthetic catalog interacts with (what
+    ``catalog_interactions`` draws, without drawing the items)."""
+    syn = _synthetic(protocol)
+    return _popularity_and_counts(syn, _streams(protocol.data.seed), syn.n_catalog_items)[1]
+
+
 def sample_interactions(
     attributes: dict[str, torch.Tensor],
     eligible: np.ndarray,
@@ -85,17 +102,11 @@ def sample_interactions(
     n_users = syn.n_users
     eligible_t = torch.as_tensor(eligible, dtype=torch.long)
     m = eligible_t.numel()
-    # Intrinsic popularity: a Zipf law over a seeded random ranking of the eligible items.
-    rng = np.random.default_rng(streams["popularity"])
-    rank = rng.permutation(m) + 1
+    rank, counts = _popularity_and_counts(syn, streams, m)
     log_pop = torch.as_tensor(-syn.popularity_exponent * np.log(rank), dtype=torch.float32)
     # Taste: per user, a Gaussian preference over every value of every attribute.
     taste = _user_taste(n_users, syn, torch.Generator().manual_seed(streams["users"]))
     item_attr = {k: torch.as_tensor(v).long()[eligible_t] for k, v in attributes.items()}
-    # How many items each user takes: min + a geometric tail whose mean makes the protocol's average.
-    p = 1.0 / (syn.mean_interactions_per_user - syn.min_interactions_per_user + 1.0)
-    counts = syn.min_interactions_per_user - 1 + rng.geometric(p, size=n_users)
-    counts = np.minimum(counts, min(_MAX_INTERACTIONS_PER_USER, m))
     k_max = int(counts.max())
     g = torch.Generator().manual_seed(streams["interactions"])
     users_out, items_out = [], []
@@ -120,24 +131,54 @@ def _photos(attributes: dict[str, torch.Tensor], protocol: "Protocol", seed: int
                           generator=gen, batch_size=batch_size)
 
 
-def generate(protocol: "Protocol", *, batch_size: int = 1024) -> Dataset:
+def generate(protocol: "Protocol", *, batch_size: int = 1024, out=None) -> Dataset:
     """The protocol's synthetic data set: images, leave-two-out splits, cold items and hook.
 
     ``n_catalog_items + n_cold_items`` items are rendered; a seeded set of ``n_cold_items`` of them is
     held out of the sampling (so enough items are uninteracted), then the protocol's cold rule picks the
-    cold items uniformly among all items nobody interacted with."""
+    cold items uniformly among all items nobody interacted with. A ``packed-jpeg`` protocol renders its
+    photos in worker processes and packs them as JPEGs into the folder ``out`` (``images.bin`` and
+    ``image_offsets.npy``)."""
     syn = _synthetic(protocol)
     streams = _streams(protocol.data.seed)
     attributes = item_attributes(protocol)
-    n_items = int(attributes["category"].shape[0])
-    images = _photos(attributes, protocol, streams["render"], batch_size)
-    held_out = np.random.default_rng(streams["holdout"]).choice(n_items, protocol.data.n_cold_items, replace=False)
-    eligible = np.setdiff1d(np.arange(n_items), held_out)
-    users, items = sample_interactions(attributes, eligible, syn=syn, streams=streams)
+    if protocol.data.image_store == "packed-jpeg":
+        images = _packed_photos(attributes, protocol, streams["render"], out)
+    else:
+        images = _photos(attributes, protocol, streams["render"], batch_size)
+    users, items = catalog_interactions(protocol, attributes)
     indptr, flat = to_csr(users, items, syn.n_users)
     train_indptr, train_items, val, test = leave_two_out(indptr, flat, protocol.split.seed)
     return build_dataset(images, train_indptr=train_indptr, train_items=train_items, validation_items=val, test_items=test,
                          n_cold=protocol.data.n_cold_items, seed=protocol.split.seed)
+
+
+def catalog_interactions(protocol: "Protocol", attributes: dict[str, torch.Tensor] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """The (user, item) pairs of the protocol's synthetic catalog (no photos needed): a seeded set of
+    ``n_cold_items`` items is held out of the sampling, so enough items stay uninteracted for the cold rule."""
+    streams = _streams(protocol.data.seed)
+    attributes = item_attributes(protocol) if attributes is None else attributes
+    n_items = int(attributes["category"].shape[0])
+    held_out = np.random.default_rng(streams["holdout"]).choice(n_items, protocol.data.n_cold_items, replace=False)
+    eligible = np.setdiff1d(np.arange(n_items), held_out)
+    return sample_interactions(attributes, eligible, syn=_synthetic(protocol), streams=streams)
+
+
+def _packed_photos(attributes: dict[str, torch.Tensor], protocol: "Protocol", seed: int, out):
+    from pathlib import Path
+
+    from aipbench.data.packed import PackedImages, pack_images
+    from aipbench.data.photos import photo_ranges
+
+    if out is None:
+        raise ValueError("a packed-jpeg catalog is written into a folder (out)")
+    syn, out = _synthetic(protocol), Path(out)
+    params = _render.photo_params(attributes, jitter=syn.jitter, generator=torch.Generator().manual_seed(seed))
+    jpegs = (data for part in photo_ranges(params, protocol.data.image_size, noise_std=syn.noise_std,
+                                           jpeg_quality=protocol.data.jpeg_quality) for data in part)
+    pack_images(jpegs, out / "images.bin", out / "image_offsets.npy")
+    return PackedImages(out / "images.bin", out / "image_offsets.npy", protocol.data.image_size)
 
 
 def nuisance_labels(n_images: int, seed: int, bins: int) -> torch.Tensor:
@@ -154,4 +195,10 @@ def pretraining_set(protocol: "Protocol", n_images: int, seed: int) -> tuple[np.
     protocols' stand-in for ImageNet when pre-training the feature extractor."""
     streams = _streams(seed)
     attributes = _render.sample_attributes(n_images, torch.Generator().manual_seed(streams["attributes"]))
+    if protocol.data.image_store == "packed-jpeg":  # a large set: rendered in worker processes, the same pixels
+        from aipbench.data.photos import render_parallel
+
+        params = _render.photo_params(attributes, jitter=_synthetic(protocol).jitter,
+                                      generator=torch.Generator().manual_seed(streams["render"]))
+        return render_parallel(params, protocol.data.image_size, noise_std=_synthetic(protocol).noise_std), attributes
     return _photos(attributes, protocol, streams["render"]), attributes

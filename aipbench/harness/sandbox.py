@@ -49,7 +49,7 @@ class _Packed:
         self.blob, self.offsets, self.size = blob, offsets, size
 
 
-def _pack(context, *, sandboxed: bool) -> tuple[dict, dict[str, str]]:
+def _pack(context, *, sandboxed: bool, precision: str | None = None) -> tuple[dict, dict[str, str]]:
     """The context as a bundle, and the files the child must read (real path → path in the child)."""
     from aipbench.data.packed import PackedImages
 
@@ -67,7 +67,8 @@ def _pack(context, *, sandboxed: bool) -> tuple[dict, dict[str, str]]:
         elif isinstance(v, PackedImages):
             v = _Packed(seen(v.blob), seen(v.offsets_path), v.size)
         public[k] = v
-    return {"knowledge": context.knowledge, "public": public, "granted": context._granted}, binds
+    return {"knowledge": context.knowledge, "public": public, "granted": context._granted,
+            "precision": precision}, binds
 
 
 def _unpack(bundle: dict):
@@ -128,7 +129,7 @@ def _read_capped(path: Path, limit: int = 1 << 16) -> str:
 
 
 def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-               isolation: str = "sandbox") -> np.ndarray:
+               isolation: str = "sandbox", precision: str | None = None) -> np.ndarray:
     """Instantiate ``class_name`` from ``entry_file``, call ``run(context)`` and return what it returned as
     an array (validated by the caller). Errors are one-line InputErrors; the traceback goes to
     ``workdir/traceback.txt``."""
@@ -149,18 +150,18 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
     scratch = Path(tempfile.mkdtemp(prefix="aipbench-attack-"))
     try:
         return _run_child(entry_file, class_name, context, scratch=scratch, workdir=workdir, time_limit=time_limit,
-                          sandboxed=isolation == "sandbox")
+                          sandboxed=isolation == "sandbox", precision=precision)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, workdir: Path, time_limit: float,
-               sandboxed: bool) -> np.ndarray:
+               sandboxed: bool, precision: str | None) -> np.ndarray:
     import torch
 
     from aipbench.paths import aipbench_home
 
-    bundle, binds = _pack(context, sandboxed=sandboxed)
+    bundle, binds = _pack(context, sandboxed=sandboxed, precision=precision)
     torch.save(bundle, scratch / "context.pt")
     child = [sys.executable, "-m", "aipbench.harness.sandbox", str(entry_file), class_name, str(scratch / "context.pt"),
              str(scratch)]
@@ -228,7 +229,11 @@ def _child(entry_file: str, class_name: str, bundle: str, scratch: str) -> int:
     try:
         import torch
 
-        arr = _attack_images(entry_file, class_name, _unpack(torch.load(bundle, weights_only=False)))
+        from aipbench.rankers.precision import apply_precision
+
+        loaded = torch.load(bundle, weights_only=False)
+        apply_precision(loaded.get("precision"))
+        arr = _attack_images(entry_file, class_name, _unpack(loaded))
         tmp = out / "images.tmp.npy"
         np.save(tmp, arr, allow_pickle=False)
         tmp.replace(out / "images.npy")

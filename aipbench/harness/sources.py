@@ -89,7 +89,7 @@ class ImageSource:
                                 items=self.items, wrap=self.wrap)
         start = time.perf_counter()
         images = run_attack(self.sub.entry_file, self.sub.entry_class, context, workdir=self.run_dir / f"{target}.work",
-                            time_limit=self.time_limit, isolation=self.isolation)
+                            time_limit=self.time_limit, isolation=self.isolation, precision=self.prepared.precision)
         seconds = time.perf_counter() - start
         images = self._check(images)  # only valid images are kept for a resume
         buffer = io.BytesIO()

@@ -13,6 +13,7 @@ import numpy as np
 from aipbench.pipeline.device import resolve_device
 from aipbench.pipeline.loaders import StoreArtifacts, load_base_sets, load_dataset, load_ranker
 from aipbench.pipeline.steps import open_store
+from aipbench.rankers.precision import apply_precision
 
 if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
@@ -35,6 +36,7 @@ class Prepared:
 
         self.protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
         self.device, self.log = resolve_device(device), log
+        apply_precision(self.precision)
         self.store = open_store(self.protocol, home, device=self.device)  # what is missing is built on it too
         self.store.prepare(["candidates", *needs], log=log)
         self._artifacts = StoreArtifacts(self.store)
@@ -43,6 +45,11 @@ class Prepared:
         self._cooperative: dict[tuple[str, bytes], "ColdItemMetrics"] = {}
         self._images: dict[bytes, np.ndarray] = {}
         self._image_sha256: list[str] | None = None
+
+    @property
+    def precision(self) -> str | None:
+        """The protocol's ``compute.precision`` (None: float32)."""
+        return self.protocol.compute.precision if self.protocol.compute else None
 
     @property
     def hit_ranks(self) -> tuple[int, ...]:

@@ -61,8 +61,11 @@ def _build_dataset(store: ArtifactStore, out: Path) -> None:
     if protocol.data.source == "synthetic":
         from aipbench.data.synthetic import generate
 
-        dataset = generate(protocol)
-        dataset.save(out / "interactions.npz", out / "images.npy")
+        dataset = generate(protocol, out=out)
+        if protocol.data.image_store == "packed-jpeg":  # the photos are already packed into out
+            dataset.save_interactions(out / "interactions.npz")
+        else:
+            dataset.save(out / "interactions.npz", out / "images.npy")
         return
     from aipbench.data.dvbpr_npy import import_dvbpr_npy
 
@@ -186,7 +189,8 @@ def _build_dvbpr(store: ArtifactStore, out: Path, length: int | None = None, rep
     from aipbench.rankers.training import train_dvbpr
 
     model, history = train_dvbpr(load_dataset(store), with_replica(with_length(store.protocol.rankers.dvbpr, length),
-                                                                   replica), device=store.device, progress=PROGRESS)
+                                                                   replica), device=store.device, progress=PROGRESS,
+                                 precision=store.protocol.compute.precision if store.protocol.compute else None)
     _save(_own_state(model), out / "dvbpr.pt")
     with open(out / "item_embeddings.npy", "wb") as fh:
         np.save(fh, model.catalog.cpu().numpy().astype(np.float32))
@@ -244,6 +248,8 @@ def steps_for(protocol: "Protocol") -> dict[str, Step]:
     if protocol.data.source == "dvbpr-npy":  # the distributed JPEGs packed as they are, and what was measured
         steps["dataset"] = dataclasses.replace(steps["dataset"], files=IMPORTED_FILES,
                                                description="the imported data file's splits, cold items, hook, images")
+    elif protocol.data.image_store == "packed-jpeg":
+        steps["dataset"] = dataclasses.replace(steps["dataset"], files=IMPORTED_FILES[:3])
     return steps
 
 

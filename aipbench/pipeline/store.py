@@ -211,6 +211,9 @@ class ArtifactStore:
         started = time.perf_counter()
         self._used = {}
         try:
+            from aipbench.rankers.precision import apply_precision
+
+            apply_precision(self.protocol.compute.precision if self.protocol.compute else None)
             with deterministic_torch():
                 step.build(self, tmp)
             missing = [f for f in step.files if not (tmp / f).is_file()]

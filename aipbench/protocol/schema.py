@@ -12,6 +12,7 @@ from aipbench.protocol.rankers import RankersConfig
 
 __all__ = [
     "BPRConfig",
+    "ComputeConfig",
     "DataConfig",
     "FileDataConfig",
     "MetricsConfig",
@@ -75,8 +76,17 @@ class DataConfig:
     seed: int = _f(_SEED)
     synthetic: SyntheticConfig | None = None
     file: FileDataConfig | None = None
+    # How a synthetic catalog's photos are kept: "raw" (absent: one uint8 array) or "packed-jpeg" (each
+    # photo a JPEG of ``jpeg_quality``, packed end to end as the real data sets are; decoded where a step
+    # needs pixels). The photos are rendered in parallel processes either way they are packed.
+    image_store: Literal["raw", "packed-jpeg"] | None = None
+    jpeg_quality: int | None = field(default=None, metadata={"range": Range(50, 100)})
 
     def __post_init__(self) -> None:
+        if (self.image_store == "packed-jpeg") != (self.jpeg_quality is not None):
+            raise ValueError("image_store 'packed-jpeg' takes a jpeg_quality, and only it does")
+        if self.image_store is not None and self.source != "synthetic":
+            raise ValueError("image_store is for synthetic catalogs (a real data set keeps its JPEGs as distributed)")
         if self.source == "synthetic" and (self.synthetic is None or self.file is not None):
             raise ValueError("source 'synthetic' needs a [data.synthetic] table and no [data.file]")
         if self.source == "dvbpr-npy" and (self.file is None or self.synthetic is not None):
@@ -161,6 +171,15 @@ class MetricsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ComputeConfig:
+    """How a GPU may compute (the CPU always computes in float32): "fp32"; "tf32" (TensorFloat-32 matrix
+    products and convolutions, Ampere and later); "bf16" (TF32, and bfloat16 autocast in the CNNs' training forward passes; attacks and scoring stay
+    TF32)."""
+
+    precision: Literal["fp32", "tf32", "bf16"]
+
+
+@dataclasses.dataclass(frozen=True)
 class ProtocolInfo:
     """Identity of the protocol; ``name`` must equal the file's stem."""
 
@@ -180,6 +199,7 @@ class Protocol:
     rankers: RankersConfig
     threat: ThreatConfig
     metrics: MetricsConfig
+    compute: ComputeConfig | None = None  # absent: float32 everywhere
     source: str = field(default="", compare=False, metadata={"internal": True})
 
     @property

@@ -59,7 +59,9 @@ def pretrain_extractor(protocol: "Protocol", *, device: str = "cpu", progress: b
     returns it frozen (eval mode) and a history with the held-out accuracy per target. Deterministic
     from ``pretrain.seed``; trained on ``device``."""
     from aipbench.data.synthetic import nuisance_labels, pretraining_set
+    from aipbench.rankers.precision import autocast
 
+    precision = protocol.compute.precision if protocol.compute else None
     cfg = protocol.rankers.extractor.pretrain
     if cfg is None:
         raise ValueError(f"protocol {protocol.name!r} has no extractor pre-training settings")
@@ -88,8 +90,9 @@ def pretrain_extractor(protocol: "Protocol", *, device: str = "cpu", progress: b
         total = 0.0
         for s in range(0, n_train, cfg.batch_size):
             b = order[s : s + cfg.batch_size]
-            loss = _grouped_loss(model.classifier[6](model(x[b].to(device))), labels[b].to(device), groups,
-                                 cfg.nuisance_weight or 0.0)
+            with autocast(precision, device):
+                logits = model.classifier[6](model(x[b].to(device))).float()
+            loss = _grouped_loss(logits, labels[b].to(device), groups, cfg.nuisance_weight or 0.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

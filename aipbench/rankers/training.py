@@ -182,9 +182,12 @@ def _with_pixels(sampler: TripleSampler, images, device: str, table: torch.Tenso
             yield pending[0].to(device), pending[1].result().to(device, non_blocking=True)
 
 
-def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, device: str = "cpu", progress: bool = False):
+def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, device: str = "cpu", progress: bool = False,
+                precision: str | None = None):
     """DVBPR: θ_u and the CNN-F trained jointly with the BPR loss on the items' images (dropout on in
-    training, off for validation and scoring); the catalog embeddings of the best epoch are kept."""
+    training, off for validation and scoring); the catalog embeddings of the best epoch are kept. The
+    CNN's training forward pass runs under the protocol's ``precision`` (bf16 autocast on CUDA only)."""
+    from aipbench.rankers.precision import autocast
     from aipbench.rankers.nets.cnnf import CNNF
 
     train = cfg.train
@@ -203,7 +206,8 @@ def train_dvbpr(dataset: "Dataset", cfg: "DVBPRConfig", *, device: str = "cpu", 
         cnn.train()
         total = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
         for u, pixels in _with_pixels(sampler, dataset.images, device, table):
-            emb = cnn(pixels)
+            with autocast(precision, device):
+                emb = cnn(pixels).float()
             theta = model.theta_user[u]
             x = (theta * (emb[: u.numel()] - emb[u.numel() :])).sum(1)
             bpr = F.softplus(-x).mean()
