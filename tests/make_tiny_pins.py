@@ -1,5 +1,6 @@
 """Re-measure tests/data/pins-tiny.json exactly as the default suite checks it (one thread, in a fresh
-cache): every experiment of the tiny reproduction and the training and detector defenses.
+cache): every experiment of the tiny reproduction, the training and detector defenses and the black-box
+reference attack (NES) on each ranker.
 
     .venv/bin/python tests/make_tiny_pins.py [OUT]      # default: tests/data/pins-tiny.json
 
@@ -19,7 +20,8 @@ import test_defense_types as defenses  # noqa: E402
 import tiny_pipeline as regression  # noqa: E402
 
 from aipbench.reproduce import EXPERIMENTS  # noqa: E402
-from aipbench.reproduce.pins import pins_from  # noqa: E402
+from aipbench.rankers import RANKER_NAMES  # noqa: E402
+from aipbench.reproduce.pins import attack_pins, pins_from  # noqa: E402
 
 
 def main(out: Path) -> None:
@@ -32,6 +34,8 @@ def main(out: Path) -> None:
             doc = defenses.defense_document(defense, home=scratch / "home", scratch=scratch)
             (scratch / "results" / "tiny" / f"{defense}.json").write_text(json.dumps(doc))
         pins = pins_from(scratch / "results", "tiny")
+        for ranker in RANKER_NAMES:  # the black-box reference attack, one document per ranker
+            pins.update(attack_pins(regression.attack_document("nes", ranker, home=scratch / "home", scratch=scratch)))
     out.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(pins)} pins to {out}")
 

@@ -235,7 +235,7 @@ def test_finished_attack_images_are_checked_before_reuse(home, tmp_path):
     args = ["evaluate", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10"]
     first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a.json")], env={"AIPBENCH_HOME": str(home)})
     assert first.exit_code == 0, first.output
-    (done,) = [p for p in home.rglob("extractor.npy") if "hostile" in str(p) and "determinism" not in str(p)]
+    (done,) = [p for p in home.rglob("extractor.items-*.npy") if "hostile" in str(p) and "determinism" not in str(p)]
     np.save(done, np.zeros((10, 3, 64, 64), np.uint8))  # swapped for other images: a mismatch
     again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b.json")], env={"AIPBENCH_HOME": str(home)})
     assert again.exit_code == 0 and "not reused" in again.output and "attacking again" in again.output

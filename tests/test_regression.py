@@ -44,7 +44,7 @@ def test_expa_runs_once_per_image_model(pipeline):
     assert [(r["ranker"], r["attack_target"]) for r in doc["results"]] == [
         ("alexrank", "extractor"), ("vbpr", "extractor"), ("dvbpr", "dvbpr"), ("amr", "extractor")]
     runs = pipeline.home / f"tiny-{load_protocol('tiny').hash12}" / "runs" / f"expa-{doc['submission']['sha256'][:12]}"
-    assert sorted(p.name for p in (runs / "eps-32").glob("*.npy")) == ["dvbpr.npy", "extractor.npy"]
+    assert sorted(p.name for p in (runs / "eps-32").glob("*.npy")) == ["dvbpr.items-0-40.npy", "extractor.items-0-40.npy"]
 
 
 @pytest.mark.parametrize("protocol", ["synthetic-v1", "synthetic-v2"])

@@ -21,6 +21,8 @@ TINY_LEVELS = {"jpeg": (90,), "bit-depth": (7,)}
 # Table 6: the smallest and the largest budget
 TINY_LENGTHS = {"vbpr": (20, 100), "dvbpr": (10, 100)}
 TINY_EPSILONS = (4, 32)
+# the black-box reference attack on tiny: a few cold items (its budget is 1,000 oracle queries per item)
+BLACKBOX_ITEMS = 10
 class TinyReproduction:
     """The tiny pipeline's reproductions, each made once and written under ``results/tiny/``."""
 
@@ -50,3 +52,13 @@ def check_experiment(pipeline: TinyReproduction, experiment: str) -> None:
     pinned = {k: v for k, v in PINS.items() if k.startswith(prefixes)}
     problems = compare_pins(pinned, measured)
     assert pinned and not problems, f"{len(problems)} numbers moved:\n" + "\n".join(problems[:40])
+
+
+def attack_document(submission: str, ranker: str, *, home: Path, scratch: Path) -> dict:
+    """A reference attack's document on tiny (``BLACKBOX_ITEMS`` cold items, one ranker), as pinned."""
+    from aipbench import evaluate
+
+    out = scratch / f"{submission}-{ranker}.json"
+    evaluate(REPO / "submissions" / submission, protocol="tiny", rankers=[ranker], items=BLACKBOX_ITEMS, isolation="none",
+             check_determinism=False, home=home, out=out, log=lambda m: None)
+    return json.loads(out.read_text())

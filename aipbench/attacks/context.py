@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "AttackContext", "KnowledgeError", "levels_granting"]
 
-KNOWLEDGE_LEVELS = ("insider", "expert", "semantic", "classifier")
+KNOWLEDGE_LEVELS = ("insider", "expert", "semantic", "classifier", "blackbox")
 
 # Everyone sees the cold items they attack and the public catalog (the platform's web site); the
 # attack's budget, seed and device come from the harness.
@@ -22,6 +22,9 @@ GRANTS: dict[str, frozenset[str]] = {
     "expert": frozenset({"image_model", "image_model_name", "hook_item", "hook_image"}),
     "semantic": frozenset({"hook_item", "hook_image"}),
     "classifier": frozenset({"classifier", "popular_class"}),
+    # No model at all: the ranks a query image would reach in the lists of a few accounts the merchant
+    # controls, counted against a budget (aipbench.attacks.oracle; Cohen et al., WSDM '21).
+    "blackbox": frozenset({"oracle"}),
 }
 
 _DOCS = {
@@ -35,6 +38,7 @@ _DOCS = {
     "image_model_name": "which image model that is: 'extractor' (Φ) or 'dvbpr' (Φ_e)",
     "classifier": "the pre-trained classifier: uint8 or [0, 1] images → class logits",
     "popular_class": "the class with the most training interactions (TAaMR's target)",
+    "oracle": "query(images) -> each image's rank in the probe users' lists, against a budget of queried images",
 }
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from aipbench.attacks.context import GRANTS, AttackContext
+from aipbench.attacks.oracle import rank_oracle
 
 if TYPE_CHECKING:
     from aipbench.data.dataset import Dataset
@@ -67,7 +68,7 @@ def attack_target(knowledge: str, ranker: "Ranker") -> str:
     image model (Φ is shared by AlexRank, VBPR and AMR; a DVBPR has its own Φ_e, named after the ranker);
     semantic and classifier attacks do not depend on the ranker at all. A re-trained variant of a ranker
     (e.g. Figure 5's ``vbpr-k20``) is its own target."""
-    if knowledge == "insider":
+    if knowledge in ("insider", "blackbox"):  # a black-box attack queries one ranker instance
         return ranker.instance
     if knowledge == "expert":
         return ranker.image_model_target
@@ -118,6 +119,8 @@ def build_context(
         "image_model_name": lambda: ranker.image_model_name,
         "classifier": lambda: _classifier(store, extractor()).to(device),
         "popular_class": lambda: popular_class(store, dataset),
+        "oracle": lambda: rank_oracle(ranker, prepared.base_sets, seed=store.protocol.data.seed, n_items=len(cold),
+                                      image_size=dataset.image_size),
     }
     granted = {name: makers[name]() for name in sorted(GRANTS[knowledge])}
     return AttackContext(knowledge, public=public, granted=granted)

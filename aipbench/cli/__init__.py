@@ -70,6 +70,10 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except USER_ERRORS as err:
+            from aipbench.harness.distributed import world
+
+            if world().rank != 0:  # under torchrun every rank stops with the same error; rank 0 says it
+                sys.exit(1)
             raise click.ClickException(str(err)) from None
 
 

@@ -59,6 +59,10 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
                   epsilons=epsilons, items=items, levels=levels, replicas=replicas,
                   isolation="process" if unsandboxed else None, log=lambda m: click.echo(m, err=True))
+    from aipbench.harness.distributed import world
+
+    if world().rank != 0:  # under torchrun, rank 0 reports
+        return
     doc = results.document
     if doc.get("kind") != "defense":
         eps = ",".join(str(e) for e in sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None}))

@@ -52,7 +52,11 @@ def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | Non
 
     log = lambda m: click.echo(m, err=True)  # noqa: E731
 
+    from aipbench.harness.distributed import world
+
     def done(rep) -> None:
+        if world().rank != 0:  # under torchrun, rank 0 writes
+            return
         folder = out or results_dir / rep.protocol / "reproduce"
         written = rep.write(folder)
         click.echo(f"\n{rep.experiment} on {rep.protocol}" + (f" (paper: {rep.paper_dataset})" if rep.paper_dataset else ""))

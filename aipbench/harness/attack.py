@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.errors import InputError
+from aipbench.harness import distributed
 
 if TYPE_CHECKING:
     from aipbench.harness.submission import Submission
@@ -149,7 +150,7 @@ def evaluate_attack(
 
     from aipbench.harness.checks import NoiseFloor, determinism_flag
     from aipbench.harness.sandbox import sandbox_record
-    from aipbench.harness.sources import ImageSource
+    from aipbench.harness.sources import ImageSource, make_all
     from aipbench.hashing import folder_sha256
     from aipbench.results.document import SCHEMA_VERSION, Results, beside_files, seal, validate_results
     from aipbench.scoring.flags import ATTACK_CHECKS, noise_floor
@@ -172,6 +173,7 @@ def evaluate_attack(
     noise = NoiseFloor(prepared, cold, log=log)
     checked_determinism: dict[str, dict | None] = {}  # attack target -> its flag (None: the same images twice)
 
+    make_all([(source, prepared.ranker(name)) for name in rankers for source in sources])  # the grid, over ranks
     rows, per_item = [], []
     n_examples = min(4, len(coop))
     examples = {"cooperative": coop[:n_examples]}  # the leaderboard's thumbnails, one row per attack run
@@ -182,6 +184,11 @@ def evaluate_attack(
             adv, target, attack_s, reused = source.images(ranker)
             row, cols = _score_row(ranker, prepared, before, coop, adv, epsilon=source.epsilon, target=target,
                                    timing={"attack_s": attack_s, "reused": reused}, boot=boot)
+            if target in source.queries:  # a black-box attack: its oracle's budget and what it used
+                from aipbench.attacks.oracle import PROBE_USERS, QUERIES_PER_ITEM
+
+                row["oracle"] = {"response": "rank", "probe_users": min(PROBE_USERS, dataset.n_users),
+                                 "budget": QUERIES_PER_ITEM * len(cold), "queries": source.queries[target]}
             if not noise.is_the_control(sub_hash):  # the protocol's noise floor, beside every attack row
                 floor = noise.compare(ranker, source.epsilon or proto.threat.epsilon, before.hit_rate[int(first)])
                 row["noise_floor"] = {"hr": floor["hr"], "delta": floor["delta"], "p": floor["test"]["p"],
@@ -213,7 +220,8 @@ def evaluate_attack(
         "seed": proto.data.seed,
         "hit_ranks": list(proto.metrics.hit_ranks),
         "significance_level": proto.metrics.significance_level,
-        "timing": {"total_s": time.perf_counter() - began},
+        "timing": {"total_s": time.perf_counter() - began, "ranks": distributed.world().size},
+        "shard_items": distributed.shard_items(),
         "sandbox": sandbox_record(isolation, code=sub.entry is not None),
         "intervals": boot.describe(),
         "checks": [c for c in ATTACK_CHECKS if (c != "nondeterministic" or (sub.entry is not None and check_determinism))

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aipbench.harness import distributed
+
 if TYPE_CHECKING:
     from aipbench.harness.submission import Submission
     from aipbench.pipeline.prepared import Prepared
@@ -48,7 +50,7 @@ def _evaluate_defense(
     from aipbench.harness.checks import defense_flags
     from aipbench.harness.gate import fit_gate
     from aipbench.harness.sandbox import sandbox_record
-    from aipbench.harness.sources import ImageSource
+    from aipbench.harness.sources import ImageSource, make_all
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256
     from aipbench.results.document import DefenseResults, seal
@@ -75,19 +77,31 @@ def _evaluate_defense(
 
     gate = fit_gate(sub, prepared, names, time_limit=time_limit, isolation=isolation, log=log) \
         if spec.type == "detector" else None
-    rows = []
+    # the whole grid first — every ranker's transfer runs and every variant's adaptive runs, as one set of
+    # shards over the ranks — then the scoring, from the images made
+    plan, transfer_sources, adaptive_sources = [], {}, {}
     for name in names:
         ranker = prepared.ranker(name)
+        # a training defense trains before any attack runs (a broken trainer fails in seconds)
+        systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log))
+        plan.append((name, ranker, systems))
+        for a in attacks:
+            transfer_sources[name, a] = source(a)
+            for variant in systems:
+                adaptive_sources[name, variant.tag, a] = source(a, items=subset, wrap=variant.wrap, reads=(sub.folder,),
+                                                                 subdir=f"against-{variant.tag}")
+    make_all([(transfer_sources[name, a], ranker) for name, ranker, _ in plan for a in attacks]
+             + [(adaptive_sources[name, v.tag, a], v.attack_ranker) for name, _, systems in plan for v in systems
+                for a in attacks])
+    rows = []
+    for name, ranker, systems in plan:
         plain = prepared.summary(ranker)
         coop_plain = prepared.cooperative(ranker, subset).hit_rate[n]
-        # a training defense trains before any attack runs (a broken trainer fails in seconds)
-        systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log)) \
-            if spec.type == "training" else None
         transfer, undefended = {}, {}  # images made against the undefended ranker, and how they fare there
         for a in attacks:
-            transfer[a] = source(a).images(ranker)[0][np.isin(dataset.cold_items, subset)]
+            transfer[a] = transfer_sources[name, a].images(ranker)[0][np.isin(dataset.cold_items, subset)]
             undefended[a] = compare(cold_hits(ranker, transfer[a], plain, n=n), coop_plain, alpha, boot=boot)
-        for variant in systems or variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log):
+        for variant in systems:
             start = time.perf_counter()
             summary = plain if variant.ranker is ranker else prepared.summarize(variant.ranker)
             coop_def = cold_hits(variant.ranker, coop, summary, n=n) * variant.accepted(coop)
@@ -104,8 +118,7 @@ def _evaluate_defense(
             }
             hits = {}
             for a in attacks:
-                adaptive = source(a, items=subset, wrap=variant.wrap, subdir=f"against-{variant.tag}")
-                images = adaptive.images(variant.attack_ranker)[0]
+                images = adaptive_sources[name, variant.tag, a].images(variant.attack_ranker)[0]
                 hits[a] = {mode: variant.hits(adv, summary, n=n)[0] for mode, adv in (("transfer", transfer[a]),
                                                                                      ("adaptive", images))}
                 row["attacks"][a] = {"undefended": undefended[a],
@@ -144,7 +157,8 @@ def _document(sub: "Submission", sub_hash: str, prepared: "Prepared", rows: list
                        "authors": list(info.authors), "description": info.description, "link": info.link,
                        "sha256": sub_hash},
         "attacks": list(attacks), "items": [int(i) for i in subset], "hit_rank": n, "significance_level": alpha,
-        "timing": {"total_s": time.perf_counter() - began},
+        "timing": {"total_s": time.perf_counter() - began, "ranks": distributed.world().size},
+        "shard_items": distributed.shard_items(),
         "results": rows,
         "table8": _table8(rows, attacks) if sub.defense.parameter else [],
     }

@@ -96,7 +96,15 @@ def evaluate(
             raise InputError(f"{source}: defends = {sub.defense.defends!r} is not among the rankers evaluated "
                              f"({', '.join(names)})")
         names = [sub.defense.defends]  # only the ranker it replaces is prepared and scored
+    world, device = _join(sub, proto, device, dict(rankers=names, epsilons=epsilons, items=items, levels=levels,
+                                                   attacks=attacks, isolation=isolation, replicas=replicas,
+                                                   time_limit=time_limit, check_determinism=check_determinism))
+    if world.rank != 0:  # every rank runs the evaluation; rank 0 speaks and writes
+        log, out = (lambda _line: None), None
     prepared = Prepared(proto, home=home, device=device, needs=[*CONTEXT_ARTIFACTS, *names], log=log)
+    from aipbench.harness import distributed
+
+    distributed.check_same({"artifacts": prepared.hashes()})  # per-node caches must hold the same bytes
     limit = time_limit or DEFAULT_TIME_LIMIT
     if sub.submission.kind == "attack":
         from aipbench.harness.attack import evaluate_attack
@@ -112,6 +120,24 @@ def evaluate(
     if out is not None:
         results.write(out)
     return results
+
+
+def _join(sub: "Submission", proto, device: str, arguments: dict):
+    """Under torchrun: join the job and refuse to start unless every rank runs the same thing."""
+    import platform
+
+    import torch
+
+    from aipbench import __version__
+    from aipbench.harness import distributed
+    from aipbench.hashing import folder_sha256
+
+    world, device = distributed.join(device)
+    distributed.check_same({"aipbench": __version__, "protocol": proto.sha256, "submission": folder_sha256(sub.folder),
+                            "arguments": arguments, "device": device.split(":")[0], "torch": torch.__version__,
+                            "python": platform.python_version(), "threads": torch.get_num_threads(),
+                            "shard_items": distributed.shard_items()})
+    return world, device
 
 
 def _check_out(out: Path) -> None:

@@ -49,8 +49,10 @@ class _Packed:
         self.blob, self.offsets, self.size = blob, offsets, size
 
 
-def _pack(context, *, sandboxed: bool, precision: str | None = None) -> tuple[dict, dict[str, str]]:
-    """The context as a bundle, and the files the child must read (real path → path in the child)."""
+def _pack(context, *, sandboxed: bool, precision: str | None = None) -> tuple[dict, dict[str, str], tuple | None]:
+    """The context as a bundle, the files the child must read (real path → path in the child), and for a
+    black-box attack (oracle server, the harness's socket, the child's socket): the oracle stays here."""
+    from aipbench.attacks.oracle import RankOracle
     from aipbench.data.packed import PackedImages
 
     binds: dict[str, str] = {}
@@ -67,8 +69,13 @@ def _pack(context, *, sandboxed: bool, precision: str | None = None) -> tuple[di
         elif isinstance(v, PackedImages):
             v = _Packed(seen(v.blob), seen(v.offsets_path), v.size)
         public[k] = v
-    return {"knowledge": context.knowledge, "public": public, "granted": context._granted,
-            "precision": precision}, binds
+    granted, oracle = dict(context._granted), None
+    for k, v in context._granted.items():
+        if isinstance(v, RankOracle):
+            client, mine = v.client()
+            granted[k], oracle = client, (v, mine, client._keep)
+    return {"knowledge": context.knowledge, "public": public, "granted": granted,
+            "precision": precision}, binds, oracle
 
 
 def _unpack(bundle: dict):
@@ -129,7 +136,7 @@ def _read_capped(path: Path, limit: int = 1 << 16) -> str:
 
 
 def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-               isolation: str = "sandbox", precision: str | None = None) -> np.ndarray:
+               isolation: str = "sandbox", precision: str | None = None, reads: tuple[Path, ...] = ()) -> np.ndarray:
     """Instantiate ``class_name`` from ``entry_file``, call ``run(context)`` and return what it returned as
     an array (validated by the caller). Errors are one-line InputErrors; the traceback goes to
     ``workdir/traceback.txt``."""
@@ -150,18 +157,20 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
     scratch = Path(tempfile.mkdtemp(prefix="aipbench-attack-"))
     try:
         return _run_child(entry_file, class_name, context, scratch=scratch, workdir=workdir, time_limit=time_limit,
-                          sandboxed=isolation == "sandbox", precision=precision)
+                          sandboxed=isolation == "sandbox", precision=precision, reads=reads)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, workdir: Path, time_limit: float,
-               sandboxed: bool, precision: str | None) -> np.ndarray:
+               sandboxed: bool, precision: str | None, reads: tuple[Path, ...] = ()) -> np.ndarray:
     import torch
 
     from aipbench.paths import aipbench_home
 
-    bundle, binds = _pack(context, sandboxed=sandboxed, precision=precision)
+    bundle, binds, oracle = _pack(context, sandboxed=sandboxed, precision=precision)
+    for folder in reads:  # e.g. the defense an adaptive attack runs against (its code is imported in the child)
+        binds[str(Path(folder).resolve())] = str(Path(folder).resolve())
     torch.save(bundle, scratch / "context.pt")
     child = [sys.executable, "-m", "aipbench.harness.sandbox", str(entry_file), class_name, str(scratch / "context.pt"),
              str(scratch)]
@@ -172,9 +181,10 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
                            env=env) + child
     with open(scratch / "stdout.txt", "wb") as out, open(scratch / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(child, env=env, cwd=entry_file.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True, preexec_fn=_child_limits)
+                                start_new_session=True, preexec_fn=_child_limits,
+                                pass_fds=() if oracle is None else (oracle[2].fileno(),))
         try:
-            proc.wait(timeout=time_limit)
+            _wait(proc, time_limit, oracle)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None
@@ -183,6 +193,9 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
             raise
         finally:
             _kill_group(proc)  # anything the attack left running in its group dies with the run
+            if oracle is not None:
+                oracle[1].close()
+                oracle[2].close()
     for name in ("traceback.txt", "stdout.txt", "stderr.txt"):  # kept for the submitter, capped
         if (scratch / name).is_file():
             (workdir / name).write_text(_read_capped(scratch / name))
@@ -200,6 +213,33 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
         return np.load(result, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
+
+
+def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> None:
+    """Wait for the child, answering a black-box attack's oracle queries meanwhile; TimeoutExpired past
+    ``time_limit`` seconds."""
+    if oracle is None:
+        proc.wait(timeout=time_limit)
+        return
+    import time
+    from multiprocessing.connection import Connection
+
+    server, conn = oracle[0], Connection(os.dup(oracle[1].fileno()))
+    oracle[2].close()  # the child's end: ours closed, so the child's exit ends the conversation
+    deadline = time.monotonic() + time_limit
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(proc.args, time_limit)
+            try:
+                if conn.poll(0.05):
+                    server.serve(conn)
+            except (EOFError, OSError):  # the child closed its end, or sent what no query is: talk ends
+                conn.close()
+                oracle[1].close()
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        conn.close()
 
 
 def _child_limits() -> None:

@@ -45,7 +45,7 @@ class SubmissionInfo:
     link: str
     # attacks only — insider: everything (the ranker, its user embeddings); expert: the ranker's image
     # model only; semantic: the catalog images, no model; classifier: a public pre-trained classifier only.
-    knowledge: Literal["insider", "expert", "semantic", "classifier"] | None = None
+    knowledge: Literal["insider", "expert", "semantic", "classifier", "blackbox"] | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -47,15 +47,23 @@ def reproduce(
     from aipbench.reproduce.tables import TABLES
     from aipbench.results.provenance import provenance
 
+    from aipbench.harness import distributed
     from aipbench.pipeline.device import resolve_device
 
+    world, device = distributed.join(device)  # under torchrun: this rank's device
     device = resolve_device(device)  # what the reproduction records, not "auto"
+    if world.rank != 0:  # every rank reproduces; rank 0 speaks (and, through on_done, writes)
+        log = lambda _line: None  # noqa: E731
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     EXPERIMENT_NAMES.get(names[0])  # an unknown name: one line with the closest known
     book = ResultsBook(protocol, Path(results_dir), home=home, device=device, subset=subset,
                        defense_levels=defense_levels, figure5_lengths=figure5_lengths, isolation=isolation,
                        check_determinism=check_determinism, log=log,
                        **({"sweep_epsilons": sweep_epsilons} if sweep_epsilons else {}))
+    distributed.check_same({"reproduce": names, "protocol": book.proto.sha256, "subset": subset,
+                            "defense_levels": defense_levels, "figure5_lengths": figure5_lengths,
+                            "sweep_epsilons": sweep_epsilons, "isolation": isolation, "device": device.split(":")[0],
+                            "results_dir": str(results_dir), "shard_items": distributed.shard_items()})
     n = str(book.proto.metrics.hit_ranks[0])
     done: dict[str, Reproduction] = {}
 

@@ -73,6 +73,13 @@ class ResultsBook:
         self.use_artifacts(str(store.root), {n: hashes[n] for n in store.order(list(names))})
 
     def _current(self, path: Path, sub_hash: str) -> dict | None:
+        """The current document at ``path``, or None: decided by rank 0 under torchrun (every rank then
+        takes the same path, whatever files its node has)."""
+        from aipbench.harness.distributed import from_rank0
+
+        return from_rank0(lambda: self._current_here(path, sub_hash))
+
+    def _current_here(self, path: Path, sub_hash: str) -> dict | None:
         from aipbench.results.document import load_results
 
         if not path.is_file():

@@ -63,6 +63,7 @@ def _pyplot():
 def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     """HR@N of the cooperative and the INSA / EXPA cold items (the subset) for VBPR at
     embedding lengths 20, 50, 100 and DVBPR at 10, 30, 50, 100 (re-trained, all else equal)."""
+    from aipbench.harness.sources import make_all
     from aipbench.rankers.lengths import length_artifact
     from aipbench.scoring.metrics import cold_hits, compare
 
@@ -70,6 +71,8 @@ def figure5(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     coop = np.asarray(prepared.dataset.images[subset])
     alpha = prepared.protocol.metrics.significance_level
     cells = []
+    rankers = [prepared.ranker(base, length=k) for base, lengths in lengths_of(book).items() for k in lengths]
+    make_all([(src, ranker) for ranker in rankers for src in sources.values()])  # the grid, over ranks
     for base_name, lengths in lengths_of(book).items():
         for k in lengths:
             ranker = prepared.ranker(base_name, length=k)
@@ -126,9 +129,12 @@ def figure4(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:
     import torch
     from sklearn.manifold import TSNE
 
+    from aipbench.harness.sources import make_all
+
     prepared, subset, sources = _sources(book, ("insa", "expa", "c-sema"), ("dvbpr",))
     dataset, store = prepared.dataset, prepared.store
     ranker = prepared.ranker("dvbpr")
+    make_all([(src, ranker) for src in sources.values()])  # the grid, over ranks
     item, hook = int(subset[0]), int(dataset.hook_item)
     coop = np.asarray(dataset.images[item])
     images = {"cooperative": coop,

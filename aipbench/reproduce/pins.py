@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-__all__ = ["TOLERANCE", "cell_key", "compare_pins", "defense_pins", "pins_from", "reproduction_pins"]
+__all__ = ["TOLERANCE", "attack_pins", "cell_key", "compare_pins", "defense_pins", "pins_from", "reproduction_pins"]
 
 PLACE = ("ranker", "embedding_length", "attack", "item_set", "epsilon", "defense", "mode", "metric")
 # Absolute tolerances per metric family. Hit rates are multiples of 1/#users and deterministic on CPU:
@@ -72,6 +72,22 @@ def defense_pins(doc: dict) -> dict:
                 for k in ("hr", "detection_rate"):
                     if k in modes[mode]:
                         pins[f"{at}/{attack}/{mode}/{k}"] = {"value": modes[mode][k], "tolerance": TOLERANCE["hr"]}
+    return pins
+
+
+def attack_pins(doc: dict) -> dict:
+    """An attack document's numbers per ranker and budget: cooperative and adversarial HR@N, availability
+    and the prediction shift (the interval bounds follow from these and are not pinned)."""
+    name, pins = doc["submission"]["name"], {}
+    for row in doc["results"]:
+        at = f"attack/{name}/{row['ranker']}/{row['epsilon']}"
+        for side in ("cooperative", "adversarial"):
+            for n, v in row[side]["hr"].items():
+                pins[f"{at}/{side}/hr@{n}"] = {"value": v, "tolerance": TOLERANCE["hr"]}
+        for n, v in row["delta"]["availability"].items():
+            pins[f"{at}/delta/availability@{n}"] = {"value": v, "tolerance": TOLERANCE["hr"]}
+        pins[f"{at}/prediction_shift"] = {"value": row["prediction_shift"]["value"],
+                                          "tolerance": TOLERANCE["prediction_shift"]}
     return pins
 
 
