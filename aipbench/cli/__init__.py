@@ -23,6 +23,7 @@ COMMANDS = {
     "rankers": "aipbench.cli.rankers:rankers",
     "reproduce": "aipbench.cli.reproduce:reproduce",
     "submission": "aipbench.cli.submission:submission",
+    "verify": "aipbench.cli.verify:verify",
 }
 
 

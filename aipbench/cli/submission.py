@@ -46,3 +46,26 @@ def check_cmd(folder: Path) -> None:
         return
     threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
     click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")
+
+
+@submission.command("package")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--results", "results_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The results document `aipbench evaluate FOLDER --out` wrote (its .items.csv and .examples.png beside it).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The archive to write (default: <name>-<protocol>.tar.gz here).")
+def package_cmd(folder: Path, results_file: Path, out: Path | None) -> None:
+    """Make the archive a maintainer needs to file and verify an entry: FOLDER as it ran (its hash must be
+    the one the results record), the results with their files, the environment, a manifest of SHA-256s."""
+    import json
+
+    from aipbench.leaderboard.package import package_submission
+
+    if out is None:
+        try:
+            doc = json.loads(Path(results_file).read_text())
+            out = Path(f"{doc['submission']['name']}-{doc['protocol']['name']}.tar.gz")
+        except (OSError, ValueError, KeyError, TypeError):  # package_submission says what is wrong with it
+            out = Path(f"{folder.resolve().name}.tar.gz")
+    manifest = package_submission(folder, results_file, out)
+    click.echo(f"wrote {out}: {len(manifest['files'])} files; attach it to a 'New attack' or 'New defense' issue")

@@ -133,7 +133,7 @@ def evaluate_attack(
     *,
     rankers: Sequence[str],
     epsilons: Sequence[int] | None = None,
-    items: int | None = None,
+    items: "int | Sequence[int] | None" = None,
     replicas: int = 1,
     check_determinism: bool = True,
     time_limit: float,
@@ -142,7 +142,8 @@ def evaluate_attack(
 ) -> "Results":
     """The attack's results on ``prepared`` against ``rankers``; with ``epsilons``, a bounded code
     submission is run and scored at each budget (the ε sweep: one row per ranker and ε). ``items`` limits
-    the evaluation to the protocol's subset of that many cold items (the paper's Table 6 used 100).
+    the evaluation to the protocol's subset of that many cold items (the paper's Table 6 used 100), or, a
+    sequence, to those cold items (what ``aipbench verify`` re-runs).
     ``replicas`` > 1 also attacks and scores replicas 2.. of every ranker (other training seeds) and reports
     their spread beside the primary ranker's row. ``check_determinism`` runs a code submission twice more
     on 10 items per attack target (the reliability check; the regression suite leaves it to its own tests)."""
@@ -161,11 +162,18 @@ def evaluate_attack(
     began = time.perf_counter()
     proto, dataset = prepared.protocol, prepared.dataset
     sub_hash = folder_sha256(sub.folder)
-    if items is not None and items >= len(dataset.cold_items):
-        items = None  # all of them: the full run's cache applies
-    cold = prepared.cold_subset(items)
+    if items is not None and not isinstance(items, (int, np.integer)):  # named cold items (``aipbench verify``)
+        cold = np.unique(np.asarray(items, dtype=np.int64))
+        strangers = np.setdiff1d(cold, dataset.cold_items)
+        if strangers.size or not cold.size:
+            raise InputError(f"items must be cold items of {proto.name}; {strangers[:5].tolist() or 'none given'} "
+                             "are not")
+    else:
+        if items is not None and items >= len(dataset.cold_items):
+            items = None  # all of them: the full run's cache applies
+        cold = prepared.cold_subset(items)
     coop = prepared.cooperative_images(cold)  # verified, in memory, before any attack runs
-    subset = {} if items is None else {"items": cold, "subdir": "subset"}
+    subset = {} if len(cold) == len(dataset.cold_items) else {"items": cold, "subdir": "subset"}
     sources = [ImageSource(sub, sub_hash, prepared, epsilon=eps, time_limit=time_limit, log=log, isolation=isolation,
                            **subset) for eps in budgets(sub, epsilons, proto)]
     first = str(proto.metrics.hit_ranks[0])

@@ -42,7 +42,9 @@ class ImageSource:
         self.wrap = wrap
         run = prepared.store.root / "runs" / f"{sub.submission.name}-{sub_hash[:12]}"
         if subdir:  # runs on a subset of items, or against a defended system
-            run = run / subdir / f"items-{len(self.items)}"
+            # keyed by the items themselves: two subsets of one size are two runs
+            key = hashlib.sha256(np.ascontiguousarray(self.items, dtype=np.int64).tobytes()).hexdigest()[:12]
+            run = run / subdir / f"items-{len(self.items)}-{key}"
         self.run_dir = run / f"eps-{epsilon or 'none'}"
         self._folder_images: np.ndarray | None = None
         self._made: dict[str, tuple[np.ndarray, str, float, bool]] = {}  # attack target -> images() of it

@@ -12,7 +12,7 @@ from aipbench.pipeline.store import INPUT_PREFIX
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Entry", "load_entries"]
+__all__ = ["Entry", "check_artifacts", "check_document", "load_entries"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,13 @@ class Entry:
     document: dict
     items: "pd.DataFrame | None"
     examples_png: bytes | None
+
+    @property
+    def status(self) -> dict:
+        """How far the entry is trusted (``aipbench.leaderboard.status``): reference, claimed, verified or failed."""
+        from aipbench.leaderboard.status import entry_status
+
+        return entry_status(self.path, self.document)
 
     @property
     def protocol(self) -> str:
@@ -43,13 +50,26 @@ class Entry:
 def _load_one(path: Path) -> Entry:
     import pandas as pd
 
-    from aipbench.protocol import load_protocol
     from aipbench.results.document import load_results
 
     doc = load_results(path)  # schema and the document's own hash
     name = doc["protocol"]["name"]
     if path.parent.name != name:
         raise InputError(f"{path}: results of protocol {name!r} filed under {path.parent.name!r}")
+    if path.stem != doc["submission"]["name"]:
+        raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
+    check_document(path, doc)
+    csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
+    items = pd.read_csv(csv) if csv.is_file() else None
+    return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+
+
+def check_document(path: Path, doc: dict) -> None:
+    """What every entry must pass wherever it lies (its schema and seal already checked by ``load_results``):
+    the protocol known here with the same hash, every row within its budget, the files beside it sealed."""
+    from aipbench.protocol import load_protocol
+
+    name = doc["protocol"]["name"]
     try:
         expected = load_protocol(name).sha256
     except Exception:  # noqa: BLE001 — any failure to load it means the protocol is unknown here
@@ -60,13 +80,8 @@ def _load_one(path: Path) -> Entry:
     if doc["protocol"]["sha256"] != expected:
         raise InputError(f"{path}: protocol hash {doc['protocol']['sha256'][:12]} does not match "
                          f"protocols/{name}.toml ({expected[:12]})")
-    if path.stem != doc["submission"]["name"]:
-        raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
     _check_budgets(path, doc)
-    csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
-    _check_beside(path, doc, {"items.csv": csv, "examples.png": png})
-    items = pd.read_csv(csv) if csv.is_file() else None
-    return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+    _check_beside(path, doc, {"items.csv": path.with_suffix(".items.csv"), "examples.png": path.with_suffix(".examples.png")})
 
 
 def _check_budgets(path: Path, doc: dict) -> None:
@@ -101,17 +116,22 @@ def load_entries(results_dir: str | Path) -> list[Entry]:
     entries = [_load_one(p) for p in sorted(results_dir.glob("*/*.json"))]
     # per protocol, each artifact seen so far and the entry that first recorded it; an artifact recorded
     # by one entry only (an optional one, e.g. a Figure 5 length variant, built after it) is no conflict
-    seen: dict[str, dict[str, tuple[dict, Entry]]] = {}
+    seen: dict[str, dict[str, tuple[dict, Path]]] = {}
     for entry in entries:
-        known = seen.setdefault(entry.protocol, {})
-        for step, files in sorted(entry.document["artifacts"].items()):
-            files0, ref = known.setdefault(step, (files, entry))
-            outside = sorted(f for f in set(files) & set(files0) if f.startswith(INPUT_PREFIX) and files[f] != files0[f])
-            if outside:  # e.g. two copies of a real data set's file that differ: never mixed under one name
-                f = outside[0]
-                raise InputError(f"{entry.path}: built from {f[len(INPUT_PREFIX):]} with SHA-256 {files[f]}, but "
-                                 f"{ref.path.name} from one with SHA-256 {files0[f]}; one protocol, one data file")
-            if files != files0:
-                raise InputError(f"{entry.path}: artifact hashes differ from {ref.path.name}'s (first at {step!r}); "
-                                 "results of one protocol must come from the same prepared artifacts")
+        check_artifacts(entry.path, entry.document, seen.setdefault(entry.protocol, {}))
     return entries
+
+
+def check_artifacts(path: Path, doc: dict, known: dict[str, tuple[dict, Path]]) -> None:
+    """``doc``'s artifacts against ``known`` ({step: (files, the entry that recorded them)}, updated with
+    the steps ``doc`` adds): one build of each artifact per protocol."""
+    for step, files in sorted(doc["artifacts"].items()):
+        files0, ref = known.setdefault(step, (files, path))
+        outside = sorted(f for f in set(files) & set(files0) if f.startswith(INPUT_PREFIX) and files[f] != files0[f])
+        if outside:  # e.g. two copies of a real data set's file that differ: never mixed under one name
+            f = outside[0]
+            raise InputError(f"{path}: built from {f[len(INPUT_PREFIX):]} with SHA-256 {files[f]}, but "
+                             f"{ref.name} from one with SHA-256 {files0[f]}; one protocol, one data file")
+        if files != files0:
+            raise InputError(f"{path}: artifact hashes differ from {ref.name}'s (first at {step!r}); "
+                             "results of one protocol must come from the same prepared artifacts")

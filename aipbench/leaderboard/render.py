@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aipbench.leaderboard.plots import histogram_svg, lines_svg
+from aipbench.leaderboard.status import STATUSES
 from aipbench.rankers import RANKER_NAMES as RANKER_ORDER
 from aipbench.results.references import PAPER_DATASETS
 
@@ -77,16 +78,44 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                     "psnr": q["mean_psnr"], "ssim": q["mean_ssim"],
                     "flags": [f["flag"] for f in r.get("flags", [])], "checked": "checks" in e.document,
                     "noise": r.get("noise_floor"), "replicas": r.get("replicas"),
-                    "reference": _paper_hr(table4, e.name, ranker, n),
+                    "reference": _paper_hr(table4, e.name, ranker, n), "status": e.status["status"],
+                    "anchor": f"{ranker}-{e.name}",
                 })
-        rows.sort(key=lambda r: (-r["delta"], r["name"]))
-        ranks = tied_ranks([r["delta_ci"] or [r["delta"], r["delta"]] for r in rows])
-        for row, rank in zip(rows, ranks):
-            row["rank"], row["tied"] = rank, ranks.count(rank) > 1
+        # verified and reference entries first, then claimed, then failed; by ΔHR within each (tied ranks)
+        rows.sort(key=lambda r: (_TRUST[r["status"]], -r["delta"], r["name"]))
+        offset = 0
+        for group in sorted({_TRUST[r["status"]] for r in rows}):
+            members = [r for r in rows if _TRUST[r["status"]] == group]
+            ranks = tied_ranks([r["delta_ci"] or [r["delta"], r["delta"]] for r in members])
+            for row, rank in zip(members, ranks):
+                row["rank"], row["tied"] = offset + rank, ranks.count(rank) > 1
+            offset += len(members)
         if paper_dataset and table4 is not None:
             rows += _paper_rows(table4, paper_dataset, ranker)
         tables.append({"name": ranker, "rows": rows})
     return tables
+
+
+_TRUST = {"verified": 0, "reference": 0, "claimed": 1, "failed": 2}  # rank groups (aipbench.leaderboard.status)
+# the columns of a ranker table's downloads (CSV and JSON), as the page shows them
+_DOWNLOAD = ("rank", "tied", "name", "status", "knowledge", "epsilon", "coop", "adv", "adv_ci", "delta", "delta_ci", "lift",
+             "avail", "shift", "p", "significant", "noise", "psnr", "ssim", "flags", "reference")
+
+
+def _downloads(rows: list[dict]) -> tuple[str, str]:
+    """A table's rows as CSV and JSON text (numbers as numbers; intervals as [low, high])."""
+    import io
+    import json
+
+    import pandas as pd
+
+    records = [{k: (None if r.get(k) == "–" else r.get(k)) for k in _DOWNLOAD} for r in rows]
+    flat = pd.DataFrame([{**rec, "adv_ci": json.dumps(rec["adv_ci"]), "delta_ci": json.dumps(rec["delta_ci"]),
+                          "noise": json.dumps(rec["noise"]), "flags": " ".join(rec["flags"] or [])} for rec in records],
+                        columns=list(_DOWNLOAD))
+    buf = io.StringIO()
+    flat.to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
+    return buf.getvalue(), json.dumps(records, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 
 def tied_ranks(intervals: list[list[float]]) -> list[int]:
@@ -116,9 +145,26 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
             "avail": float(avail.value.iloc[0] - ordinary.iloc[0]) if not avail.empty and not ordinary.empty else None,
             "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
             "reference": "", "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
-            "replicas": None, "tied": False,
+            "replicas": None, "tied": False, "status": "paper", "anchor": f"{ranker}-paper-{attack}",
         })
     return rows
+
+
+def _protocol_file_page(name: str, env) -> str | None:
+    """The protocol file as this checkout holds it: its text, the SHA-256 of its bytes and its canonical hash
+    (what results record). None for a protocol known only from the paper's numbers."""
+    import hashlib
+
+    from aipbench.protocol import find_protocol, load_protocol
+
+    try:
+        path = find_protocol(name)
+        proto = load_protocol(name)
+    except Exception:  # noqa: BLE001 — no file for it here
+        return None
+    data = Path(path).read_bytes()
+    return env.get_template("protocol_file.html").render(name=name, text=data.decode("utf-8", "replace"),
+                                                         file_sha256=hashlib.sha256(data).hexdigest(), sha256=proto.sha256)
 
 
 def _submission_context(entry: "Entry", n: str) -> dict:
@@ -148,7 +194,7 @@ def _submission_context(entry: "Entry", n: str) -> dict:
         "threat": _threat(sub), "safe_link": link, "k": n, "n": n,
         "sheet": base64.b64encode(entry.examples_png).decode() if entry.examples_png else None,
         "sheet_rows": examples.get("rows", []), "sheet_items": examples.get("items", []),
-        "sweep_svg": sweep_svg, "histograms": histograms,
+        "sweep_svg": sweep_svg, "histograms": histograms, "status": entry.status, "statuses": STATUSES,
     }
 
 
@@ -172,10 +218,23 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         alpha = mine[0].document["significance_level"] if mine else 0.01
         paper = PAPER_DATASETS.get(name)
         built_from = sorted({kv for e in everything if e.protocol == name for kv in e.inputs.items()})
+        tables = _ranker_tables(mine, table4, n, paper)
+        defense_rows = _defense_rows([d for d in defenses if d.protocol == name])
+        for table in tables:  # each table downloadable as CSV and JSON
+            stem = f"protocol-{name}-{table['name']}"
+            pages[f"{stem}.csv"], pages[f"{stem}.json"] = _downloads(table["rows"])
+            table["csv"], table["json"] = f"{stem}.csv", f"{stem}.json"
+        if defense_rows:
+            import json
+
+            pages[f"protocol-{name}-defenses.json"] = json.dumps(defense_rows, indent=1, sort_keys=True) + "\n"
+        file_page = _protocol_file_page(name, env)
+        if file_page is not None:
+            pages[f"protocol-file-{name}.html"] = file_page
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
-            name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from,
-            rankers=_ranker_tables(mine, table4, n, paper),
-            defenses=_defense_rows([d for d in defenses if d.protocol == name]))
+            name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from, rankers=tables,
+            defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
+            file_page=f"protocol-file-{name}.html" if file_page is not None else None, statuses=STATUSES)
         protocols.append({"name": name, "sha256": sha, "entries": mine + [d for d in defenses if d.protocol == name],
                           "page": _protocol_page(name)})
     submissions = []
@@ -185,7 +244,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         submissions.append({"name": e.name, "page": _submission_page(e), "protocol": e.protocol,
                             "knowledge": e.document["submission"]["knowledge"], "threat": _threat(e.document["submission"]),
                             "best_delta": best["delta"]["hr"][n], "best_ranker": best["ranker"],
-                            "authors": ", ".join(e.document["submission"]["authors"])})
+                            "authors": ", ".join(e.document["submission"]["authors"]), "status": e.status["status"]})
     for d in defenses:
         doc = d.document
         pages[_submission_page(d)] = env.get_template("defense.html").render(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "document_sha256", "items_csv", "load_results",
-           "results_schema", "seal", "validate_results", "write_document"]
+           "results_schema", "seal", "validate_results", "write_all", "write_document"]
 
 SCHEMA_VERSION = 1
 
@@ -131,17 +131,23 @@ def write_document(document: dict, out: str | Path, *, beside: dict | None = Non
     validate_results(document, out)
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
-    files = {**(beside or {}), out: lambda p: p.write_text(text)}
-    tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in files}
+    write_all({**(beside or {}), out: lambda p: p.write_text(text)})
+    return out
+
+
+def write_all(writes: dict) -> None:
+    """Every {path: writer(path)} to a temporary file first, then renamed into place in order (the last
+    one last); nothing is left behind if any write fails."""
+    tmps = {path: path.with_name(f".{path.name}.tmp{os.getpid()}") for path in writes}
     try:
-        for path, write in files.items():
+        for path, write in writes.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             write(tmps[path])
-        for path in files:
+        for path in writes:
             tmps[path].replace(path)
     finally:
         for tmp in tmps.values():
             tmp.unlink(missing_ok=True)
-    return out
 
 
 def load_results(path: str | Path) -> dict:

@@ -1,0 +1,43 @@
+"""`aipbench verify`: re-run an entry on a random subset of its cold items and compare item by item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aipbench.cli.options import device_option
+
+__all__ = ["verify"]
+
+
+@click.command()
+@click.argument("results_file", type=click.Path(path_type=Path))
+@click.option("--items", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Cold items to re-run (drawn at random from the entry's).")
+@click.option("--seed", type=int, default=None, help="Seed of the draw (default: a random one, recorded).")
+@click.option("--submission", "submission", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The entry's submission folder (default: submissions/<name> of this checkout); its hash must match.")
+@click.option("--by", default=None, help="Who verifies (recorded; default: the user name).")
+@click.option("--record", type=click.Path(path_type=Path), default=None,
+              help="Where to write the record (default: <protocol>/verifications/<name>.json beside the entry).")
+@click.option("--unsandboxed", is_flag=True, help="Run the attack code without the OS sandbox (trusted code only).")
+@device_option
+def verify(results_file: Path, items: int, seed: int | None, submission: Path | None, by: str | None,
+           record: Path | None, unsandboxed: bool, device: str) -> None:
+    """Re-run RESULTS_FILE's submission on a seeded random subset of its cold items, on every ranker it
+    reports, and compare each item's HR@N with the entry's per-item CSV (and the entry's rows with that CSV).
+    Writes the verification record either way; exit 1 if it fails."""
+    from aipbench.errors import InputError
+    from aipbench.leaderboard.verify import verify_entry
+
+    result = verify_entry(results_file, items=items, seed=seed, submission=submission, by=by, record=record,
+                          device=device, isolation="process" if unsandboxed else None, log=click.echo)
+    if not result["passed"]:
+        first = (result["self_consistency"] or [""])[0] or (
+            "item {item} on {ranker}: {column} claimed {claimed}, measured {measured}".format(**result["differences"][0]))
+        raise InputError(f"{results_file}: verification failed: {len(result['self_consistency'])} rows disagree with "
+                         f"the entry's own CSV, {result['n_differences']} item numbers with the re-run (first: "
+                         f"{first}); record written to {result['record']}")
+    click.echo(f"verified: {len(result['items'])} items x {len(result['rankers'])} rankers within tolerance "
+               f"(largest difference {result['max_difference']:.4g}); record written to {result['record']}")

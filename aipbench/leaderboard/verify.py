@@ -1,0 +1,150 @@
+"""``aipbench verify``: re-run an attack entry's submission on a seeded random subset of its cold items, on every
+ranker it reports, and compare item by item with what it claims."""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from aipbench.errors import InputError
+
+__all__ = ["SELF_CONSISTENCY", "TOLERANCE", "verify_entry"]
+
+# Per item and ranker, |claimed − measured|. The cooperative images are the protocol's: their hit rates must
+# agree to the CSV's 6 significant digits. An attack re-run on other items in its batch may differ in the
+# last bits of a convolution (another batch size, another kernel), so a pixel may round to the next level
+# and a few users may change their mind: 1 % of the users per item allows that and catches any edited number.
+TOLERANCE = {"cooperative": 1e-5, "adversarial": 0.01}
+SELF_CONSISTENCY = 1e-5  # a row's HR@N against the mean of its items' in the CSV beside it
+
+
+def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submission: str | Path | None = None,
+                 home: Path | None = None, device: str = "auto", isolation: str | None = None, by: str | None = None,
+                 record: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """The verification record of the attack entry at ``path`` (written to ``record``, default
+    ``<protocol>/verifications/<name>.json`` beside the entry): the document's rows against its own per-item
+    CSV, then ``items`` cold items drawn with ``seed`` (random if None; recorded) from those it reports,
+    re-attacked by ``submission`` (default: the checkout's ``submissions/<name>``, whose hash must be the
+    entry's) on the entry's rankers and budgets in this cache (whose artifacts must be the entry's), each
+    item's HR@N within ``TOLERANCE``."""
+    import pandas as pd
+
+    from aipbench import __version__
+    from aipbench.harness.evaluate import evaluate
+    from aipbench.hashing import folder_sha256
+    from aipbench.leaderboard.entries import check_document
+    from aipbench.leaderboard.status import verification_path
+    from aipbench.paths import submissions_dir
+    from aipbench.results.document import load_results, write_all
+    from aipbench.results.provenance import git_commit
+
+    path = Path(path)
+    doc = load_results(path)
+    if doc.get("kind", "attack") != "attack":
+        raise InputError(f"{path}: verify re-runs attack entries; a {doc['kind']} is re-evaluated with aipbench evaluate")
+    check_document(path, doc)
+    csv = path.with_suffix(".items.csv")
+    if not csv.is_file():
+        raise InputError(f"{csv}: missing; verify compares the entry item by item with its per-item CSV")
+    claimed = pd.read_csv(csv)
+    name = doc["submission"]["name"]
+    folder = Path(submission) if submission is not None else submissions_dir() / name
+    if not (folder / "submission.toml").is_file():
+        raise InputError(f"{folder}: no submission here; pass the entry's submission folder with --submission")
+    if folder_sha256(folder) != doc["submission"]["sha256"]:
+        raise InputError(f"{folder}: its SHA-256 {folder_sha256(folder)[:12]} is not the entry's "
+                         f"{doc['submission']['sha256'][:12]}; verify re-runs the code that made the numbers")
+    n_list = [str(n) for n in doc["hit_ranks"]]
+    problems = _self_consistency(doc, claimed, n_list)
+    universe = np.unique(claimed["item"].to_numpy(np.int64))
+    if not 1 <= items <= len(universe):
+        raise InputError(f"--items must be in 1..{len(universe)} (the entry's cold items), got {items}")
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
+    chosen = np.sort(np.random.default_rng([seed, 0x766572696679]).choice(universe, size=items, replace=False))
+    rankers = list(dict.fromkeys(r["ranker"] for r in doc["results"]))
+    budgets = sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None})
+    own = doc["submission"]["threat"]["epsilon"]
+    sweep = budgets if budgets and budgets != [own] else None
+    log(f"verifying {path}: {items} of {len(universe)} cold items (seed {seed}) on {', '.join(rankers)}")
+    fresh = evaluate(folder, protocol=doc["protocol"]["name"], rankers=rankers, epsilons=sweep, items=chosen.tolist(),
+                     home=home, device=device, isolation=isolation, check_determinism=False, log=log)
+    for step, files in sorted(doc["artifacts"].items()):
+        mine = fresh.document["artifacts"].get(step)
+        if mine is not None and mine != files:
+            raise InputError(f"{path}: this cache's {step!r} is not the build the entry used (other SHA-256); verify "
+                             "compares like with like: prepare the protocol from the same data files")
+    differences = _item_differences(claimed, fresh.per_item, chosen, n_list)
+    passed = not problems and not differences
+    result = {
+        "entry": path.name, "entry_sha256": doc["sha256"], "protocol": doc["protocol"], "passed": passed,
+        "verified_by": by or getpass.getuser(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seed": seed, "items": [int(i) for i in chosen], "rankers": rankers, "epsilons": sweep or [own],
+        "tolerance": {"per_item_hr": TOLERANCE, "self_consistency": SELF_CONSISTENCY},
+        "self_consistency": problems, "n_differences": len(differences), "differences": differences[:200],
+        "max_difference": _max_gap(claimed, fresh.per_item, chosen, n_list),
+        "aipbench": {"version": __version__, "git_commit": git_commit()}, "environment": fresh.document["environment"],
+        "measured_sha256": fresh.document["sha256"],
+    }
+    out = Path(record) if record is not None else verification_path(path)
+    write_all({out: lambda p: p.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")})
+    return result | {"record": str(out)}
+
+
+def _self_consistency(doc: dict, claimed, n_list: list[str]) -> list[str]:
+    """Rows whose HR@N is not the mean of their items' in the CSV (numbers edited in one place only)."""
+    problems = []
+    for row in doc["results"]:
+        mine = claimed[(claimed.ranker == row["ranker"])
+                       & ((claimed.epsilon == row["epsilon"]) if row["epsilon"] is not None else claimed.epsilon.isna())]
+        if mine.empty:
+            problems.append(f"{row['ranker']} eps={row['epsilon']}: no items in the CSV")
+            continue
+        for side in ("cooperative", "adversarial"):
+            for n in n_list:
+                mean, said = float(mine[f"{side}_hr@{n}"].mean()), float(row[side]["hr"][n])
+                if abs(mean - said) > SELF_CONSISTENCY:
+                    problems.append(f"{row['ranker']} eps={row['epsilon']}: {side} HR@{n} {said:.6g} but its items' "
+                                    f"mean is {mean:.6g}")
+    return problems
+
+
+def _pairs(claimed, measured, chosen: np.ndarray):
+    keys = ["item", "ranker", "epsilon"]
+    mine = claimed[claimed["item"].isin(chosen)]
+    fresh = measured[measured["item"].isin(chosen)]
+    return mine.merge(fresh, on=keys, how="outer", suffixes=("_claimed", "_measured"), indicator=True)
+
+
+def _item_differences(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> list[dict]:
+    both = _pairs(claimed, measured, chosen)
+    out = [{"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": "(row)",
+            "claimed": float("nan") if r["_merge"] == "right_only" else 0.0, "measured": 0.0}
+           for _, r in both[both["_merge"] != "both"].iterrows()]
+    both = both[both["_merge"] == "both"]
+    for side, tol in TOLERANCE.items():
+        for n in n_list:
+            col = f"{side}_hr@{n}"
+            gap = (both[f"{col}_claimed"] - both[f"{col}_measured"]).abs()
+            for _, r in both[gap > tol].iterrows():
+                out.append({"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": col,
+                            "claimed": float(r[f"{col}_claimed"]), "measured": float(r[f"{col}_measured"])})
+    for d in out:  # JSON has no NaN
+        d["claimed"] = None if d["claimed"] != d["claimed"] else d["claimed"]
+    return out
+
+
+def _max_gap(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> float:
+    both = _pairs(claimed, measured, chosen)
+    both = both[both["_merge"] == "both"]
+    gaps = [float((both[f"{s}_hr@{n}_claimed"] - both[f"{s}_hr@{n}_measured"]).abs().max()) for s in TOLERANCE for n in n_list]
+    return max([g for g in gaps if g == g], default=0.0)
+
+
+def _eps(value) -> int | None:
+    return None if value != value or value is None else int(value)
