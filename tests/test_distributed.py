@@ -35,7 +35,7 @@ def _own(submission: str, tmp_path: Path) -> Path:
 
 
 def _evaluate(args: list[str], home: Path, out: Path, *, ranks: int, **env: str) -> subprocess.CompletedProcess:
-    cli = ["-m", "aipbench", "evaluate", *args, "--protocol", "tiny", "--out", str(out)]
+    cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", *args, "--protocol", "tiny", "--out", str(out)]
     cmd = [sys.executable, *cli] if ranks == 1 else [*TORCHRUN, "--nproc-per-node", str(ranks), *cli]
     return subprocess.run(cmd, env=_env(home, **env), capture_output=True, text=True, timeout=900)
 
@@ -98,7 +98,8 @@ import numpy as np
 
 class Attack:
     def run(self, ctx):
-        time.sleep(2)  # long enough to be killed in the middle of the run
+        if len(ctx.cold_items) > 10:  # a shard, not the determinism check's 10 items
+            time.sleep(2)  # long enough to be killed in the middle of the run
         return np.clip(ctx.cold_images.astype(np.int16) + 2, 0, 255).astype(np.uint8)
 """
 
@@ -128,10 +129,10 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
 
 def test_a_killed_rank_is_named_in_one_line_and_the_rerun_resumes_to_the_bytes_of_one_process(home, tmp_path):
     """A rank killed mid-run: one line naming it; the same command again reuses every finished shard, makes
-    only the others, and writes the document one process writes from nothing (the default suite's check
-    of the same bytes at any scale; INSA, EXPA and the JPEG defense: ``-m slow``)."""
+    only the others, and writes the document one process writes from them (the same bytes at any scale
+    from nothing: INSA, EXPA and the JPEG defense, ``-m slow``)."""
     sub, out = _slow_attack(tmp_path), tmp_path / "slow.json"
-    cli = ["-m", "aipbench", "evaluate", str(sub), "--protocol", "tiny", "--rankers", "vbpr", "--out", str(out)]
+    cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", str(sub), "--protocol", "tiny", "--rankers", "vbpr", "--out", str(out)]
     run = subprocess.Popen([*TORCHRUN, "--nproc-per-node", "2", *cli], env=_env(home), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     first_shard = None
@@ -155,9 +156,10 @@ def test_a_killed_rank_is_named_in_one_line_and_the_rerun_resumes_to_the_bytes_o
     ran = [line for line in again.stderr.splitlines() if "running attack.py:Attack" in line and "cold items 0..9" not in line]
     assert sorted(line.rsplit("/", 1)[1] for line in reused) == finished  # every finished shard, none made twice
     assert len(ran) == 3 - len(finished) and json.loads(out.read_text())["results"][0]["n_items"] == 40
-    shutil.rmtree(next(home.glob("tiny-*")) / "runs")
-    one = _evaluate([str(sub), "--rankers", "vbpr"], home, tmp_path / "one.json", ranks=1)  # from nothing
-    assert one.returncode == 0, one.stderr[-3000:]
+    # one process from the same finished shards (images made at any world size are the same bytes: the
+    # slow INSA/EXPA tests re-make them from nothing) writes the same document: gathering and scoring
+    one = _evaluate([str(sub), "--rankers", "vbpr"], home, tmp_path / "one.json", ranks=1)
+    assert one.returncode == 0 and "running attack.py" not in one.stderr, one.stderr[-3000:]
     _same_documents(tmp_path / "one.json", out)
 
 
@@ -171,7 +173,7 @@ def test_ranks_that_differ_are_refused_at_start_up(home, tmp_path):
     """Two "nodes" (one process each) whose settings differ: a different shard size on node 1 (another
     checkout or environment would differ the same way) stops both before any work, in one line."""
     port, sub = _free_port(), str(REPO / "submissions" / "noise")
-    cli = ["-m", "aipbench", "evaluate", sub, "--protocol", "tiny", "--rankers", "vbpr", "--out",
+    cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", sub, "--protocol", "tiny", "--rankers", "vbpr", "--out",
            str(tmp_path / "x.json")]
     nodes = [subprocess.Popen([*TORCHRUN, "--nnodes", "2", "--node-rank", str(n), "--nproc-per-node", "1",
                                "--master-addr", "127.0.0.1", "--master-port", str(port), *cli],

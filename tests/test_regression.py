@@ -30,7 +30,8 @@ def test_the_tiny_experiment_matches_its_pins(pipeline, experiment):
 
 
 def test_the_pins_cover_every_experiment_and_defense():
-    assert {key.split("/")[0] for key in PINS} == {*EXPERIMENTS, "defense"}
+    assert {key.split("/")[0] for key in PINS} == {*EXPERIMENTS, "defense", "attack"}
+    assert {key.split("/")[2] for key in PINS if key.startswith("attack/")} == {"alexrank", "vbpr", "dvbpr", "amr"}
     assert {key.split("/")[1] for key in PINS if key.startswith("defense/")} == {"amr", "detector", "jpeg", "bit-depth"}
     assert len(PINS) > 300
 

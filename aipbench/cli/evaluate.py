@@ -40,9 +40,12 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
 @click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Attacks: also attack and score replicas 2..R of each ranker (other training seeds, trained if "
                    "missing) and report the spread across them.")
+@click.option("--skip-determinism-check", is_flag=True,
+              help="Attacks: skip the reliability check that runs a code submission twice more on 10 items (the "
+                   "results then do not list 'nondeterministic' among their checks).")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
              epsilons: list[int] | None, items: int | None, levels: list[int] | None, time_limit: float | None,
-             unsandboxed: bool, replicas: int) -> None:
+             unsandboxed: bool, replicas: int, skip_determinism_check: bool) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     An attack runs against each ranker (a code submission in a child process that receives only what
@@ -58,7 +61,7 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
                   epsilons=epsilons, items=items, levels=levels, replicas=replicas,
-                  isolation="process" if unsandboxed else None, log=lambda m: click.echo(m, err=True))
+                  check_determinism=not skip_determinism_check, isolation="process" if unsandboxed else None, log=lambda m: click.echo(m, err=True))
     from aipbench.harness.distributed import world
 
     if world().rank != 0:  # under torchrun, rank 0 reports
