@@ -136,3 +136,28 @@ def test_weights(alexnet_file, monkeypatch, tmp_path):
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
     return spec
+
+
+def attack_folder(folder: Path, body: str, *, name: str = "hostile", knowledge: str = "expert", epsilon: int = 8,
+                  imports: str = "import os, sys, numpy as np") -> Path:
+    """A code submission in ``folder`` whose ``Attack.run(self, ctx)`` is ``body`` (dedented), after ``imports``."""
+    import textwrap
+
+    folder.mkdir()
+    (folder / "submission.toml").write_text(
+        f'entry = "attack.py:Attack"\n[submission]\nname = "{name}"\nkind = "attack"\nknowledge = "{knowledge}"\n'
+        f'authors = ["T"]\ndescription = "t"\nlink = ""\n[threat]\nnorm = "linf"\nepsilon = {epsilon}\n')
+    (folder / "attack.py").write_text(f"{imports}\n\n\nclass Attack:\n    def run(self, ctx):\n"
+                                      + textwrap.indent(textwrap.dedent(body), "        "))
+    return folder
+
+
+def defense_folder(folder: Path, code: str, *, name: str = "hostile", kind: str = "transform", cls: str = "D",
+                   extra: str = "") -> Path:
+    """A defense submission in ``folder``: ``code`` as defense.py, entry class ``cls``, ``extra`` TOML lines."""
+    folder.mkdir()
+    (folder / "submission.toml").write_text(
+        f'entry = "defense.py:{cls}"\n[submission]\nname = "{name}"\nkind = "defense"\nauthors = ["T"]\n'
+        f'description = "t"\nlink = ""\n[defense]\ntype = "{kind}"\n{extra}')
+    (folder / "defense.py").write_text(code)
+    return folder

@@ -4,14 +4,13 @@ of the recommender (Cohen et al., WSDM '21); the NES reference attack that uses 
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import copy_artifacts
+from conftest import attack_folder, copy_artifacts
 
 from aipbench.attacks.context import PUBLIC, KnowledgeError
 from aipbench.attacks.grants import build_context
@@ -73,14 +72,8 @@ def test_a_blackbox_context_holds_the_oracle_and_nothing_of_the_model(tiny_prepa
 
 
 def _blackbox(tmp_path: Path, body: str) -> Path:
-    folder = tmp_path / "bb"
-    folder.mkdir()
-    (folder / "submission.toml").write_text(
-        'entry = "attack.py:Attack"\n[submission]\nname = "bb"\nkind = "attack"\nknowledge = "blackbox"\n'
-        'authors = ["T"]\ndescription = "t"\nlink = ""\n[threat]\nnorm = "linf"\nepsilon = 8\n')
-    (folder / "attack.py").write_text("import gc, os, pickle, numpy as np, torch\n\n\nclass Attack:\n    def run(self, ctx):\n"
-                                      + textwrap.indent(textwrap.dedent(body), "        "))
-    return folder
+    return attack_folder(tmp_path / "bb", body, name="bb", knowledge="blackbox",
+                         imports="import gc, os, pickle, numpy as np, torch")
 
 
 @needs_sandbox
@@ -151,3 +144,21 @@ def test_nes_on_tiny_matches_its_pins_and_promotes(tiny_rankers, tmp_path, ranke
         assert row["adversarial"]["hr"]["5"] > 1.5 * row["cooperative"]["hr"]["5"]
     assert row["image_quality"]["max_linf"] <= 32
     assert 0.9 * row["oracle"]["budget"] <= row["oracle"]["queries"] <= row["oracle"]["budget"] == 10 * 1000
+
+
+def test_the_committed_blackbox_comparison_is_one_consistent_leaderboard():
+    """leaderboard/blackbox/: NES, INSA and EXPA at ε = 32 on synthetic-v2's seeded 100-item subset, on one
+    build of the artifacts (what `leaderboard check` checks), the same items and cooperative numbers in all
+    three, and NES's queries within its budget on every ranker."""
+    from aipbench.leaderboard.intake import check_entries
+
+    folder = Path(__file__).resolve().parents[1] / "leaderboard" / "blackbox"
+    assert check_entries(folder)["reference"] == 3
+    docs = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v2").glob("*.json")}
+    assert sorted(docs) == ["expa", "insa", "nes"]
+    cooperative = {name: {r["ranker"]: r["cooperative"]["hr"]["5"] for r in d["results"]} for name, d in docs.items()}
+    assert cooperative["nes"] == cooperative["insa"] == cooperative["expa"]
+    assert {r["n_items"] for d in docs.values() for r in d["results"]} == {100}
+    for row in docs["nes"]["results"]:
+        assert row["oracle"]["queries"] <= row["oracle"]["budget"] == 100 * 1000
+        assert row["image_quality"]["max_linf"] <= 32

@@ -9,14 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import copy_artifacts
+from conftest import attack_folder, copy_artifacts, defense_folder
 from PIL import Image
 
 from aipbench.cli import main
@@ -40,24 +39,11 @@ def _snapshot(home: Path) -> dict[str, bytes]:
 
 
 def _attack(tmp_path: Path, body: str, *, knowledge="expert", epsilon=8, name="hostile") -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "submission.toml").write_text(
-        f'entry = "attack.py:Attack"\n[submission]\nname = "{name}"\nkind = "attack"\nknowledge = "{knowledge}"\n'
-        f'authors = ["T"]\ndescription = "t"\nlink = ""\n[threat]\nnorm = "linf"\nepsilon = {epsilon}\n')
-    (folder / "attack.py").write_text("import os, sys, numpy as np\n\n\nclass Attack:\n    def run(self, ctx):\n"
-                                      + textwrap.indent(textwrap.dedent(body), "        "))
-    return folder
+    return attack_folder(tmp_path / name, body, name=name, knowledge=knowledge, epsilon=epsilon)
 
 
 def _defense(tmp_path: Path, code: str, *, kind="transform", extra="", cls="D") -> Path:
-    folder = tmp_path / "defense"
-    folder.mkdir()
-    (folder / "submission.toml").write_text(
-        f'entry = "defense.py:{cls}"\n[submission]\nname = "hostile"\nkind = "defense"\nauthors = ["T"]\n'
-        f'description = "t"\nlink = ""\n[defense]\ntype = "{kind}"\n{extra}')
-    (folder / "defense.py").write_text(code)
-    return folder
+    return defense_folder(tmp_path / "defense", code, kind=kind, extra=extra, cls=cls)
 
 
 def _refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None) -> str:

@@ -4,14 +4,13 @@ not by a reference one."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import attack_folder, defense_folder
 
 import aipbench
-from aipbench.harness.submission import load_submission
 from aipbench.leaderboard.render import tied_ranks
 from aipbench.scoring.intervals import Bootstrap
 
@@ -45,14 +44,8 @@ def test_overlapping_intervals_share_a_rank():
 
 
 def _attack(tmp_path: Path, body: str, *, epsilon: int = 8) -> Path:
-    folder = tmp_path / "attack"
-    folder.mkdir()
-    (folder / "submission.toml").write_text(
-        f'entry = "attack.py:Attack"\n[submission]\nname = "probe"\nkind = "attack"\nknowledge = "semantic"\n'
-        f'authors = ["T"]\ndescription = "t"\nlink = ""\n[threat]\nnorm = "linf"\nepsilon = {epsilon}\n')
-    (folder / "attack.py").write_text("import numpy as np\n\n\nclass Attack:\n    def run(self, ctx):\n"
-                                      + textwrap.indent(textwrap.dedent(body), "        "))
-    return folder
+    return attack_folder(tmp_path / "attack", body, name="probe", knowledge="semantic", epsilon=epsilon,
+                         imports="import numpy as np")
 
 
 def _flags(doc: dict) -> set[str]:
@@ -146,13 +139,7 @@ TRANSFORMS = {
 
 
 def _defense(tmp_path: Path, kind: str, code: str, cls: str, extra: str) -> Path:
-    folder = tmp_path / "defense"
-    folder.mkdir()
-    (folder / "submission.toml").write_text(
-        f'entry = "defense.py:{cls}"\n[submission]\nname = "probe"\nkind = "defense"\nauthors = ["T"]\n'
-        f'description = "t"\nlink = ""\n[defense]\ntype = "{kind}"\n{extra}')
-    (folder / "defense.py").write_text(code)
-    return folder
+    return defense_folder(tmp_path / "defense", code, name="probe", kind=kind, cls=cls, extra=extra)
 
 
 def _defend(folder, home, ranker="vbpr") -> dict:

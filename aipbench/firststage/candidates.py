@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from aipbench.firststage.heldout import to_device, user_item_pairs
+from aipbench.firststage.heldout import interactions_and_mask, to_device, user_item_pairs
 
 __all__ = ["base_sets", "candidate_sets"]
 
@@ -64,12 +64,8 @@ def candidate_sets(
     b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
     if not (torch.isfinite(U).all() and torch.isfinite(V).all() and torch.isfinite(b).all()):
         raise ValueError("BPR factors or biases are not finite")
-    indptr, items = to_device(train_indptr, dev, torch.long), to_device(train_items, dev, torch.long)
-    test = to_device(test_items, dev, torch.long)
-    if indptr.shape != (n_users + 1,) or test.shape != (n_users,):
-        raise ValueError("train_indptr needs n_users + 1 entries and test_items one item per user")
-    keep = torch.ones(n_items, dtype=torch.bool, device=dev)
-    keep[to_device(cold_items, dev, torch.long)] = False
+    indptr, items, test, keep = interactions_and_mask(train_indptr, train_items, test_items, cold_items,
+                                                      n_users=n_users, n_items=n_items, device=dev, name="test_items")
     catalog = torch.nonzero(keep).squeeze(1)  # ascending ids: column order == item id order
     m, k = catalog.numel(), int(n_candidates)
     if not 1 <= k <= m:

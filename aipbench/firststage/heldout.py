@@ -5,13 +5,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["heldout_auc", "popularity_auc", "to_device", "user_item_pairs"]
+__all__ = ["heldout_auc", "interactions_and_mask", "popularity_auc", "to_device", "user_item_pairs"]
 
 
 def to_device(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A tensor or array-like as a (detached) tensor of ``dtype`` on ``device``."""
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     return t.to(device=device, dtype=dtype)
+
+
+def interactions_and_mask(train_indptr, train_items, per_user, excluded, *, n_users: int, n_items: int,
+                          device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training CSR (indptr, items) and one item per user (``per_user``, called ``name`` in errors) on
+    ``device``, checked for shape, and the mask of items not ``excluded``."""
+    indptr, items = to_device(train_indptr, device, torch.long), to_device(train_items, device, torch.long)
+    one = to_device(per_user, device, torch.long)
+    if indptr.shape != (n_users + 1,) or one.shape != (n_users,):
+        raise ValueError(f"train_indptr needs n_users + 1 entries and {name} one item per user")
+    keep = torch.ones(n_items, dtype=torch.bool, device=device)
+    keep[to_device(excluded, device, torch.long)] = False
+    return indptr, items, one, keep
 
 
 def user_item_pairs(indptr: torch.Tensor, items: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,12 +65,8 @@ def heldout_auc(
     U, V = to_device(user_vecs, dev, torch.float32), to_device(item_vecs, dev, torch.float32)
     n_users, n_items = U.shape[0], V.shape[0]
     b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
-    indptr, items = to_device(train_indptr, dev, torch.long), to_device(train_items, dev, torch.long)
-    held = to_device(heldout_items, dev, torch.long)
-    if indptr.shape != (n_users + 1,) or held.shape != (n_users,):
-        raise ValueError("train_indptr needs n_users + 1 entries and heldout_items one item per user")
-    keep = torch.ones(n_items, dtype=torch.bool, device=dev)
-    keep[to_device(excluded_items, dev, torch.long)] = False
+    indptr, items, held, keep = interactions_and_mask(train_indptr, train_items, heldout_items, excluded_items,
+                                                      n_users=n_users, n_items=n_items, device=dev, name="heldout_items")
     if not bool(keep[held].all()):
         raise ValueError("a held-out item is among the excluded items")
     eligible = torch.nonzero(keep).squeeze(1)
