@@ -92,3 +92,20 @@ def test_engine_equals_append_and_sort(data, users, base_size, items, n):
     hit, kept = _naive(base, cold, n)
     assert np.allclose(metrics.hit_rate[n], hit)
     assert np.allclose(metrics.availability[n], kept)
+
+
+@pytest.mark.parametrize("name", ["vbpr", "dvbpr"])
+def test_scoring_users_in_blocks_gives_the_same_numbers(tiny_prepared, name):
+    """A score matrix too large for memory is scored in blocks of users: the hit rates and availability
+    are the same numbers (counts, divided once), the mean scores the same up to float64 summation order."""
+    from aipbench.scoring.metrics import image_metrics
+
+    ranker = tiny_prepared.ranker(name)
+    summary = tiny_prepared.summary(ranker)
+    images = np.array(tiny_prepared.dataset.images[:64])
+    whole = image_metrics(ranker, images, summary)
+    blocks = image_metrics(ranker, images, summary, max_bytes=4 * 64 * 7)  # 7 users a block: 43 blocks, one short
+    for n in summary.hit_ranks:
+        assert np.array_equal(whole.hit_rate[n], blocks.hit_rate[n]) and whole.hit_rate[n].any()
+        assert np.array_equal(whole.availability[n], blocks.availability[n])
+    np.testing.assert_allclose(blocks.mean_score, whole.mean_score, rtol=1e-9, atol=1e-12)

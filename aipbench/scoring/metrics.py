@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BaseSetSummary",
     "ColdItemMetrics",
+    "SCORE_MATRIX_BYTES",
     "base_set_scores",
     "cold_hit_rates",
     "cold_hits",
@@ -62,6 +63,14 @@ class BaseSetSummary:
         self.test_rank = (candidates >= test).sum(1)
         self.test_auc = (candidates < test).sum(1).double() / candidates.shape[1]
         self.hit_ranks = tuple(hit_ranks)
+
+    def rows(self, start: int, stop: int) -> "BaseSetSummary":
+        """The summary of users ``start:stop`` only (a block of users scored on its own)."""
+        part = object.__new__(BaseSetSummary)
+        part.thresholds = {n: t[start:stop] for n, t in self.thresholds.items()}
+        part.test_score, part.test_rank = self.test_score[start:stop], self.test_rank[start:stop]
+        part.test_auc, part.hit_ranks = self.test_auc[start:stop], self.hit_ranks
+        return part
 
     def test_hit_rate(self, n: int) -> float:
         """HR@N of the ordinary test items inside the base sets."""
@@ -118,10 +127,33 @@ def prediction_shift(adversarial_mean: np.ndarray, cooperative_mean: np.ndarray)
     return delta, float(delta.mean())
 
 
+SCORE_MATRIX_BYTES = 1 << 30  # the largest (users × images) float32 score matrix formed at once
+
+
 @torch.no_grad()
-def image_metrics(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary) -> ColdItemMetrics:
-    """``cold_item_metrics`` of new items known by their uint8 images (N×3×H×W), over all users."""
-    return cold_item_metrics(ranker.score_images(ranker.all_users(), torch.from_numpy(np.asarray(images))), summary)
+def image_metrics(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary, *,
+                  max_bytes: int = SCORE_MATRIX_BYTES) -> ColdItemMetrics:
+    """``cold_item_metrics`` of new items known by their uint8 images (N×3×H×W), over all users. When the
+    users × images score matrix would pass ``max_bytes``, the images are encoded once and the users scored
+    in blocks: hit rates and availability are the same numbers (counts of users, divided once), mean scores
+    are summed block by block in float64."""
+    users, x = ranker.all_users(), torch.from_numpy(np.asarray(images))
+    block = max(1, max_bytes // (4 * max(len(x), 1)))
+    if users.numel() <= block:
+        return cold_item_metrics(ranker.score_images(users, x), summary)
+    feats = torch.cat([ranker.encode(x[s : s + 256].to(users.device)) for s in range(0, len(x), 256)])
+    total = users.numel()
+    hits = {n: np.zeros(len(x)) for n in summary.hit_ranks}
+    avail = {n: np.zeros(len(x)) for n in summary.hit_ranks}
+    sums = np.zeros(len(x))
+    for s in range(0, total, block):
+        e = min(s + block, total)
+        part = cold_item_metrics(ranker.score_features(users[s:e], feats), summary.rows(s, e))
+        for n in summary.hit_ranks:  # a block's rates are its counts over its users: add the counts back up
+            hits[n] += np.rint(part.hit_rate[n] * (e - s))
+            avail[n] += np.rint(part.availability[n] * (e - s))
+        sums += part.mean_score * (e - s)
+    return ColdItemMetrics({n: h / total for n, h in hits.items()}, {n: a / total for n, a in avail.items()}, sums / total)
 
 
 def cold_hits(ranker: "Ranker", images: np.ndarray, summary: BaseSetSummary, *, n: int) -> np.ndarray:
