@@ -84,6 +84,7 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tmp_path):
 @pytest.mark.parametrize(("damage", "rule"), [
     ("edit", "content does not match its sha256"),  # a number changed without re-sealing
     ("csv", "items.csv: SHA-256 does not match"),  # the per-item CSV swapped
+    ("csv-resealed", "lacks column(s) adversarial_hr@5"),  # a malformed CSV, re-sealed with the document
     ("budget", "exceeds the budget"),  # re-sealed with a row over its budget
     ("name", "must be lower-case"),  # a name that would be a path
     ("artifacts", "artifact hashes differ"),  # measured on other trained rankers than the filed entry
@@ -96,6 +97,11 @@ def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tmp_path, dama
         doc["results"][0]["adversarial"]["hr"]["5"] = 0.9
     elif damage == "csv":
         path.with_suffix(".items.csv").write_text(path.with_suffix(".items.csv").read_text().replace(",vbpr,", ",dvbpr,", 1))
+    elif damage == "csv-resealed":
+        csv = path.with_suffix(".items.csv")
+        csv.write_text(csv.read_text().replace("adversarial_hr@5", "adv"))
+        doc["files"]["items.csv"] = hashlib.sha256(csv.read_bytes()).hexdigest()
+        doc = seal(doc)
     elif damage == "budget":
         doc["results"][0]["image_quality"]["max_linf"] = 40
         doc = seal(doc)

@@ -12,7 +12,7 @@ from aipbench.pipeline.store import INPUT_PREFIX
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Entry", "check_artifacts", "check_document", "load_entries"]
+__all__ = ["Entry", "check_artifacts", "check_document", "load_entries", "read_items_csv"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +48,6 @@ class Entry:
 
 
 def _load_one(path: Path) -> Entry:
-    import pandas as pd
-
     from aipbench.results.document import load_results
 
     doc = load_results(path)  # schema and the document's own hash
@@ -60,8 +58,28 @@ def _load_one(path: Path) -> Entry:
         raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
     check_document(path, doc)
     csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
-    items = pd.read_csv(csv) if csv.is_file() else None
+    items = read_items_csv(csv, doc) if csv.is_file() else None
     return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+
+
+def read_items_csv(csv: Path, doc: dict) -> "pd.DataFrame":
+    """The per-item CSV beside a document, with the columns its rows need (a sealed CSV can still be a
+    re-sealed malformed one): one-line errors."""
+    import pandas as pd
+
+    need = ["item", "ranker", "epsilon"] + [f"{side}_hr@{n}" for side in ("cooperative", "adversarial")
+                                           for n in doc.get("hit_ranks", [])]
+    try:
+        items = pd.read_csv(csv)
+    except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
+        raise InputError(f"{csv}: not a readable per-item CSV ({str(err).splitlines()[0][:200]})") from None
+    missing = [c for c in need if c not in items.columns]
+    if missing:
+        raise InputError(f"{csv}: the per-item CSV lacks column(s) {', '.join(missing)}")
+    if not pd.api.types.is_numeric_dtype(items["item"]) or not all(
+            pd.api.types.is_numeric_dtype(items[c]) for c in need[3:]):
+        raise InputError(f"{csv}: item ids and hit rates in the per-item CSV must be numbers")
+    return items
 
 
 def check_document(path: Path, doc: dict) -> None:

@@ -22,7 +22,7 @@ def add_entry(results_file: str | Path, results_dir: str | Path) -> Path:
     name that is free) and file it with those files under ``results_dir/<protocol>/`` with a *claimed*
     record; all or nothing. Returns the filed document's path."""
     from aipbench import __version__
-    from aipbench.leaderboard.entries import check_artifacts, check_document, load_entries
+    from aipbench.leaderboard.entries import check_artifacts, check_document, load_entries, read_items_csv
     from aipbench.leaderboard.status import claim_path
     from aipbench.results.document import load_results, write_all
 
@@ -35,6 +35,8 @@ def add_entry(results_file: str | Path, results_dir: str | Path) -> Path:
         raise InputError(f"{source}: submission name {name!r} must be lower-case letters, digits, '.', '_' or '-' "
                          "(it becomes a file name and a page address)")
     check_document(source, doc)
+    if source.with_suffix(".items.csv").is_file():  # sealed, but a re-sealed malformed CSV would break the site
+        read_items_csv(source.with_suffix(".items.csv"), doc)
     target = results_dir / protocol / f"{name}.json"
     if target.exists():
         same = json.loads(target.read_text()).get("sha256") == doc["sha256"]

@@ -33,12 +33,11 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     re-attacked by ``submission`` (default: the checkout's ``submissions/<name>``, whose hash must be the
     entry's) on the entry's rankers and budgets in this cache (whose artifacts must be the entry's), each
     item's HR@N within ``TOLERANCE``."""
-    import pandas as pd
 
     from aipbench import __version__
     from aipbench.harness.evaluate import evaluate
     from aipbench.hashing import folder_sha256
-    from aipbench.leaderboard.entries import check_document
+    from aipbench.leaderboard.entries import check_document, read_items_csv
     from aipbench.leaderboard.status import verification_path
     from aipbench.paths import submissions_dir
     from aipbench.results.document import load_results, write_all
@@ -52,7 +51,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     csv = path.with_suffix(".items.csv")
     if not csv.is_file():
         raise InputError(f"{csv}: missing; verify compares the entry item by item with its per-item CSV")
-    claimed = pd.read_csv(csv)
+    claimed = read_items_csv(csv, doc)
     name = doc["submission"]["name"]
     folder = Path(submission) if submission is not None else submissions_dir() / name
     if not (folder / "submission.toml").is_file():
