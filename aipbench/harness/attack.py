@@ -86,7 +86,7 @@ def _score_row(ranker: "Ranker", prepared: "Prepared", before: "ColdItemMetrics"
         "availability_test": significance(after.availability[first], before.availability[first], level),
         "image_quality": quality.summary(),
         "intervals": attack_intervals(boot, before=before, after=after, shift=shift, ranks=ranks),
-        "flags": [f for f in (unused_budget(quality.linf, epsilon), objective_not_improved(shift_set)) if f],
+        "flags": [f for f in (unused_budget(quality.linf, epsilon), objective_not_improved(shift_set, coop_hr, float(after.hit_rate[first].mean()))) if f],
         "timing": {**timing, "scoring_s": time.perf_counter() - start},
     }
     items = {

@@ -14,7 +14,8 @@ __all__ = ["ATTACK_CHECKS", "DEFENSE_CHECKS", "FLAGS", "adaptive_weaker", "clean
 FLAGS = {
     "unused-budget": "the perturbation uses under half its L∞ budget on most items (a weak or stalled optimizer)",
     "nondeterministic": "a second run of the attack on the same items gave other images",
-    "objective-not-improved": "the cold items' mean score over users (Eq. 8, what every promotion serves) did not rise",
+    "objective-not-improved": "neither the cold items' mean score over users (Eq. 8) nor their HR@N rose: the attack "
+                              "moved nothing the benchmark measures upward",
     "noise-floor": "the protocol's noise control at the same budget is itself significant on this ranker",
     "adaptive-weaker-than-transfer": "the adaptive attack does significantly worse than the transferred images "
                                      "(a broken adaptive attack, or gradient masking)",
@@ -50,11 +51,15 @@ def unused_budget(linf: np.ndarray, epsilon: int | None) -> dict | None:
                  share_under_half=under, median_linf=float(np.median(linf)), epsilon=epsilon)
 
 
-def objective_not_improved(shift_set: float) -> dict | None:
-    if shift_set > 0:
+def objective_not_improved(shift_set: float, hr_cooperative: float, hr_adversarial: float) -> dict | None:
+    """Raised when neither measure of promotion rose. Either one alone is not the attack's objective: INSA's
+    exponential objective (VBPR, AMR) lifts the items into the lists of the users who already like them
+    while the mean over all users may fall, and a mean-score attack may rise without entering a top N."""
+    if shift_set > 0 or hr_adversarial > hr_cooperative:
         return None
-    return _flag("objective-not-improved", f"mean score over users moved by {shift_set:+.4g} (not up)",
-                 prediction_shift=shift_set)
+    return _flag("objective-not-improved", f"mean score over users moved by {shift_set:+.4g} and HR@N by "
+                 f"{hr_adversarial - hr_cooperative:+.4g} (neither up)", prediction_shift=shift_set,
+                 hr_cooperative=hr_cooperative, hr_adversarial=hr_adversarial)
 
 
 def noise_floor(noise: dict, cooperative_hr: float) -> dict | None:
