@@ -300,3 +300,19 @@ def test_a_bad_out_is_refused_before_any_work(tmp_path, out):
                                        "--out", str(tmp_path / out)], env={"AIPBENCH_HOME": str(home)})
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "--out" in result.output
     assert not home.exists()
+
+
+def test_a_python_or_checkout_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
+    """The sandbox mounts a fresh /tmp: a virtual environment or checkout there (a CI clone) is bound back
+    read-only, outermost folders only, and the artifact cache is still hidden after it (bwrap_args order)."""
+    import aipbench.harness.bwrap as bwrap
+
+    venv, cache = tmp_path / "venv", tmp_path / "venv" / "cache"
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "path", [*sys.path, str(venv / "lib")])
+    assert str(venv.resolve()) in bwrap.runtime_paths()
+    assert not any(p == "/tmp" or p.startswith(str(venv.resolve()) + "/") for p in bwrap.runtime_paths())
+    args = bwrap.bwrap_args(scratch=tmp_path / "s", workdir=tmp_path, hidden=[cache], binds={}, env={})
+    assert args.index(str(venv.resolve())) < args.index("--tmpfs", args.index(str(venv.resolve()))) \
+        == args.index(str(cache.resolve())) - 1

@@ -64,7 +64,7 @@ def candidate_sets(
     b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
     if not (torch.isfinite(U).all() and torch.isfinite(V).all() and torch.isfinite(b).all()):
         raise ValueError("BPR factors or biases are not finite")
-    indptr, items, test, keep = interactions_and_mask(train_indptr, train_items, test_items, cold_items,
+    indptr, items, test, keep = interactions_and_mask(train_indptr, train_items, test_items, excluded=cold_items,
                                                       n_users=n_users, n_items=n_items, device=dev, name="test_items")
     catalog = torch.nonzero(keep).squeeze(1)  # ascending ids: column order == item id order
     m, k = catalog.numel(), int(n_candidates)

@@ -14,7 +14,7 @@ def to_device(x, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return t.to(device=device, dtype=dtype)
 
 
-def interactions_and_mask(train_indptr, train_items, per_user, excluded, *, n_users: int, n_items: int,
+def interactions_and_mask(train_indptr, train_items, per_user, *, excluded, n_users: int, n_items: int,
                           device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The training CSR (indptr, items) and one item per user (``per_user``, called ``name`` in errors) on
     ``device``, checked for shape, and the mask of items not ``excluded``."""
@@ -65,7 +65,7 @@ def heldout_auc(
     U, V = to_device(user_vecs, dev, torch.float32), to_device(item_vecs, dev, torch.float32)
     n_users, n_items = U.shape[0], V.shape[0]
     b = torch.zeros(n_items, device=dev) if item_bias is None else to_device(item_bias, dev, torch.float32).reshape(n_items)
-    indptr, items, held, keep = interactions_and_mask(train_indptr, train_items, heldout_items, excluded_items,
+    indptr, items, held, keep = interactions_and_mask(train_indptr, train_items, heldout_items, excluded=excluded_items,
                                                       n_users=n_users, n_items=n_items, device=dev, name="heldout_items")
     if not bool(keep[held].all()):
         raise ValueError("a held-out item is among the excluded items")

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["bwrap_args", "bwrap_binary", "sandbox_description", "sandbox_problem"]
+__all__ = ["bwrap_args", "bwrap_binary", "runtime_paths", "sandbox_description", "sandbox_problem"]
 
 # What every sandboxed child gets: a read-only view of the system, fresh /dev, /proc and /tmp, no
 # network, its own PID/IPC/UTS namespaces, a new session (no terminal), and death with its parent.
@@ -54,12 +54,32 @@ def sandbox_description() -> str:
     return out or "bwrap"
 
 
+def runtime_paths() -> list[str]:
+    """Where this Python and aipbench live, when that is under a folder the sandbox replaces (/tmp, /run):
+    a checkout or virtual environment in /tmp must stay visible for the child to start at all."""
+    import sys
+
+    import aipbench
+
+    replaced = (Path("/tmp"), Path("/run"))
+    found = set()
+    for entry in {sys.prefix, sys.exec_prefix, sys.base_prefix, str(Path(aipbench.__file__).parent), *sys.path}:
+        if not entry:
+            continue
+        path = Path(entry).resolve()
+        if path.exists() and any(path == r or r in path.parents for r in replaced) and path not in replaced:
+            found.add(path)
+    return sorted(str(p) for p in found if not any(q in p.parents for q in found))  # outermost folders only
+
+
 def bwrap_args(*, scratch: Path, workdir: Path, hidden: list[Path], binds: dict[str, str], env: dict[str, str]) -> list[str]:
     """The ``bwrap ...`` prefix of a sandboxed child: ``hidden`` folders (the artifact cache) replaced by
     empty tmpfs mounts, ``binds`` (real path → path in the child) and ``workdir`` (the submission folder,
     also the working directory; it may lie under /tmp) read-only, ``scratch`` the only writable folder, and
     exactly ``env`` as its environment."""
     args = [bwrap_binary(), *_BASE]
+    for folder in runtime_paths():  # back from under the fresh /tmp and /run, read-only, before any hiding
+        args += ["--ro-bind", folder, folder]
     for folder in hidden:
         if Path(folder).exists():
             args += ["--tmpfs", str(Path(folder).resolve())]
