@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,6 +163,13 @@ def test_killing_the_harness_kills_the_attack(home, tmp_path, sig):
     time.sleep(2)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
     assert not (tmp_path / "r.json").exists()
+    left = list(Path(tempfile.gettempdir()).glob(f"aipbench-attack-{proc.pid}-*"))
+    assert len(left) == (1 if sig == signal.SIGKILL else 0)  # SIGTERM cleans up; SIGKILL cannot
+    if left:  # the next run removes what a killed harness left
+        assert CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(folder), "--protocol", "tiny",
+                                         "--items", "10", "--rankers", "vbpr", "--time-limit", "3"],
+                                  env={"AIPBENCH_HOME": str(home)}).exit_code == 1  # the sleeping attack
+        assert not left[0].exists()
 
 
 def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, monkeypatch):

@@ -154,7 +154,8 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
     if isolation == "sandbox" and (problem := sandbox_problem()):
         raise InputError(f"{entry_file}: code submissions run in a bubblewrap sandbox, which cannot run here "
                          f"({problem}); install bubblewrap, or pass --unsandboxed to run it without one")
-    scratch = Path(tempfile.mkdtemp(prefix="aipbench-attack-"))
+    _remove_orphaned_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"aipbench-attack-{os.getpid()}-"))
     try:
         return _run_child(entry_file, class_name, context, scratch=scratch, workdir=workdir, time_limit=time_limit,
                           sandboxed=isolation == "sandbox", precision=precision, reads=reads)
@@ -213,6 +214,21 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
         return np.load(result, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
+
+
+def _remove_orphaned_scratch() -> None:
+    """Remove the scratch folders of harnesses that died without cleaning up (SIGKILL cannot be caught):
+    ``aipbench-attack-<pid>-*`` of a pid that no longer runs."""
+    for folder in Path(tempfile.gettempdir()).glob("aipbench-attack-*-*"):
+        pid = folder.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # that harness is gone: its scratch is garbage
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> None:
