@@ -122,9 +122,9 @@ def _pairs(claimed, measured, chosen: np.ndarray):
 
 def _item_differences(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> list[dict]:
     both = _pairs(claimed, measured, chosen)
-    out = [{"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": "(row)",
-            "claimed": float("nan") if r["_merge"] == "right_only" else 0.0, "measured": 0.0}
-           for _, r in both[both["_merge"] != "both"].iterrows()]
+    missing = {"left_only": "(not in the re-run)", "right_only": "(not in the entry's CSV)"}
+    out = [{"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": missing[r["_merge"]],
+            "claimed": None, "measured": None} for _, r in both[both["_merge"] != "both"].iterrows()]
     both = both[both["_merge"] == "both"]
     for side, tol in TOLERANCE.items():
         for n in n_list:
@@ -133,8 +133,6 @@ def _item_differences(claimed, measured, chosen: np.ndarray, n_list: list[str]) 
             for _, r in both[gap > tol].iterrows():
                 out.append({"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": col,
                             "claimed": float(r[f"{col}_claimed"]), "measured": float(r[f"{col}_measured"])})
-    for d in out:  # JSON has no NaN
-        d["claimed"] = None if d["claimed"] != d["claimed"] else d["claimed"]
     return out
 
 
