@@ -55,8 +55,8 @@ def main() -> None:
             out = work / f"{i}.json"
             cli = ["-m", "aipbench", "evaluate", str(sub), "--protocol", args.protocol, "--rankers", args.rankers,
                    "--device", "cpu", "--out", str(out)]
-            cmd = [sys.executable, *cli] if ranks == 1 else [sys.executable, "-m", "torch.distributed.run",
-                                                              "--nproc-per-node", str(ranks), *cli]
+            cmd = [sys.executable, *cli] if ranks == 1 else [sys.executable, "-m", "torch.distributed.run", "--log-dir",
+                                                              str(work / "torchrun"), "--nproc-per-node", str(ranks), *cli]
             env = {**os.environ, "OMP_NUM_THREADS": threads, "AIPBENCH_PROGRESS": "0"}
             rows.append(_run(label, cmd, env, out))
             print(f"{label}: {rows[-1]['wall_s']:.0f} s", flush=True)

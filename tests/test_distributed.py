@@ -18,6 +18,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+def _torchrun(logs: Path) -> list[str]:
+    """torchrun with its per-run log folders under ``logs`` (by default it leaves one in /tmp per run)."""
+    return [*TORCHRUN, "--log-dir", str(logs)]
 SHARD = "16"  # tiny's 40 cold items in shards 0-16, 16-32, 32-40: rank 0 makes two, rank 1 one
 
 
@@ -36,7 +41,7 @@ def _own(submission: str, tmp_path: Path) -> Path:
 
 def _evaluate(args: list[str], home: Path, out: Path, *, ranks: int, **env: str) -> subprocess.CompletedProcess:
     cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", *args, "--protocol", "tiny", "--out", str(out)]
-    cmd = [sys.executable, *cli] if ranks == 1 else [*TORCHRUN, "--nproc-per-node", str(ranks), *cli]
+    cmd = [sys.executable, *cli] if ranks == 1 else [*_torchrun(out.parent / "torchrun"), "--nproc-per-node", str(ranks), *cli]
     return subprocess.run(cmd, env=_env(home, **env), capture_output=True, text=True, timeout=900)
 
 
@@ -133,7 +138,7 @@ def test_a_killed_rank_is_named_in_one_line_and_the_rerun_resumes_to_the_bytes_o
     from nothing: INSA, EXPA and the JPEG defense, ``-m slow``)."""
     sub, out = _slow_attack(tmp_path), tmp_path / "slow.json"
     cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", str(sub), "--protocol", "tiny", "--rankers", "vbpr", "--out", str(out)]
-    run = subprocess.Popen([*TORCHRUN, "--nproc-per-node", "2", *cli], env=_env(home), stdout=subprocess.PIPE,
+    run = subprocess.Popen([*_torchrun(tmp_path / "torchrun"), "--nproc-per-node", "2", *cli], env=_env(home), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     first_shard = None
     deadline = time.monotonic() + 300
@@ -175,7 +180,7 @@ def test_ranks_that_differ_are_refused_at_start_up(home, tmp_path):
     port, sub = _free_port(), str(REPO / "submissions" / "noise")
     cli = ["-m", "aipbench", "evaluate", "--skip-determinism-check", sub, "--protocol", "tiny", "--rankers", "vbpr", "--out",
            str(tmp_path / "x.json")]
-    nodes = [subprocess.Popen([*TORCHRUN, "--nnodes", "2", "--node-rank", str(n), "--nproc-per-node", "1",
+    nodes = [subprocess.Popen([*_torchrun(tmp_path / f"torchrun-{n}"), "--nnodes", "2", "--node-rank", str(n), "--nproc-per-node", "1",
                                "--master-addr", "127.0.0.1", "--master-port", str(port), *cli],
                               env=_env(home, AIPBENCH_SHARD_ITEMS="8" if n else SHARD), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for n in (0, 1)]
