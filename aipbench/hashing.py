@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["canonical_json", "canonical_sha256", "folder_sha256", "sha256_file", "state_sha256"]
+__all__ = ["canonical_json", "canonical_sha256", "folder_files", "folder_sha256", "sha256_file", "state_sha256"]
 
 _CHUNK = 1 << 22
 
@@ -33,12 +33,17 @@ def canonical_sha256(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
+def folder_files(folder: str | Path) -> list[Path]:
+    """A folder's files in sorted order, byte-code caches excluded: what ``folder_sha256`` hashes."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
 def folder_sha256(folder: str | Path) -> str:
     """SHA-256 over a folder: every file's relative name and content, in sorted order (byte-code caches
     excluded), so that any edit gives a new hash."""
     folder = Path(folder)
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in folder_files(folder):
         h.update(path.relative_to(folder).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()

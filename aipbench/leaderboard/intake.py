@@ -31,9 +31,7 @@ def add_entry(results_file: str | Path, results_dir: str | Path) -> Path:
     if doc.get("kind") == "reproduction":
         raise InputError(f"{source}: a reproduction is made from the leaderboard's entries, not added as one")
     name, protocol = doc["submission"]["name"], doc["protocol"]["name"]
-    if not SAFE_NAME.match(name):
-        raise InputError(f"{source}: submission name {name!r} must be lower-case letters, digits, '.', '_' or '-' "
-                         "(it becomes a file name and a page address)")
+    _check_name(source, name)
     check_document(source, doc)
     if source.with_suffix(".items.csv").is_file():  # sealed, but a re-sealed malformed CSV would break the site
         read_items_csv(source.with_suffix(".items.csv"), doc)
@@ -71,9 +69,7 @@ def check_entries(results_dir: str | Path) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     entries = load_entries(results_dir)  # schema, seal, protocol, budgets, files beside, artifacts per protocol
     for entry in entries:
-        if not SAFE_NAME.match(entry.name):
-            raise InputError(f"{entry.path}: submission name {entry.name!r} must be lower-case letters, digits, '.', "
-                             "'_' or '-'")
+        _check_name(entry.path, entry.name)
         status = entry.status
         if status["claim"] is not None and status["claim"].get("entry_sha256") != entry.document["sha256"]:
             raise InputError(f"{claim_path(entry.path)}: names another version of {entry.path.name} (its SHA-256 differs); "
@@ -84,3 +80,9 @@ def check_entries(results_dir: str | Path) -> dict[str, int]:
         if record.parent.parent / record.name not in filed:
             raise InputError(f"{record}: a claimed record without its entry {record.parent.parent / record.name}")
     return counts
+
+
+def _check_name(path: Path, name: str) -> None:
+    if not SAFE_NAME.match(name):
+        raise InputError(f"{path}: submission name {name!r} must be lower-case letters, digits, '.', '_' or '-' "
+                         "(it becomes a file name and a page address)")

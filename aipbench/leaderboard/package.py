@@ -21,7 +21,7 @@ def package_submission(folder: str | Path, results_file: str | Path, out: str | 
     every file's SHA-256) after checking that ``results_file`` passes the leaderboard's checks and was made by
     this very ``folder`` (its hash is the one the results record). The same inputs give the same bytes.
     Returns the manifest."""
-    from aipbench.hashing import folder_sha256
+    from aipbench.hashing import folder_files, folder_sha256
     from aipbench.leaderboard.entries import check_document
     from aipbench.results.document import load_results
 
@@ -36,7 +36,7 @@ def package_submission(folder: str | Path, results_file: str | Path, out: str | 
                          f"{folder} is {mine[:12]} now; re-run aipbench evaluate on it, or package the version that ran")
     name = doc["submission"]["name"]
     files: dict[str, bytes] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in folder_files(folder):  # exactly the files the results' submission hash covers
         files[f"submission/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
     for suffix in (".json", ".items.csv", ".examples.png"):
         beside = results_file.with_suffix(suffix)

@@ -78,7 +78,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
         if mine is not None and mine != files:
             raise InputError(f"{path}: this cache's {step!r} is not the build the entry used (other SHA-256); verify "
                              "compares like with like: prepare the protocol from the same data files")
-    differences = _item_differences(claimed, fresh.per_item, chosen, n_list)
+    differences, max_gap = _compare(claimed, fresh.per_item, chosen, n_list)
     passed = not problems and not differences
     result = {
         "entry": path.name, "entry_sha256": doc["sha256"], "protocol": doc["protocol"], "passed": passed,
@@ -86,7 +86,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
         "seed": seed, "items": [int(i) for i in chosen], "rankers": rankers, "epsilons": sweep or [own],
         "tolerance": {"per_item_hr": TOLERANCE, "self_consistency": SELF_CONSISTENCY},
         "self_consistency": problems, "n_differences": len(differences), "differences": differences[:200],
-        "max_difference": _max_gap(claimed, fresh.per_item, chosen, n_list),
+        "max_difference": max_gap,
         "aipbench": {"version": __version__, "git_commit": git_commit()}, "environment": fresh.document["environment"],
         "measured_sha256": fresh.document["sha256"],
     }
@@ -113,34 +113,25 @@ def _self_consistency(doc: dict, claimed, n_list: list[str]) -> list[str]:
     return problems
 
 
-def _pairs(claimed, measured, chosen: np.ndarray):
+def _compare(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> tuple[list[dict], float]:
+    """Every claimed-vs-measured number of the ``chosen`` items beyond ``TOLERANCE`` (and rows missing on
+    either side), and the largest difference over all compared numbers."""
     keys = ["item", "ranker", "epsilon"]
-    mine = claimed[claimed["item"].isin(chosen)]
-    fresh = measured[measured["item"].isin(chosen)]
-    return mine.merge(fresh, on=keys, how="outer", suffixes=("_claimed", "_measured"), indicator=True)
-
-
-def _item_differences(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> list[dict]:
-    both = _pairs(claimed, measured, chosen)
+    both = claimed[claimed["item"].isin(chosen)].merge(measured[measured["item"].isin(chosen)], on=keys, how="outer",
+                                                      suffixes=("_claimed", "_measured"), indicator=True)
     missing = {"left_only": "(not in the re-run)", "right_only": "(not in the entry's CSV)"}
     out = [{"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": missing[r["_merge"]],
             "claimed": None, "measured": None} for _, r in both[both["_merge"] != "both"].iterrows()]
-    both = both[both["_merge"] == "both"]
+    both, largest = both[both["_merge"] == "both"], 0.0
     for side, tol in TOLERANCE.items():
         for n in n_list:
             col = f"{side}_hr@{n}"
             gap = (both[f"{col}_claimed"] - both[f"{col}_measured"]).abs()
+            largest = max(largest, float(gap.max()) if len(gap) else 0.0)
             for _, r in both[gap > tol].iterrows():
                 out.append({"item": int(r["item"]), "ranker": r["ranker"], "epsilon": _eps(r["epsilon"]), "column": col,
                             "claimed": float(r[f"{col}_claimed"]), "measured": float(r[f"{col}_measured"])})
-    return out
-
-
-def _max_gap(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> float:
-    both = _pairs(claimed, measured, chosen)
-    both = both[both["_merge"] == "both"]
-    gaps = [float((both[f"{s}_hr@{n}_claimed"] - both[f"{s}_hr@{n}_measured"]).abs().max()) for s in TOLERANCE for n in n_list]
-    return max([g for g in gaps if g == g], default=0.0)
+    return out, largest
 
 
 def _eps(value) -> int | None:
