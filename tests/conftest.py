@@ -85,6 +85,20 @@ def pipeline(tiny_rankers, tmp_path_factory):
     return TinyReproduction(shared_dir(tmp_path_factory, "tiny-results"), tiny_rankers.root.parent)
 
 
+@pytest.fixture
+def private_home(tiny_rankers, tmp_path):
+    """A private copy of the whole tiny cache, for tests that try to damage it (its ``AIPBENCH_HOME``)."""
+    copy_artifacts(tiny_rankers, list(json.loads(tiny_rankers.manifest_path.read_text())["artifacts"]), tmp_path / "home")
+    return tmp_path / "home"
+
+
+def sandbox_marker():
+    """``@needs_sandbox``: skip, saying why, where the bubblewrap sandbox cannot run."""
+    from aipbench.harness.bwrap import sandbox_problem
+
+    return pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
+
+
 def copy_artifacts(store, names, home: Path):
     """A store under ``home`` holding only ``names`` of ``store`` (folders and manifest records copied,
     nothing re-trained)."""

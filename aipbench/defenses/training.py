@@ -3,9 +3,11 @@ paper §7.1, is the reference: VBPR trained with adversarial perturbations of it
 
 from __future__ import annotations
 
+from typing import Any
+
 from aipbench.defenses.handover import Handover
 
-__all__ = ["TrainingContext", "train_defended"]
+__all__ = ["TrainingContext", "rebuild_ranker", "train_defended", "trained_ranker"]
 
 
 class TrainingContext(Handover):
@@ -16,23 +18,76 @@ class TrainingContext(Handover):
     FIELDS = ("dataset", "feature_extractor", "features", "protocol", "undefended", "seed", "device")
 
 
+def _source(defense) -> str:
+    return getattr(defense, "_aipbench_source", ("the training defense",))[0]
+
+
+def trained_ranker(defense, returned: Any):
+    """What ``train`` returned, as a ranker: an aipbench ``Ranker`` (or a tuple starting with one)."""
+    from aipbench.errors import InputError
+    from aipbench.rankers.base import Ranker
+
+    ranker = returned[0] if isinstance(returned, tuple) and returned else returned  # trainers may add a history
+    if not isinstance(ranker, Ranker):
+        raise InputError(f"{_source(defense)}: train() must return an aipbench Ranker, got {type(ranker).__name__}")
+    return ranker
+
+
+class _Returned:
+    """The store's artifacts, but the ranker's checkpoint and catalog are the ones a worker returned."""
+
+    def __init__(self, artifacts, state: dict, catalog) -> None:
+        self._artifacts, self._state, self._catalog = artifacts, state, catalog
+        self.protocol = artifacts.protocol
+
+    def state(self, artifact: str, file: str) -> dict:
+        return self._state
+
+    def array(self, artifact: str, file: str):
+        return self._catalog.numpy()
+
+    def __getattr__(self, name: str):
+        return getattr(self._artifacts, name)
+
+
+def rebuild_ranker(defense, store, payload: dict):
+    """A ranker trained in a worker process, rebuilt here by aipbench's own code for its family from the
+    tensors the worker returned (never an object of the submission's making): its family must be one of
+    aipbench's rankers, shaped as the protocol's section for that family says."""
+    import torch
+
+    from aipbench.errors import InputError, one_line
+    from aipbench.pipeline.loaders import StoreArtifacts
+    from aipbench.rankers.registry import RANKERS
+
+    family, state, catalog = payload["family"], payload["state"], payload["catalog"]
+    if family not in RANKERS.names() or not isinstance(state, dict) or not isinstance(catalog, torch.Tensor):
+        raise InputError(f"{_source(defense)}: train() must return a ranker of one of aipbench's families "
+                         f"({', '.join(RANKERS.names())}), got {str(family)[:40]!r}")
+    try:
+        ranker = RANKERS.get(family).load(_Returned(StoreArtifacts(store), state, catalog))
+        ranker.catalog = catalog.float()
+    except Exception as err:  # noqa: BLE001 — a checkpoint of the wrong shape, a missing tensor
+        raise InputError(f"{_source(defense)}: train() returned a {family} ranker that does not fit the protocol's "
+                         f"[rankers.{family}] ({one_line(err)})") from None
+    return ranker
+
+
 def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
     """Run ``defense.train`` (with torch's deterministic kernels, as ``aipbench prepare`` trains) and
-    return its ranker frozen on ``device``; it must be an aipbench ``Ranker``."""
+    return its ranker frozen on ``device``; it must be an aipbench ``Ranker``. A defense in a worker
+    process (``harness.defense_worker``) trains there and its ranker is rebuilt here."""
     from aipbench.defenses.guard import call_defense
-    from aipbench.errors import InputError
     from aipbench.pipeline.loaders import load_extractor, load_features
+    from aipbench.defenses.transforms import in_worker
     from aipbench.pipeline.store import deterministic_torch
-    from aipbench.rankers.base import Ranker
 
     context = TrainingContext(dataset=dataset, feature_extractor=load_extractor(store), features=load_features(store),
                               protocol=store.protocol, undefended=undefended, seed=store.protocol.data.seed,
                               device=device)
-    with deterministic_torch():
-        ranker = call_defense(defense, "train", context)
-    if isinstance(ranker, tuple):  # trainers that also return their history
-        ranker = ranker[0]
-    if not isinstance(ranker, Ranker):
-        source = getattr(defense, "_aipbench_source", ("the training defense",))[0]
-        raise InputError(f"{source}: train() must return an aipbench Ranker, got {type(ranker).__name__}")
+    if in_worker(defense):  # its ranker comes back as tensors
+        ranker = rebuild_ranker(defense, store, call_defense(defense, "train", context))
+    else:
+        with deterministic_torch():
+            ranker = trained_ranker(defense, call_defense(defense, "train", context))
     return ranker.to(device).eval().requires_grad_(False)

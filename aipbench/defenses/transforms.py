@@ -9,8 +9,8 @@ from torch import nn
 
 from aipbench.defenses.guard import checked_transform
 
-__all__ = ["EOT", "EOT_SAMPLES", "BitDepth", "JPEG", "Transformed", "apply_transform", "is_randomized", "load_defense",
-           "portable", "restore"]
+__all__ = ["EOT", "EOT_SAMPLES", "BitDepth", "JPEG", "Transformed", "apply_transform", "in_worker", "is_randomized",
+           "load_defense", "portable", "restore", "restore_state"]
 
 EOT_SAMPLES = 8  # draws of a randomized transform an adaptive attack's gradient averages over
 
@@ -36,12 +36,17 @@ def load_defense(entry_file, class_name: str, **params):
     return defense
 
 
+def in_worker(defense) -> bool:
+    """Whether ``defense`` stands for one in a worker process (``harness.defense_worker``)."""
+    return bool(getattr(type(defense), "_aipbench_portable", False))
+
+
 def portable(defense):
     """What pickles in place of a defense loaded from a submission file: its source (file, class, level
     parameters) and its attributes (e.g. a fitted detector's weights), so a child process that imports
     the file again gets an equal object. Other objects pickle as they are."""
     source = getattr(defense, "_aipbench_source", None)
-    if source is None:
+    if source is None or in_worker(defense):  # a worker's stand-in pickles itself
         return defense
     return (_SOURCE, source, {k: v for k, v in defense.__dict__.items() if k != "_aipbench_source"})
 
@@ -53,6 +58,17 @@ def restore(value):
     path, cls, params = value[1]
     defense = load_defense(path, cls, **params)
     defense.__dict__.update(value[2])
+    return defense
+
+
+def restore_state(source: tuple, state: bytes):
+    """A defense from a worker process (``harness.defense_worker``), re-created in an attack's child: the
+    class from its file, with the worker's attributes (pickled there; unpickled only here, in the child)."""
+    import pickle
+
+    path, cls, params = source
+    defense = load_defense(path, cls, **params)
+    defense.__dict__.update(pickle.loads(state))
     return defense
 
 

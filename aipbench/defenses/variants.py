@@ -90,23 +90,31 @@ def evaluated_levels(spec, levels=None) -> list:
     return list(levels or spec.levels or [None])
 
 
-def probe(sub, prepared: "Prepared", levels: Sequence[int] | None = None) -> None:
+def probe(sub, prepared: "Prepared", levels: Sequence[int] | None = None, *, opener: Callable) -> dict:
     """Load the defense (and, for a transform, apply it to two cooperative images at each level) before any
-    attack runs, so that broken defense code fails in seconds with its one-line error."""
-    from aipbench.defenses.transforms import apply_transform, load_defense
+    attack runs, so that broken defense code fails in seconds with its one-line error. ``opener(params)``
+    loads the defense where its code runs (``harness.defense_worker.open_defense``); a transform's defenses
+    in worker processes are returned by level, for ``variants`` to use for every ranker."""
+    from aipbench.defenses.transforms import apply_transform, in_worker
 
-    spec = sub.defense
+    spec, loaded = sub.defense, {}
     for level in evaluated_levels(spec, levels) if spec.type == "transform" else [None]:
-        defense = load_defense(sub.entry_file, sub.entry_class, **({spec.parameter: level} if spec.parameter else {}))
+        defense = opener({spec.parameter: level} if spec.parameter else {})
         if spec.type == "transform":
             apply_transform(defense, prepared.cooperative_images(prepared.cold_subset(2)))
+            if in_worker(defense):
+                loaded[level] = defense
+        elif in_worker(defense):  # a training defense or detector: its own worker where it runs
+            defense.close()
+    return loaded
 
 
 def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequence[int] | None, gate: Gate | None,
-             log: Callable[[str], None]) -> Iterator[Variant]:
-    """The defended systems to score against ``ranker``, built one at a time."""
+             log: Callable[[str], None], opener: Callable, loaded: dict | None = None) -> Iterator[Variant]:
+    """The defended systems to score against ``ranker``, built one at a time; ``opener`` and ``loaded`` as
+    for ``probe`` (a training defense's opener also takes the data set its worker may read)."""
     from aipbench.defenses.defended import defend
-    from aipbench.defenses.transforms import Transformed, load_defense
+    from aipbench.defenses.transforms import Transformed, in_worker
 
     spec, prefix = sub.defense, f"{sub.submission.name}-{sub_hash[:12]}"
     if spec.type == "transform":
@@ -114,7 +122,10 @@ def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequen
 
         probe = np.asarray(prepared.dataset.images[prepared.cold_subset(16)])
         for level in evaluated_levels(spec, levels):
-            defense = load_defense(sub.entry_file, sub.entry_class, **({spec.parameter: level} if spec.parameter else {}))
+            if loaded and level in loaded:  # a worker process per level, shared by the rankers
+                defense = loaded[level]
+            else:
+                defense = opener({spec.parameter: level} if spec.parameter else {})
             defended = defend(ranker, defense, prepared.dataset)
             tag = prefix + (f"-{level}" if level is not None else "")
             differing = is_randomized(defense, probe)
@@ -130,8 +141,13 @@ def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequen
         from aipbench.hashing import state_sha256
 
         start = time.perf_counter()
-        trained = train_defended(load_defense(sub.entry_file, sub.entry_class), store=prepared.store,
-                                 dataset=prepared.dataset, undefended=ranker, device=prepared.device)
+        trainer = opener({}, dataset=prepared.dataset)
+        try:
+            trained = train_defended(trainer, store=prepared.store, dataset=prepared.dataset, undefended=ranker,
+                                     device=prepared.device)
+        finally:
+            if in_worker(trainer):
+                trainer.close()
         seconds, digest = time.perf_counter() - start, state_sha256(trained)
         log(f"{ranker.name}: trained the defended ranker in {seconds:.0f} s (state {digest[:12]})")
         yield Variant(None, f"{prefix}-{digest[:12]}", trained, trained,

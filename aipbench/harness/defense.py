@@ -25,9 +25,13 @@ def evaluate_defense(sub: "Submission", prepared: "Prepared", *, time_limit: flo
     """``_evaluate_defense`` with every call into the defense's own code (import, transform, train, fit,
     score) under ``time_limit`` and with one-line errors (``aipbench.defenses.guard``)."""
     from aipbench.defenses.guard import defense_time_limit
+    from aipbench.harness.defense_worker import close_all
 
-    with defense_time_limit(time_limit):
-        return _evaluate_defense(sub, prepared, time_limit=time_limit, **options)
+    try:
+        with defense_time_limit(time_limit):
+            return _evaluate_defense(sub, prepared, time_limit=time_limit, **options)
+    finally:
+        close_all()  # the defense's worker processes
 
 
 def _evaluate_defense(
@@ -48,6 +52,7 @@ def _evaluate_defense(
     ranker it ``defends`` only."""
     from aipbench.defenses.variants import probe, variants
     from aipbench.harness.checks import defense_flags
+    from aipbench.harness.defense_worker import open_defense
     from aipbench.harness.gate import fit_gate
     from aipbench.harness.sandbox import sandbox_record
     from aipbench.harness.sources import ImageSource, make_all
@@ -61,7 +66,11 @@ def _evaluate_defense(
     began = time.perf_counter()
     proto, dataset = prepared.protocol, prepared.dataset
     spec = sub.defense
-    probe(sub, prepared, levels)  # broken defense code fails before any attack runs
+    def opener(params: dict, **where):  # the defense's code, in a worker process unless trusted (isolation "none")
+        return open_defense(sub.entry_file, sub.entry_class, params, isolation=isolation, precision=prepared.precision,
+                            **where)
+
+    loaded = probe(sub, prepared, levels, opener=opener)  # broken defense code fails before any attack runs
     names = [spec.defends] if spec.type == "training" else list(rankers)
     attack_subs = {a: reference_submission(a, kind="attack") for a in attacks}
     attack_hashes = {a: folder_sha256(asub.folder) for a, asub in attack_subs.items()}
@@ -83,7 +92,8 @@ def _evaluate_defense(
     for name in names:
         ranker = prepared.ranker(name)
         # a training defense trains before any attack runs (a broken trainer fails in seconds)
-        systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log))
+        systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log,
+                                opener=opener, loaded=loaded))
         plan.append((name, ranker, systems))
         for a in attacks:
             transfer_sources[name, a] = source(a)
@@ -134,7 +144,7 @@ def _evaluate_defense(
                 f"{row['clean']['defended']['test_hr']:.4f}; worst adversarial HR@{n} {worst[0]:.4f} ({worst[1]}, {worst[2]})")
     doc = _document(sub, sub_hash, prepared, rows, attacks, subset, began)
     doc["intervals"] = boot.describe()
-    doc["sandbox"] = sandbox_record(isolation, code=True)  # the reference attacks' adaptive runs
+    doc["sandbox"] = sandbox_record(isolation, code=True)  # the defense's own worker and the adaptive attacks
     doc["checks"] = [c for c in DEFENSE_CHECKS if (c != "randomized-transform" or spec.type == "transform")
                      and (c != "detector-false-alarms" or spec.type == "detector")]
     if gate is not None:

@@ -28,14 +28,15 @@ def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, t
     and set its threshold to flag ``FALSE_ALARM_RATE`` of the cooperative cold images."""
     from aipbench.defenses.guard import call_defense
     from aipbench.defenses.detector import DetectorContext, detector_scores, detector_training_items, threshold_at
-    from aipbench.defenses.transforms import load_defense
+    from aipbench.defenses.transforms import in_worker
+    from aipbench.harness.defense_worker import open_defense
     from aipbench.harness.sources import ImageSource
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256, state_sha256
     from aipbench.pipeline.loaders import load_extractor
 
     dataset, device = prepared.dataset, prepared.device
-    detector = load_defense(sub.entry_file, sub.entry_class)
+    detector = open_defense(sub.entry_file, sub.entry_class, isolation=isolation, precision=prepared.precision)
     seed = prepared.protocol.data.seed
     train = detector_training_items(dataset, int(getattr(detector, "training_items", 300)), seed)
     adversarial = {}
@@ -51,13 +52,16 @@ def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, t
                               feature_extractor=load_extractor(prepared.store).to(device), seed=seed, device=device)
     start = time.perf_counter()
     call_defense(detector, "fit", context)
-    if isinstance(detector, torch.nn.Module):
+    if isinstance(detector, torch.nn.Module):  # in this process; a worker does this itself
         detector.eval().requires_grad_(False)
     fit_s = time.perf_counter() - start
     clean = detector_scores(detector, prepared.cooperative_images(dataset.cold_items), device=device)
     threshold = threshold_at(clean, FALSE_ALARM_RATE)
     margin = 0.25 * max(threshold - float(np.median(clean)), 1e-3)  # aim a little inside the accepted side
-    digest = state_sha256(detector) if isinstance(detector, torch.nn.Module) else folder_sha256(sub.folder)
+    if in_worker(detector):  # it hashes its own state
+        digest = detector.state_sha256() or folder_sha256(sub.folder)
+    else:
+        digest = state_sha256(detector) if isinstance(detector, torch.nn.Module) else folder_sha256(sub.folder)
     info = {"training_items": len(train), "training_sets": sorted(adversarial), "fit_s": fit_s, "sha256": digest}
     false_alarms = float((clean > threshold).mean())
     # the operating point's rate on other clean images: the catalog's test items (a seeded sample of at most 2,000)

@@ -26,12 +26,12 @@ import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
 from aipbench.harness.bwrap import bwrap_args, sandbox_problem
+from aipbench.harness.scratch import child_limits, remove_orphaned_scratch
 
 __all__ = ["DEFAULT_TIME_LIMIT", "ISOLATIONS", "MAX_MESSAGE", "one_line", "run_attack", "sandbox_record"]
 
 DEFAULT_TIME_LIMIT = 3600  # seconds per attack run
 ISOLATIONS = ("sandbox", "process", "none")
-_MAX_OUTPUT_FILE = 1 << 31  # bytes any file the child writes may reach (RLIMIT_FSIZE)
 _CATALOG = "/run/aipbench/catalog"  # where the sandbox sees the catalog images
 
 
@@ -154,7 +154,7 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
     if isolation == "sandbox" and (problem := sandbox_problem()):
         raise InputError(f"{entry_file}: code submissions run in a bubblewrap sandbox, which cannot run here "
                          f"({problem}); install bubblewrap, or pass --unsandboxed to run it without one")
-    _remove_orphaned_scratch()
+    remove_orphaned_scratch()
     scratch = Path(tempfile.mkdtemp(prefix=f"aipbench-attack-{os.getpid()}-"))
     try:
         return _run_child(entry_file, class_name, context, scratch=scratch, workdir=workdir, time_limit=time_limit,
@@ -182,7 +182,7 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
                            env=env) + child
     with open(scratch / "stdout.txt", "wb") as out, open(scratch / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(child, env=env, cwd=entry_file.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True, preexec_fn=_child_limits,
+                                start_new_session=True, preexec_fn=child_limits,
                                 pass_fds=() if oracle is None else (oracle[2].fileno(),))
         try:
             _wait(proc, time_limit, oracle)
@@ -216,20 +216,6 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
         raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
 
 
-def _remove_orphaned_scratch() -> None:
-    """Remove the scratch folders of harnesses that died without cleaning up (SIGKILL cannot be caught):
-    ``aipbench-attack-<pid>-*`` of a pid that no longer runs."""
-    for folder in Path(tempfile.gettempdir()).glob("aipbench-attack-*-*"):
-        pid = folder.name.split("-")[2]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:  # that harness is gone: its scratch is garbage
-            shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            pass
-
 
 def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> None:
     """Wait for the child, answering a black-box attack's oracle queries meanwhile; TimeoutExpired past
@@ -257,18 +243,6 @@ def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> No
     finally:
         conn.close()
 
-
-def _child_limits() -> None:
-    """In the child before exec: die with the harness (Linux), and cap the size of any file it writes."""
-    import resource
-
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-    resource.setrlimit(resource.RLIMIT_FSIZE, (_MAX_OUTPUT_FILE, _MAX_OUTPUT_FILE))
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
