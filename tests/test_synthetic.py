@@ -141,3 +141,16 @@ def test_contact_sheet_marks_hook_and_cold_items(tiny_dataset, tmp_path):
         pixels = np.asarray(img.convert("RGB"))
     assert (pixels == (220, 30, 30)).all(-1).sum() > 100  # the hook's red frame
     assert (pixels == (30, 90, 220)).all(-1).sum() > 100  # cold items' blue frames
+
+
+def test_contact_sheet_resizes_photos_and_writes_jpeg_by_name(tiny_dataset, tmp_path):
+    from PIL import Image
+
+    with Image.open(contact_sheet(tiny_dataset, tmp_path / "plain.png")) as plain:
+        width = plain.width
+    with Image.open(contact_sheet(tiny_dataset, tmp_path / "small.jpg", size=16)) as img:
+        assert img.format == "JPEG"
+        side = tiny_dataset.images.shape[-1]
+        # 16 columns of (photo + 2 × 3 px frame + 2 px padding) + the last 2 px padding
+        assert img.width == 16 * (16 + 8) + 2 and width == 16 * (side + 8) + 2
+    assert not list(tmp_path.glob("*.partial"))

@@ -17,8 +17,10 @@ def data() -> None:
 @data.command("preview")
 @click.argument("protocol")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="PNG file to write the contact sheet to.")
-def preview_cmd(protocol: str, out_path: Path) -> None:
+              help="File to write the contact sheet to: PNG, or JPEG for a .jpg/.jpeg name.")
+@click.option("--size", type=click.IntRange(8, 1024), default=None,
+              help="Show each photo at SIZE pixels (antialiased); default: as stored.")
+def preview_cmd(protocol: str, out_path: Path, size: int | None) -> None:
     """Write a contact sheet of PROTOCOL's item images (hook and some cold items marked)."""
     from aipbench.data.preview import contact_sheet
     from aipbench.pipeline.loaders import load_dataset
@@ -27,7 +29,7 @@ def preview_cmd(protocol: str, out_path: Path) -> None:
 
     store = open_store(load_protocol(protocol))
     store.prepare(["dataset"], log=lambda m: click.echo(m, err=True))
-    contact_sheet(load_dataset(store), out_path)
+    contact_sheet(load_dataset(store), out_path, size=size)
     click.echo(f"wrote {out_path}")
 
 

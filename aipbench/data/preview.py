@@ -37,11 +37,16 @@ def sheet_items(dataset: "Dataset", *, n_cold: int = 15, n_popular: int = 24, n_
     )
 
 
-def contact_sheet(dataset: "Dataset", out_path: Path, *, columns: int = 16) -> Path:
-    """Write a PNG grid: the hook item (red frame), popular items, cold items (blue frames), other items."""
+def contact_sheet(dataset: "Dataset", out_path: Path, *, columns: int = 16, size: int | None = None) -> Path:
+    """Write a grid (PNG; JPEG for a .jpg/.jpeg name): the hook item (red frame), popular items, cold items
+    (blue frames), other items; ``size``: each photo resized to that many pixels (antialiased)."""
     chosen = sheet_items(dataset)
     ids = np.array([i for i, _ in chosen])
     images = torch.from_numpy(np.asarray(dataset.images[np.sort(ids)]))[np.argsort(np.argsort(ids))]
+    if size is not None and size != images.shape[-1]:
+        from torchvision.transforms.v2.functional import resize
+
+        images = resize(images, [size, size], antialias=True)
     framed = torch.full((len(chosen), 3, images.shape[2] + 2 * _BORDER, images.shape[3] + 2 * _BORDER), 255, dtype=torch.uint8)
     for n, (_, role) in enumerate(chosen):
         if role in ("hook", "cold"):
@@ -60,6 +65,7 @@ def contact_sheet(dataset: "Dataset", out_path: Path, *, columns: int = 16) -> P
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
-    canvas.save(tmp, format="PNG")
+    jpeg = out_path.suffix.lower() in (".jpg", ".jpeg")
+    canvas.save(tmp, format="JPEG" if jpeg else "PNG", **({"quality": 90} if jpeg else {}))
     tmp.replace(out_path)
     return out_path
