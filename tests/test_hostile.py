@@ -251,6 +251,10 @@ DEFENSES = [
     ("class D:\n    def transform(self, x):\n        return x[:1]\n", "must return a uint8 tensor of shape"),
     ("import time\nclass D:\n    def transform(self, x):\n        time.sleep(600)\n        return x\n",
      "D.transform ran past its time limit of 5 s"),
+    ("import os\nclass D:\n    def transform(self, x):\n        os._exit(3)\n",
+     "the defense's process ended during D.transform (exit status 3)"),
+    ("import time\nclass D:\n    def __init__(self):\n        time.sleep(600)\n    def transform(self, x):\n        return x\n",
+     "importing D ran past its time limit of 5 s"),
 ]
 
 

@@ -237,7 +237,10 @@ class SandboxedDefense:
         except InputError:
             raise
         except BaseException as err:  # the worker died, said what no reply is, or the harness is stopped
-            status = self._proc.poll() if self._proc is not None else None
+            try:
+                status = self._proc.wait(timeout=2) if isinstance(err, Exception) else None
+            except subprocess.TimeoutExpired:
+                status = None
             self.close()
             if not isinstance(err, Exception):
                 raise
