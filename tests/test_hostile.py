@@ -328,3 +328,23 @@ def test_a_python_or_checkout_under_tmp_stays_visible_in_the_sandbox(monkeypatch
     args = bwrap.bwrap_args(scratch=tmp_path / "s", workdir=tmp_path, hidden=[cache], binds={}, env={})
     assert args.index(str(venv.resolve())) < args.index("--tmpfs", args.index(str(venv.resolve()))) \
         == args.index(str(cache.resolve())) - 1
+
+
+@needs_sandbox
+def test_the_gpus_device_nodes_are_bound_into_the_sandbox(monkeypatch, tmp_path):
+    """The sandbox's fresh /dev has no GPU nodes; where the machine has them (/dev/nvidia*), each is bound
+    in, or CUDA could not start in a sandboxed child. A file under /tmp stands in for a node here: /tmp is
+    hidden in the sandbox, so the child reads it only through that bind."""
+    import aipbench.harness.bwrap as bwrap
+
+    node = tmp_path / "nvidia0"
+    node.write_text("the device")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: [str(node)])
+    args = bwrap.bwrap_args(scratch=scratch, workdir=scratch, hidden=[], binds={}, env={"PATH": "/usr/bin:/bin"})
+    seen = subprocess.run([*args, "cat", str(node)], capture_output=True, text=True, timeout=60)
+    assert seen.returncode == 0 and seen.stdout == "the device", seen.stderr
+    monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: [])
+    args = bwrap.bwrap_args(scratch=scratch, workdir=scratch, hidden=[], binds={}, env={"PATH": "/usr/bin:/bin"})
+    assert subprocess.run([*args, "cat", str(node)], capture_output=True, timeout=60).returncode != 0

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["bwrap_args", "bwrap_binary", "runtime_paths", "sandbox_description", "sandbox_problem"]
+__all__ = ["bwrap_args", "bwrap_binary", "gpu_device_nodes", "runtime_paths", "sandbox_description", "sandbox_problem"]
 
 # What every sandboxed child gets: a read-only view of the system, fresh /dev, /proc and /tmp, no
 # network, its own PID/IPC/UTS namespaces, a new session (no terminal), and death with its parent.
@@ -72,12 +72,22 @@ def runtime_paths() -> list[str]:
     return sorted(str(p) for p in found if not any(q in p.parents for q in found))  # outermost folders only
 
 
+def gpu_device_nodes() -> list[str]:
+    """The GPU's device nodes on this machine (NVIDIA's, and /dev/dri), which the sandbox's fresh /dev lacks:
+    without them CUDA cannot start in a sandboxed child. Empty on a machine without a GPU."""
+    import glob
+
+    return sorted(p for p in glob.glob("/dev/nvidia*") + glob.glob("/dev/dri") if Path(p).exists())
+
+
 def bwrap_args(*, scratch: Path, workdir: Path, hidden: list[Path], binds: dict[str, str], env: dict[str, str]) -> list[str]:
     """The ``bwrap ...`` prefix of a sandboxed child: ``hidden`` folders (the artifact cache) replaced by
     empty tmpfs mounts, ``binds`` (real path → path in the child) and ``workdir`` (the submission folder,
     also the working directory; it may lie under /tmp) read-only, ``scratch`` the only writable folder, and
     exactly ``env`` as its environment."""
     args = [bwrap_binary(), *_BASE]
+    for node in gpu_device_nodes():  # the device, not the host's files: CUDA needs its nodes in the fresh /dev
+        args += ["--dev-bind", node, node]
     for folder in runtime_paths():  # back from under the fresh /tmp and /run, read-only, before any hiding
         args += ["--ro-bind", folder, folder]
     for folder in hidden:
