@@ -216,3 +216,40 @@ class D:
     assert len(list(scratch_root().glob(f"aipbench-defense-{proc.pid}-*"))) <= 1
     _worker(folder, "D").close()
     assert not list(scratch_root().glob(f"aipbench-defense-{proc.pid}-*"))
+
+
+@needs_sandbox
+def test_links_a_worker_plants_in_its_scratch_lead_the_harness_nowhere(tmp_path):
+    """The worker replaces its input buffer with a link to one of the harness's files: the harness's next
+    (larger) input is written to a fresh file, never through the link, and the victim is untouched."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    folder = defense_folder(tmp_path / "linker", f"""
+import os
+class D:
+    def transform(self, x):
+        link = os.path.join(os.environ["TMPDIR"], "in.buf")
+        os.unlink(link)
+        os.symlink({str(victim)!r}, link)
+        return x
+""")
+    there = _worker(folder, "D")
+    try:
+        for n in (2, 8):  # the second call grows (re-creates) the input buffer
+            x = torch.full((n, 3, 4, 4), 7, dtype=torch.uint8)
+            assert torch.equal(there.transform(x), x)
+    finally:
+        there.close()
+    assert victim.read_text() == "keep me"
+
+
+def test_a_childs_file_is_read_only_if_it_is_a_regular_file_of_its_own(tmp_path):
+    from aipbench.harness.scratch import open_child_file, write_child_file
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the harness's")
+    (tmp_path / "stdout.txt").symlink_to(secret)
+    with pytest.raises(OSError):
+        open_child_file(tmp_path / "stdout.txt")
+    write_child_file(tmp_path / "stdout.txt", b"fresh")  # replaces the link, never writes through it
+    assert secret.read_text() == "the harness's" and (tmp_path / "stdout.txt").read_bytes() == b"fresh"

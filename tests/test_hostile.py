@@ -348,3 +348,24 @@ def test_the_gpus_device_nodes_are_bound_into_the_sandbox(monkeypatch, tmp_path)
     monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: [])
     args = bwrap.bwrap_args(scratch=scratch, workdir=scratch, hidden=[], binds={}, env={"PATH": "/usr/bin:/bin"})
     assert subprocess.run([*args, "cat", str(node)], capture_output=True, timeout=60).returncode != 0
+
+
+@needs_sandbox
+def test_an_attack_cannot_make_the_harness_copy_a_file_through_a_link(home, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the harness's own file")
+    body = f"""
+    for name in ("stdout.txt", "stderr.txt", "traceback.txt"):
+        path = os.path.join(os.environ["HOME"], name)
+        if os.path.exists(path) or os.path.islink(path):
+            os.unlink(path)
+        os.symlink({str(secret)!r}, path)
+    return ctx.cold_images
+    """
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(_attack(tmp_path, body)), "--protocol",
+                                       "tiny", "--rankers", "vbpr", "--items", "10", "--out", str(out)],
+                                env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    kept = [p for p in home.rglob("*.txt") if p.name in ("stdout.txt", "stderr.txt", "traceback.txt")]
+    assert kept and not any("the harness's own file" in p.read_text() for p in kept)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
+from aipbench.harness.scratch import open_child_file, write_child_file
 
 __all__ = ["SandboxedDefense", "close_all", "open_defense"]
 
@@ -133,13 +134,14 @@ class SandboxedDefense:
         """Run the training defense; its ranker comes back as ``{"family", "state", "catalog"}`` (tensors only)."""
         import torch
 
-        out = self._request({"op": "train", "context": self._put_object(context._fields)}, what="train")
+        self._request({"op": "train", "context": self._put_object(context._fields)}, what="train")
         try:
-            payload = torch.load(self._scratch / out["out"], map_location="cpu", weights_only=True)
+            with open_child_file(self._scratch / "ranker.pt") as fh:
+                payload = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 — whatever the worker left there
             raise InputError(f"{self._aipbench_source[0]}: the trained ranker could not be read ({one_line(err)})") from None
         finally:
-            (self._scratch / out["out"]).unlink(missing_ok=True)
+            (self._scratch / "ranker.pt").unlink(missing_ok=True)
         if not isinstance(payload, dict) or set(payload) != {"family", "state", "catalog"}:
             raise InputError(f"{self._aipbench_source[0]}: the trained ranker came back malformed")
         return payload
@@ -159,9 +161,14 @@ class SandboxedDefense:
     def __reduce__(self):  # into an attack's context: the class from its file, with the worker's state
         from aipbench.defenses.transforms import restore_state
 
-        state = self._request({"op": "state"}, what="state")
-        data = (self._scratch / state["out"]).read_bytes()
-        (self._scratch / state["out"]).unlink(missing_ok=True)
+        self._request({"op": "state"}, what="state")
+        try:
+            with open_child_file(self._scratch / "state.pkl") as fh:
+                data = fh.read()
+        except OSError as err:
+            raise InputError(f"{self._aipbench_source[0]}: the defense's state could not be read ({one_line(err)})") from None
+        finally:
+            (self._scratch / "state.pkl").unlink(missing_ok=True)
         return restore_state, (self._aipbench_source, data)
 
     def close(self) -> None:
@@ -186,8 +193,7 @@ class SandboxedDefense:
         cross through it without fresh pages — or a pickle — each time."""
         buffer = self._buffers.get(name)
         if buffer is None or buffer.size < nbytes:
-            with open(self._scratch / name, "wb") as fh:
-                fh.truncate(max(nbytes, 1))
+            write_child_file(self._scratch / name, size=max(nbytes, 1))  # never through a link the worker made
             buffer = self._buffers[name] = np.memmap(self._scratch / name, dtype=np.uint8, mode="r+",
                                                      shape=(max(nbytes, 1),))
         return buffer
@@ -220,7 +226,7 @@ class SandboxedDefense:
 
         buffer = io.BytesIO()
         Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(fields)
-        (self._scratch / "context.pkl").write_bytes(buffer.getvalue())
+        write_child_file(self._scratch / "context.pkl", buffer.getvalue())
         return "context.pkl"
 
     def _request(self, message: dict, *, what: str, timeout_what: str | None = None) -> dict:
@@ -253,7 +259,8 @@ class SandboxedDefense:
             copied = Path(tempfile.gettempdir()) / f"aipbench-defense-traceback-{Path(file).parent.name}.txt"
             if str(self._scratch) in message:  # the traceback is in the worker's scratch: keep a copy
                 try:
-                    shutil.copyfile(self._scratch / copied.name, copied)
+                    with open_child_file(self._scratch / copied.name) as fh:
+                        write_child_file(copied, fh.read(1 << 20))
                 except OSError:
                     pass
                 message = message.replace(str(self._scratch / copied.name), str(copied))

@@ -26,7 +26,7 @@ import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
 from aipbench.harness.bwrap import bwrap_args, sandbox_problem
-from aipbench.harness.scratch import child_limits, remove_orphaned_scratch
+from aipbench.harness.scratch import child_limits, open_child_file, remove_orphaned_scratch
 
 __all__ = ["DEFAULT_TIME_LIMIT", "ISOLATIONS", "MAX_MESSAGE", "one_line", "run_attack", "sandbox_record"]
 
@@ -128,8 +128,9 @@ def sandbox_record(isolation: str, *, code: bool) -> dict:
 
 
 def _read_capped(path: Path, limit: int = 1 << 16) -> str:
+    """The start of a file the child left (a regular file only: never through a link it made)."""
     try:
-        with open(path, "rb") as fh:
+        with open_child_file(path) as fh:
             return fh.read(limit).decode("utf-8", errors="replace")
     except OSError:
         return ""
@@ -211,7 +212,8 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
     if proc.returncode != 0 or not result.is_file():
         raise InputError(f"{entry_file}: the attack process exited with status {proc.returncode} and no images")
     try:
-        return np.load(result, allow_pickle=False)
+        with open_child_file(result) as fh:
+            return np.load(fh, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
 

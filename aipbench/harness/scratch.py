@@ -9,9 +9,41 @@ import signal
 import tempfile
 from pathlib import Path
 
-__all__ = ["MAX_OUTPUT_FILE", "child_limits", "remove_orphaned_scratch", "scratch_root"]
+__all__ = ["MAX_OUTPUT_FILE", "child_limits", "open_child_file", "remove_orphaned_scratch", "scratch_root",
+           "write_child_file"]
 
 MAX_OUTPUT_FILE = 1 << 31  # bytes any file a child writes may reach (RLIMIT_FSIZE)
+
+
+def open_child_file(path: Path):
+    """A file a child left in its scratch folder, opened for reading only if it is a regular file there —
+    never through a symbolic link (a child could point one at any file the harness may read). Raises
+    OSError otherwise."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def write_child_file(path: Path, data: bytes = b"", *, size: int | None = None) -> None:
+    """Write a file into a child's scratch folder afresh: whatever the child put at that name (a symbolic
+    link to one of the harness's files, above all) is removed first, and the file is created exclusively.
+    ``size``: make it that many bytes long (sparse) instead of writing ``data``."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        if size is not None:
+            fh.truncate(size)
+        else:
+            fh.write(data)
 
 
 def scratch_root() -> Path:
