@@ -147,17 +147,22 @@ def test_nes_on_tiny_matches_its_pins_and_promotes(tiny_rankers, tmp_path, ranke
 
 
 def test_the_committed_blackbox_comparison_is_one_consistent_leaderboard():
-    """leaderboard/blackbox/: NES, INSA and EXPA at ε = 32 on synthetic-v2's seeded 100-item subset, on one
-    build of the artifacts (what `leaderboard check` checks), the same items and cooperative numbers in all
-    three, and NES's queries within its budget on every ranker."""
+    """leaderboard/blackbox/: NES, INSA, EXPA and the noise control at ε = 32 on synthetic-v2's seeded 100-item
+    subset, on one build of the artifacts (what `leaderboard check` checks), the same items and cooperative
+    numbers in all four, NES's queries within its budget on every ranker, and INSA and noise on three replicas
+    of each trained ranker, noise's lift far below INSA's on every one."""
     from aipbench.leaderboard.intake import check_entries
 
     folder = Path(__file__).resolve().parents[1] / "leaderboard" / "blackbox"
-    assert check_entries(folder)["reference"] == 3
+    assert check_entries(folder)["reference"] == 4
     docs = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v2").glob("*.json")}
-    assert sorted(docs) == ["expa", "insa", "nes"]
+    assert sorted(docs) == ["expa", "insa", "nes", "noise"]
     cooperative = {name: {r["ranker"]: r["cooperative"]["hr"]["5"] for r in d["results"]} for name, d in docs.items()}
-    assert cooperative["nes"] == cooperative["insa"] == cooperative["expa"]
+    assert cooperative["nes"] == cooperative["insa"] == cooperative["expa"] == cooperative["noise"]
+    for insa, noise in zip(docs["insa"]["results"], docs["noise"]["results"]):
+        if "replicas" in insa:
+            assert insa["replicas"]["count"] == noise["replicas"]["count"] == 3
+            assert max(noise["replicas"]["hr_lift"]) < 2 < min(insa["replicas"]["hr_lift"])
     assert {r["n_items"] for d in docs.values() for r in d["results"]} == {100}
     for row in docs["nes"]["results"]:
         assert row["oracle"]["queries"] <= row["oracle"]["budget"] == 100 * 1000
