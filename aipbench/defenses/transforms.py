@@ -38,7 +38,7 @@ def load_defense(entry_file, class_name: str, **params):
 
 def in_worker(defense) -> bool:
     """Whether ``defense`` stands for one in a worker process (``harness.defense_worker``)."""
-    return bool(getattr(type(defense), "_aipbench_portable", False))
+    return bool(getattr(type(defense), "_aipbench_in_worker", False))
 
 
 def portable(defense):
@@ -66,10 +66,7 @@ def restore_state(source: tuple, state: bytes):
     class from its file, with the worker's attributes (pickled there; unpickled only here, in the child)."""
     import pickle
 
-    path, cls, params = source
-    defense = load_defense(path, cls, **params)
-    defense.__dict__.update(pickle.loads(state))
-    return defense
+    return restore((_SOURCE, source, pickle.loads(state)))
 
 
 class JPEG:

@@ -66,6 +66,7 @@ def _evaluate_defense(
     began = time.perf_counter()
     proto, dataset = prepared.protocol, prepared.dataset
     spec = sub.defense
+
     def opener(params: dict, **where):  # the defense's code, in a worker process unless trusted (isolation "none")
         return open_defense(sub.entry_file, sub.entry_class, params, isolation=isolation, precision=prepared.precision,
                             **where)

@@ -20,18 +20,13 @@ __all__ = ["worker"]
 _MAX_REPLY = 1 << 16  # bytes of one JSON reply (the harness reads no more)
 
 
-
-
 def _load_object(path: Path) -> Any:
     """Unpickle the harness's context fields, opening the data set's image files where they are bound."""
     from aipbench.data.packed import PackedImages
 
     class Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid):
-            inside, kind, extra = pid
-            if kind == "memmap":
-                return np.load(inside, mmap_mode="r")
-            return PackedImages(inside, extra[1], extra[2])
+        def persistent_load(self, pid):  # ("memmap", path) or ("packed", blob, offsets, size): harness.defense_worker
+            return np.load(pid[1], mmap_mode="r") if pid[0] == "memmap" else PackedImages(*pid[1:])
 
     with open(path, "rb") as fh:
         return Unpickler(fh).load()
@@ -90,7 +85,7 @@ def _serve(defense, message: dict, scratch: Path) -> dict:
             ranker = trained_ranker(defense, call_defense(defense, "train", context))
         torch.save({"family": ranker.name, "state": ranker.state_dict(), "catalog": ranker.catalog},
                    scratch / "ranker.pt")
-        return {"out": "ranker.pt"}
+        return {}
     if op == "attr":
         value = getattr(defense, str(message["name"]), None)
         plain = value is None or isinstance(value, (bool, int, float, str))
@@ -98,7 +93,7 @@ def _serve(defense, message: dict, scratch: Path) -> dict:
     if op == "state":
         state = {k: v for k, v in defense.__dict__.items() if k != "_aipbench_source"}
         (scratch / "state.pkl").write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        return {"out": "state.pkl"}
+        return {}
     raise ValueError(f"no such request {op!r}")
 
 
@@ -106,7 +101,7 @@ def worker(scratch: str, fd: str) -> int:
     """Answer the harness's requests until it closes the connection."""
     from multiprocessing.connection import Connection
 
-    conn, scratch_dir, defense = Connection(int(fd)), Path(scratch), None
+    conn, scratch_dir, defense, source = Connection(int(fd)), Path(scratch), None, "the defense"
     while True:
         try:
             message = json.loads(conn.recv_bytes())
@@ -121,7 +116,8 @@ def worker(scratch: str, fd: str) -> int:
 
                 torch.set_num_threads(int(message["threads"]))
                 apply_precision(message.get("precision"))
-                defense = load_defense(message["file"], message["class"], **message["params"])
+                source = message["file"]
+                defense = load_defense(source, message["class"], **message["params"])
                 reply = {}
             else:
                 reply = _serve(defense, message, scratch_dir)
@@ -132,7 +128,7 @@ def worker(scratch: str, fd: str) -> int:
                 (scratch_dir / "traceback.txt").write_text(traceback.format_exc()[-20000:])
             except OSError:
                 pass
-            reply = {"error": f"{message.get('file', 'the defense')}: {message.get('op')} failed: {one_line(err)}"}
+            reply = {"error": f"{source}: {message.get('op')} failed: {one_line(err)}"}
         try:
             conn.send_bytes(json.dumps(reply, allow_nan=False).encode()[:_MAX_REPLY])
         except (OSError, ValueError):

@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,14 +25,12 @@ from typing import Any
 import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
-from aipbench.harness.scratch import open_child_file, write_child_file
+from aipbench.harness.scratch import bind_image_file, kill_group, open_child_file, write_child_file
 
 __all__ = ["SandboxedDefense", "close_all", "open_defense"]
 
 _LIVE: set["SandboxedDefense"] = set()
 _MAX_REPLY = 1 << 16  # bytes of one JSON reply
-_CATALOG = "/run/aipbench/catalog"  # where the sandbox sees the catalog images (as attack children do)
-
 
 
 def open_defense(entry_file, class_name: str, params: dict | None = None, *, isolation: str = "sandbox",
@@ -64,11 +61,13 @@ class SandboxedDefense:
     it (``copy.deepcopy``) are itself; pickled (into an attack's context), it becomes the submission's class
     re-imported from its file with the worker's state."""
 
-    _aipbench_portable = True  # ``transforms.portable`` leaves it as it is: it pickles itself
+    _aipbench_in_worker = True  # ``transforms.in_worker``: ``portable`` leaves it as it is (it pickles itself)
 
     def __init__(self, entry_file, class_name: str, params: dict, *, sandboxed: bool, dataset=None,
                  precision: str | None = None) -> None:
         import torch
+
+        from multiprocessing.connection import Connection
 
         from aipbench.defenses.guard import _LIMIT
         from aipbench.harness.bwrap import bwrap_args, sandbox_problem
@@ -77,33 +76,35 @@ class SandboxedDefense:
 
         path = Path(entry_file).resolve()
         self._aipbench_source = (str(path), class_name, dict(params))
-        self._proc, self._conn, self._buffers = None, None, {}
+        self._proc, self._conn, self._buffers, self._scratch = None, None, {}, None
         if sandboxed and (problem := sandbox_problem()):
             raise InputError(f"{path}: code submissions run in a bubblewrap sandbox, which cannot run here "
                              f"({problem}); install bubblewrap, or pass --unsandboxed to run it without one")
         remove_orphaned_scratch()
         self._scratch = Path(tempfile.mkdtemp(prefix=f"aipbench-defense-{os.getpid()}-", dir=scratch_root()))
-        self._files = _dataset_files(dataset, sandboxed)
-        mine, theirs = socket.socketpair()
-        child = [sys.executable, "-m", "aipbench.harness.defense_child", str(self._scratch), str(theirs.fileno())]
-        env = {k: v for k, v in os.environ.items() if k != "AIPBENCH_HOME"}
-        env.update({"PYTHONHASHSEED": "0", "HOME": str(self._scratch), "TMPDIR": str(self._scratch)})
-        if sandboxed:
-            child = bwrap_args(scratch=self._scratch, workdir=path.parent, hidden=[aipbench_home()],
-                               binds=_binds(self._files), env=env) + child
-        with open(self._scratch / "stdout.txt", "wb") as out, open(self._scratch / "stderr.txt", "wb") as err:
-            self._proc = subprocess.Popen(child, env=env, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out,
-                                          stderr=err, start_new_session=True, preexec_fn=child_limits,
-                                          pass_fds=(theirs.fileno(),))
-        theirs.close()
-        from multiprocessing.connection import Connection
-
-        self._conn = Connection(mine.detach())
-        _LIVE.add(self)
         self._limit = lambda: _LIMIT["seconds"]
-        self._request({"op": "init", "file": str(path), "class": class_name, "params": params,
-                       "threads": torch.get_num_threads(), "precision": precision},
-                      what=f"importing {class_name}", timeout_what=f"importing {class_name}")
+        try:
+            self._persistent, binds = _dataset_files(dataset, sandboxed)
+            mine, theirs = socket.socketpair()
+            child = [sys.executable, "-m", "aipbench.harness.defense_child", str(self._scratch), str(theirs.fileno())]
+            env = {k: v for k, v in os.environ.items() if k != "AIPBENCH_HOME"}
+            env.update({"PYTHONHASHSEED": "0", "HOME": str(self._scratch), "TMPDIR": str(self._scratch)})
+            if sandboxed:
+                child = bwrap_args(scratch=self._scratch, workdir=path.parent, hidden=[aipbench_home()], binds=binds,
+                                   env=env) + child
+            with open(self._scratch / "stdout.txt", "wb") as out, open(self._scratch / "stderr.txt", "wb") as err:
+                self._proc = subprocess.Popen(child, env=env, cwd=path.parent, stdin=subprocess.DEVNULL, stdout=out,
+                                              stderr=err, start_new_session=True, preexec_fn=child_limits,
+                                              pass_fds=(theirs.fileno(),))
+            theirs.close()
+            self._conn = Connection(mine.detach())
+            _LIVE.add(self)
+            self._request({"op": "init", "file": str(path), "class": class_name, "params": params,
+                           "threads": torch.get_num_threads(), "precision": precision},
+                          what=f"importing {class_name}", timeout_what=f"importing {class_name}")
+        except BaseException:  # a defense that cannot even start leaves no process or folder behind
+            self.close()
+            raise
 
     # -- what the harness calls --------------------------------------------------------------------------------
 
@@ -179,12 +180,9 @@ class SandboxedDefense:
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            self._proc.wait()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+            kill_group(self._proc)
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     # -- the conversation -----------------------------------------------------------------------------------------
 
@@ -218,11 +216,11 @@ class SandboxedDefense:
     def _put_object(self, fields: dict) -> str:
         """The harness's own objects (a context's fields) for the worker to unpickle; the data set's image
         files go by the paths the worker sees them at, not as copies."""
-        files = self._files
+        persistent = self._persistent
 
         class Pickler(pickle.Pickler):
             def persistent_id(self, obj):
-                return files[id(obj)][1:] if id(obj) in files else None
+                return persistent.get(id(obj))
 
         buffer = io.BytesIO()
         Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(fields)
@@ -268,31 +266,16 @@ class SandboxedDefense:
         return reply
 
 
-def _binds(files: dict) -> dict[str, str]:
-    """Real path → path in the worker of every image file in ``files`` (``_dataset_files``)."""
-    binds = {}
-    for real, inside, kind, extra in files.values():
-        binds[real] = inside
-        if kind == "packed":
-            binds[extra[0]] = extra[1]
-    return binds
-
-
-def _dataset_files(dataset, sandboxed: bool) -> dict[int, tuple[str, str, str, Any]]:
-    """id(array) → (real path, path in the worker, kind, extra) for a data set's file-backed images."""
-    if dataset is None:
-        return {}
+def _dataset_files(dataset, sandboxed: bool) -> tuple[dict[int, tuple], dict[str, str]]:
+    """For a data set's file-backed images: id(array) → how the worker opens them (its pickle's persistent
+    id), and the files to bind into its sandbox (real path → path in the worker)."""
     from aipbench.data.packed import PackedImages
 
-    images = dataset.images
-
-    def inside(path) -> str:
-        path = str(Path(path).resolve())
-        return f"{_CATALOG}/{Path(path).name}" if sandboxed else path
-
+    binds: dict[str, str] = {}
+    images = None if dataset is None else dataset.images
     if isinstance(images, np.memmap) and images.filename:
-        return {id(images): (str(Path(images.filename).resolve()), inside(images.filename), "memmap", None)}
+        return {id(images): ("memmap", bind_image_file(binds, images.filename, sandboxed=sandboxed))}, binds
     if isinstance(images, PackedImages):
-        return {id(images): (str(Path(images.blob).resolve()), inside(images.blob), "packed",
-                             (str(Path(images.offsets_path).resolve()), inside(images.offsets_path), images.size))}
-    return {}
+        return {id(images): ("packed", bind_image_file(binds, images.blob, sandboxed=sandboxed),
+                             bind_image_file(binds, images.offsets_path, sandboxed=sandboxed), images.size)}, binds
+    return {}, binds

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,13 @@ import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
 from aipbench.harness.bwrap import bwrap_args, sandbox_problem
-from aipbench.harness.scratch import child_limits, open_child_file, remove_orphaned_scratch
+from aipbench.harness.scratch import (bind_image_file, child_limits, kill_group, open_child_file,
+                                      remove_orphaned_scratch)
 
 __all__ = ["DEFAULT_TIME_LIMIT", "ISOLATIONS", "MAX_MESSAGE", "one_line", "run_attack", "sandbox_record"]
 
 DEFAULT_TIME_LIMIT = 3600  # seconds per attack run
 ISOLATIONS = ("sandbox", "process", "none")
-_CATALOG = "/run/aipbench/catalog"  # where the sandbox sees the catalog images
 
 
 class _Mapped:
@@ -58,9 +57,7 @@ def _pack(context, *, sandboxed: bool, precision: str | None = None) -> tuple[di
     binds: dict[str, str] = {}
 
     def seen(path) -> str:
-        path = str(Path(path).resolve())
-        binds[path] = f"{_CATALOG}/{Path(path).name}" if sandboxed else path
-        return binds[path]
+        return bind_image_file(binds, path, sandboxed=sandboxed)
 
     public = {}
     for k, v in context._public.items():
@@ -188,13 +185,13 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
         try:
             _wait(proc, time_limit, oracle)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None
         except BaseException:  # the harness itself is stopped: the child and its group go with it
-            _kill_group(proc)
+            kill_group(proc)
             raise
         finally:
-            _kill_group(proc)  # anything the attack left running in its group dies with the run
+            kill_group(proc)  # anything the attack left running in its group dies with the run
             if oracle is not None:
                 oracle[1].close()
                 oracle[2].close()
@@ -216,7 +213,6 @@ def _run_child(entry_file: Path, class_name: str, context, *, scratch: Path, wor
             return np.load(fh, allow_pickle=False)
     except (OSError, ValueError) as err:
         raise InputError(f"{entry_file}: the attack's images could not be read ({one_line(err)})") from None
-
 
 
 def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> None:
@@ -244,15 +240,6 @@ def _wait(proc: subprocess.Popen, time_limit: float, oracle: tuple | None) -> No
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     finally:
         conn.close()
-
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _child(entry_file: str, class_name: str, bundle: str, scratch: str) -> int:

@@ -9,10 +9,29 @@ import signal
 import tempfile
 from pathlib import Path
 
-__all__ = ["MAX_OUTPUT_FILE", "child_limits", "open_child_file", "remove_orphaned_scratch", "scratch_root",
-           "write_child_file"]
+__all__ = ["CATALOG_IN_SANDBOX", "MAX_OUTPUT_FILE", "bind_image_file", "child_limits", "kill_group", "open_child_file",
+           "remove_orphaned_scratch", "scratch_root", "write_child_file"]
 
 MAX_OUTPUT_FILE = 1 << 31  # bytes any file a child writes may reach (RLIMIT_FSIZE)
+CATALOG_IN_SANDBOX = "/run/aipbench/catalog"  # where a sandboxed child sees the catalog's image files
+
+
+def bind_image_file(binds: dict[str, str], path, *, sandboxed: bool) -> str:
+    """Record in ``binds`` (real path → path in the child) where a child reads an image file — read-only under
+    ``CATALOG_IN_SANDBOX`` in the sandbox (the cache it lies in is hidden), where it is otherwise — and
+    return that path."""
+    real = str(Path(path).resolve())
+    binds[real] = f"{CATALOG_IN_SANDBOX}/{Path(real).name}" if sandboxed else real
+    return binds[real]
+
+
+def kill_group(proc) -> None:
+    """Kill a child's whole process group (whatever it started dies with it) and reap the child."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def open_child_file(path: Path):
