@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Re-make a protocol's committed reference entries and reproduction from an empty cache, with this checkout:
+# Re-make a protocol's committed reference entries and reproduction on one artifact build, with this checkout:
 #     leaderboard/remake.sh synthetic-v2 [OUT]      (default OUT: leaderboard/results)
 # synthetic-v2 on a 2-core CPU: about 6 hours (prepare with 3 replicas ~55 min, INSA with 3 replicas and
 # 4 budgets ~70 min, the defenses ~1 h each, reproduce all the rest). Under torchrun, or on a GPU, much less.
+# Resumable: a step whose document is already in OUT is skipped, so a re-make can be spread over several
+# sittings as long as each one prepares the same build (the artifacts' SHA-256s are checked by `reproduce`
+# and `leaderboard check`; a different build is an error there, not a mixed folder).
 # Afterwards: python -m aipbench.reproduce.pins OUT PROTOCOL tests/data/pins-PROTOCOL.json, with the reason.
 set -euo pipefail
 P=${1:?protocol}; OUT=${2:-leaderboard/results}
 A=("${PYTHON:-python}" -m aipbench)
 step() { local t=$(date +%s); echo "== $(date +%T) $*"; "$@"; echo "== done in $(( $(date +%s) - t )) s"; }
 R="$OUT/$P"; mkdir -p "$R"
+# evaluate SUBMISSION [options]: into $R/<name>.json unless it is already there
+ev() { local s=$1; shift; local out="$R/$(basename "$s").json"
+  if [ -f "$out" ]; then echo "== $out is there, skipped"; return; fi
+  step "${A[@]}" evaluate "$s" --protocol "$P" "$@" --out "$out"; }
 if [ "$P" = synthetic-v2 ]; then REP=(--replicas 3); DR=(); else REP=(); DR=(--rankers alexrank,vbpr,dvbpr); fi
 step "${A[@]}" prepare "$P" "${REP[@]}"
-step "${A[@]}" evaluate submissions/insa --protocol "$P" --eps 4,8,16,32 "${REP[@]}" --out "$R/insa.json"
-step "${A[@]}" evaluate submissions/noise --protocol "$P" "${REP[@]}" --out "$R/noise.json"
-for s in expa c-sema hook-copy taamr-fgsm taamr-pgd20 nes; do
-  step "${A[@]}" evaluate "submissions/$s" --protocol "$P" --out "$R/$s.json"
-done
-step "${A[@]}" evaluate submissions/amr --protocol "$P" --rankers vbpr --out "$R/amr.json"
-for d in bit-depth jpeg detector; do
-  step "${A[@]}" evaluate "submissions/$d" --protocol "$P" "${DR[@]}" --out "$R/$d.json"
-done
+ev submissions/insa --eps 4,8,16,32 "${REP[@]}"
+ev submissions/noise "${REP[@]}"
+for s in c-sema hook-copy taamr-fgsm taamr-pgd20 expa; do ev "submissions/$s"; done
+ev submissions/amr --rankers vbpr
+for d in bit-depth jpeg detector; do ev "submissions/$d" "${DR[@]}"; done
 step "${A[@]}" reproduce all --protocol "$P" --results "$OUT"
 step "${A[@]}" leaderboard check --results "$OUT"
