@@ -1,0 +1,64 @@
+"""leaderboard/remake.sh, the re-make of a protocol's committed entries: what it runs, in which order, and
+that a later sitting resumes (finished documents skipped, the replicas prepared only while INSA's or noise's
+document is missing). aipbench itself is replaced by a stand-in that logs its arguments."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# a stand-in for `python -m aipbench ...`: logs its arguments; `evaluate` writes its --out document
+STAND_IN = """#!/usr/bin/env bash
+shift 2
+echo "$*" >> "$LOG"
+if [ "$1" = evaluate ]; then
+  while [ $# -gt 0 ]; do if [ "$1" = --out ]; then echo '{}' > "$2"; fi; shift; done
+fi
+"""
+
+
+def _sitting(tmp_path: Path, protocol: str = "synthetic-v2") -> list[str]:
+    log = tmp_path / "calls.log"
+    log.unlink(missing_ok=True)
+    stand_in = tmp_path / "python"
+    stand_in.write_text(STAND_IN)
+    stand_in.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(stand_in), "LOG": str(log)}
+    subprocess.run(["bash", str(REPO / "leaderboard" / "remake.sh"), protocol, str(tmp_path / "out")],
+                   cwd=REPO, env=env, check=True, capture_output=True, text=True)
+    return log.read_text().splitlines()
+
+
+def _evaluated(calls: list[str]) -> list[str]:
+    return [c.split()[1].removeprefix("submissions/") for c in calls if c.startswith("evaluate")]
+
+
+def test_a_first_sitting_prepares_the_replicas_and_makes_every_entry(tmp_path):
+    calls = _sitting(tmp_path)
+    assert calls[0] == "prepare synthetic-v2 --replicas 3"
+    assert _evaluated(calls) == ["insa", "noise", "c-sema", "hook-copy", "taamr-fgsm", "taamr-pgd20", "expa", "amr",
+                                 "bit-depth", "jpeg", "detector"]
+    insa = next(c for c in calls if c.startswith("evaluate submissions/insa"))
+    assert "--eps 4,8,16,32 --replicas 3" in insa and insa.endswith(f"--out {tmp_path}/out/synthetic-v2/insa.json")
+    assert calls[-2:] == [f"reproduce all --protocol synthetic-v2 --results {tmp_path}/out",
+                          f"leaderboard check --results {tmp_path}/out"]
+
+
+def test_a_later_sitting_skips_what_is_done_and_prepares_replicas_only_if_needed(tmp_path):
+    _sitting(tmp_path)
+    again = _sitting(tmp_path)
+    assert again[0] == "prepare synthetic-v2" and _evaluated(again) == []
+    (tmp_path / "out" / "synthetic-v2" / "jpeg.json").unlink()
+    assert _evaluated(_sitting(tmp_path)) == ["jpeg"]
+    (tmp_path / "out" / "synthetic-v2" / "noise.json").unlink()
+    calls = _sitting(tmp_path)
+    assert calls[0] == "prepare synthetic-v2 --replicas 3" and _evaluated(calls) == ["noise"]
+
+
+def test_synthetic_v1_is_remade_on_one_replica_and_its_defenses_on_three_rankers(tmp_path):
+    calls = _sitting(tmp_path, "synthetic-v1")
+    assert calls[0] == "prepare synthetic-v1" and not any("--replicas" in c for c in calls)
+    assert all("--rankers alexrank,vbpr,dvbpr" in c for c in calls if any(f"/{d} " in c for d in ("jpeg", "detector")))
