@@ -62,3 +62,35 @@ def test_synthetic_v1_is_remade_on_one_replica_and_its_defenses_on_three_rankers
     calls = _sitting(tmp_path, "synthetic-v1")
     assert calls[0] == "prepare synthetic-v1" and not any("--replicas" in c for c in calls)
     assert all("--rankers alexrank,vbpr,dvbpr" in c for c in calls if any(f"/{d} " in c for d in ("jpeg", "detector")))
+
+
+def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison():
+    """leaderboard/remaking/: the re-made synthetic-v2 entries so far pass `leaderboard check` (schema, seals, one
+    build), on the same build as leaderboard/blackbox/ (prepared in another sitting: the artifacts' SHA-256s
+    equal); INSA's 4 budgets on 3 replicas carry intervals around their numbers, and its per-item rows on the
+    blackbox comparison's 100 items equal that comparison's (the same images from another item set)."""
+    import csv
+    import json
+
+    from aipbench.leaderboard.intake import check_entries
+
+    folder = REPO / "leaderboard" / "remaking"
+    assert check_entries(folder)["reference"] >= 2
+    docs = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v2").glob("*.json")}
+    blackbox = json.loads((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.json").read_text())
+    for doc in docs.values():
+        shared = set(doc["artifacts"]) & set(blackbox["artifacts"])
+        assert {"dataset", "candidates", "vbpr", "dvbpr", "amr"} <= shared
+        assert all(doc["artifacts"][step] == blackbox["artifacts"][step] for step in shared)
+    insa = docs["insa"]
+    assert sorted({(r["ranker"], r["epsilon"]) for r in insa["results"]}) == sorted(
+        (r, e) for r in ("alexrank", "vbpr", "dvbpr", "amr") for e in (4, 8, 16, 32))
+    for row in insa["results"]:
+        assert row["n_items"] == 1000 and row["replicas"]["count"] == 3 and row["flags"] == []
+        for side in ("cooperative", "adversarial"):
+            low, high = row["intervals"][side]["hr"]["5"]
+            assert low <= row[side]["hr"]["5"] <= high
+    rows = {(r["item"], r["ranker"], r["epsilon"]): r
+            for r in csv.DictReader((folder / "synthetic-v2" / "insa.items.csv").open())}
+    subset = list(csv.DictReader((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.items.csv").open()))
+    assert len(subset) == 400 and all(rows[r["item"], r["ranker"], r["epsilon"]] == r for r in subset)
