@@ -129,6 +129,8 @@ def test_a_transform_in_the_sandbox_gives_the_images_it_gives_in_process(tiny_pr
 def test_a_detector_fitted_in_the_sandbox_scores_as_in_process_and_travels_as_its_state(tiny_prepared):
     from aipbench.defenses.detector import DetectorContext, detector_scores
     from aipbench.defenses.guard import call_defense
+    from aipbench.defenses.variants import Gate, Variant
+    from aipbench.harness.checks import gradient_norms, gradient_ranker
     from aipbench.pipeline.loaders import load_extractor
 
     dataset, rng = tiny_prepared.dataset, np.random.default_rng(0)
@@ -137,11 +139,18 @@ def test_a_detector_fitted_in_the_sandbox_scores_as_in_process_and_travels_as_it
     noisy = np.clip(clean.astype(int) + rng.integers(-16, 17, clean.shape), 0, 255).astype(np.uint8)
     fields = dict(train_items=train, train_images=clean, adversarial={"noise": noisy},
                   feature_extractor=load_extractor(tiny_prepared.store), seed=0, device="cpu")
-    scores, digests = [], []
+    scores, digests, norms = [], [], []
     for isolation in ("none", "sandbox"):
         detector = _worker(REPO / "submissions" / "detector", "Detector", isolation=isolation)
         call_defense(detector, "fit", DetectorContext(cold_items=dataset.cold_items, **fields))
         scores.append(detector_scores(detector, np.array(dataset.images[100:160])))
+        # the evaluation's masked-gradient check on the detector's variant: through the ranker behind the gate
+        # (the harness cannot differentiate a worker's detector; it once stopped every sandboxed detector run)
+        gate = Gate(detector, threshold=float(np.median(scores[0])), margin=0.1, false_alarms=0.01, info={},
+                    device="cpu")
+        vbpr = tiny_prepared.ranker("vbpr")
+        variant = Variant(None, "t", vbpr, vbpr.with_image_model(gate.wrap), wrap=gate.wrap, gate=gate)
+        norms.append(gradient_norms(gradient_ranker(variant), np.array(dataset.images[dataset.cold_items[:8]])))
         if isolation == "sandbox":
             digests.append(detector.state_sha256())
             restored = pickle.loads(pickle.dumps(detector))  # an adaptive attack's copy, fitted as in the worker
@@ -150,6 +159,8 @@ def test_a_detector_fitted_in_the_sandbox_scores_as_in_process_and_travels_as_it
     np.testing.assert_array_equal(scores[0], scores[1])
     np.testing.assert_array_equal(scores[0], scores[2])
     assert len(digests[0]) == 64
+    np.testing.assert_array_equal(norms[0], norms[1])
+    assert np.isfinite(norms[1]).all() and (norms[1] > 0).all()
 
 
 @needs_sandbox

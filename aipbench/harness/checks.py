@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from aipbench.pipeline.prepared import Prepared
     from aipbench.rankers.base import Ranker
 
-__all__ = ["DETERMINISM_ITEMS", "NoiseFloor", "defense_flags", "determinism_flag", "gradient_norms"]
+__all__ = ["DETERMINISM_ITEMS", "NoiseFloor", "defense_flags", "determinism_flag", "gradient_norms", "gradient_ranker"]
 
 DETERMINISM_ITEMS = 10  # items attacked twice to check that the same inputs give the same images
 
@@ -89,6 +89,14 @@ def gradient_norms(ranker: "Ranker", images: np.ndarray, *, batch_size: int = 64
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def gradient_ranker(variant) -> "Ranker":
+    """The ranker the masked-gradient check differentiates: what an adaptive attack is given, but for a
+    detector the ranker behind its gate. A gate passes the pixels on unchanged, and its own gradient (the
+    penalty adaptive attacks descend) exists only where its state is unpickled — in their sandbox, never in
+    the harness; a detector whose gradient misleads them shows there as adaptive-weaker-than-transfer."""
+    return variant.ranker if variant.gate is not None else variant.attack_ranker
+
+
 def defense_flags(row: dict, hits: dict, *, variant, coop: np.ndarray, alpha: float, tolerance: float | None
                   ) -> list[dict]:
     """A defense row's flags: per attack, adaptive significantly weaker than transfer (``hits``: attack →
@@ -99,7 +107,7 @@ def defense_flags(row: dict, hits: dict, *, variant, coop: np.ndarray, alpha: fl
                                         randomized_transform)
 
     flags = [adaptive_weaker(a, h["transfer"], h["adaptive"], level=alpha) for a, h in hits.items()]
-    flags.append(masked_gradients(gradient_norms(variant.attack_ranker, coop)))
+    flags.append(masked_gradients(gradient_norms(gradient_ranker(variant), coop)))
     if variant.randomized is not None:
         flags.append(randomized_transform(*variant.randomized))
     flags.append(clean_cost(row["clean"]["undefended"], row["clean"]["defended"], tolerance))
