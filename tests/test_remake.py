@@ -64,7 +64,7 @@ def test_synthetic_v1_is_remade_on_one_replica_and_its_defenses_on_three_rankers
     assert all("--rankers alexrank,vbpr,dvbpr" in c for c in calls if any(f"/{d} " in c for d in ("jpeg", "detector")))
 
 
-def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison():
+def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison(tmp_path):
     """leaderboard/remaking/: the re-made synthetic-v2 entries so far pass `leaderboard check` (schema, seals, one
     build), on the same build as leaderboard/blackbox/ (prepared in another sitting: the artifacts' SHA-256s
     equal); INSA's 4 budgets on 3 replicas carry intervals around their numbers, and its per-item rows on the
@@ -75,8 +75,9 @@ def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison():
     from aipbench.leaderboard.intake import check_entries
 
     folder = REPO / "leaderboard" / "remaking"
-    assert check_entries(folder)["reference"] >= 2
+    assert check_entries(folder)["reference"] == 11
     docs = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v2").glob("*.json")}
+    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path)))  # every entry remake.sh makes
     blackbox = json.loads((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.json").read_text())
     for doc in docs.values():
         shared = set(doc["artifacts"]) & set(blackbox["artifacts"])
