@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -114,6 +115,11 @@ def test_build_from_the_committed_results(tmp_path):
     detector = next(text for name, text in pages.items() if name.startswith("submission-synthetic-v1-detector"))
     assert "% flagged]" in detector and "never the evaluated cold items" in detector
     assert ">synthetic-v2</a> (default)</td>" in pages["index.html"] and pages["index.html"].count("(default)") == 1
+    # the re-made synthetic-v2 entries: intervals beside the hit rates, ranks tied where intervals overlap,
+    # and the flags their checks raised (attack and defense)
+    v2 = pages["protocol-synthetic-v2.html"]
+    assert re.search(r"\[0\.\d+, 0\.\d+\]", v2) and re.search(r">=\d+</td>", v2)
+    assert "objective-not-improved" in v2 and "adaptive-weaker-than-transfer" in v2 and "clean-cost" in v2
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 

@@ -64,24 +64,28 @@ def test_synthetic_v1_is_remade_on_one_replica_and_its_defenses_on_three_rankers
     assert all("--rankers alexrank,vbpr,dvbpr" in c for c in calls if any(f"/{d} " in c for d in ("jpeg", "detector")))
 
 
-def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison(tmp_path):
-    """leaderboard/remaking/: the re-made synthetic-v2 entries so far pass `leaderboard check` (schema, seals, one
-    build), on the same build as leaderboard/blackbox/ (prepared in another sitting: the artifacts' SHA-256s
-    equal); INSA's 4 budgets on 3 replicas carry intervals around their numbers, and its per-item rows on the
-    blackbox comparison's 100 items equal that comparison's (the same images from another item set)."""
+def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_comparison(tmp_path):
+    """leaderboard/results/synthetic-v2/, re-made by remake.sh over several sittings: every entry remake.sh
+    makes and every reproduction, all on one build — the build of leaderboard/blackbox/, prepared in another
+    sitting (the artifacts' SHA-256s equal); INSA's 4 budgets on 3 replicas carry intervals around their
+    numbers, and its per-item rows on the blackbox comparison's 100 items equal that comparison's (the same
+    images, made from another item set)."""
     import csv
     import json
 
     from aipbench.leaderboard.intake import check_entries
+    from aipbench.reproduce import EXPERIMENTS
 
-    folder = REPO / "leaderboard" / "remaking"
-    assert check_entries(folder)["reference"] == 11
-    docs = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v2").glob("*.json")}
+    folder = REPO / "leaderboard" / "results" / "synthetic-v2"
+    assert check_entries(folder.parent)["reference"] >= 11  # schema, seals, one build per protocol
+    docs = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path)))  # every entry remake.sh makes
+    reproductions = {p.stem: json.loads(p.read_text()) for p in (folder / "reproduce").glob("*.json")}
+    assert sorted(reproductions) == sorted(EXPERIMENTS)
     blackbox = json.loads((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.json").read_text())
-    for doc in docs.values():
+    for doc in [*docs.values(), *reproductions.values()]:
         shared = set(doc["artifacts"]) & set(blackbox["artifacts"])
-        assert {"dataset", "candidates", "vbpr", "dvbpr", "amr"} <= shared
+        assert {"dataset", "candidates"} <= shared and shared & {"alexrank", "vbpr", "dvbpr", "amr", "extractor"}
         assert all(doc["artifacts"][step] == blackbox["artifacts"][step] for step in shared)
     insa = docs["insa"]
     assert sorted({(r["ranker"], r["epsilon"]) for r in insa["results"]}) == sorted(
@@ -91,7 +95,7 @@ def test_the_remake_in_progress_is_one_build_with_the_blackbox_comparison(tmp_pa
         for side in ("cooperative", "adversarial"):
             low, high = row["intervals"][side]["hr"]["5"]
             assert low <= row[side]["hr"]["5"] <= high
-    rows = {(r["item"], r["ranker"], r["epsilon"]): r
-            for r in csv.DictReader((folder / "synthetic-v2" / "insa.items.csv").open())}
+    rows = {(r["item"], r["ranker"], r["epsilon"]): r for r in csv.DictReader((folder / "insa.items.csv").open())}
     subset = list(csv.DictReader((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.items.csv").open()))
     assert len(subset) == 400 and all(rows[r["item"], r["ranker"], r["epsilon"]] == r for r in subset)
+
