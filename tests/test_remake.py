@@ -99,3 +99,20 @@ def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_compar
     subset = list(csv.DictReader((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.items.csv").open()))
     assert len(subset) == 400 and all(rows[r["item"], r["ranker"], r["epsilon"]] == r for r in subset)
 
+
+def test_the_synthetic_v1_remake_under_way_is_one_build_in_remake_order(tmp_path):
+    """leaderboard/remaking/synthetic-v1/, the re-make under way: it passes `leaderboard check` (schema, seals,
+    one build), its entries are the first of remake.sh's order (a sitting makes them in that order and resumes
+    after the last), and each records its intervals' method and the checks that ran, every row its flags."""
+    import json
+
+    from aipbench.leaderboard.intake import check_entries
+
+    folder = REPO / "leaderboard" / "remaking"
+    made = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v1").glob("*.json")}
+    assert made and check_entries(folder)["reference"] == len(made)
+    order = _evaluated(_sitting(tmp_path, "synthetic-v1"))
+    assert sorted(made) == sorted(order[:len(made)])
+    for doc in made.values():
+        assert doc["protocol"]["name"] == "synthetic-v1" and {"checks", "intervals"} <= set(doc)  # how they were made
+        assert all("flags" in row for row in doc["results"])
