@@ -4,6 +4,8 @@ document is missing). aipbench itself is replaced by a stand-in that logs its ar
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -30,6 +32,11 @@ def _sitting(tmp_path: Path, protocol: str = "synthetic-v2") -> list[str]:
     subprocess.run(["bash", str(REPO / "leaderboard" / "remake.sh"), protocol, str(tmp_path / "out")],
                    cwd=REPO, env=env, check=True, capture_output=True, text=True)
     return log.read_text().splitlines()
+
+
+def _documents(folder: Path) -> dict[str, dict]:
+    """A protocol folder's JSON documents by name."""
+    return {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
 
 
 def _evaluated(calls: list[str]) -> list[str]:
@@ -70,17 +77,14 @@ def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_compar
     sitting (the artifacts' SHA-256s equal); INSA's 4 budgets on 3 replicas carry intervals around their
     numbers, and its per-item rows on the blackbox comparison's 100 items equal that comparison's (the same
     images, made from another item set)."""
-    import csv
-    import json
-
     from aipbench.leaderboard.intake import check_entries
     from aipbench.reproduce import EXPERIMENTS
 
     folder = REPO / "leaderboard" / "results" / "synthetic-v2"
     assert check_entries(folder.parent)["reference"] >= 11  # schema, seals, one build per protocol
-    docs = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    docs = _documents(folder)
     assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path)))  # every entry remake.sh makes
-    reproductions = {p.stem: json.loads(p.read_text()) for p in (folder / "reproduce").glob("*.json")}
+    reproductions = _documents(folder / "reproduce")
     assert sorted(reproductions) == sorted(EXPERIMENTS)
     blackbox = json.loads((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.json").read_text())
     for doc in [*docs.values(), *reproductions.values()]:
@@ -104,12 +108,10 @@ def test_the_synthetic_v1_remake_under_way_is_one_build_in_remake_order(tmp_path
     """leaderboard/remaking/synthetic-v1/, the re-make under way: it passes `leaderboard check` (schema, seals,
     one build), its entries are the first of remake.sh's order (a sitting makes them in that order and resumes
     after the last), and each records its intervals' method and the checks that ran, every row its flags."""
-    import json
-
     from aipbench.leaderboard.intake import check_entries
 
     folder = REPO / "leaderboard" / "remaking"
-    made = {p.stem: json.loads(p.read_text()) for p in (folder / "synthetic-v1").glob("*.json")}
+    made = _documents(folder / "synthetic-v1")
     assert made and check_entries(folder)["reference"] == len(made)
     order = _evaluated(_sitting(tmp_path, "synthetic-v1"))
     assert sorted(made) == sorted(order[:len(made)])
