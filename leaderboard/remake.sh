@@ -3,7 +3,8 @@
 #     leaderboard/remake.sh synthetic-v2 [OUT]      (default OUT: leaderboard/results)
 # synthetic-v2 on a 2-core CPU, measured (2 Dec 2026): prepare with 3 replicas 38 min, INSA with 3 replicas and
 # 4 budgets 36 min, EXPA 13, bit depth 15, JPEG 18, detector ~13, the rest ~6; reproduce's Tables 3-8 ~8 min,
-# Figures 4-5 (5 more rankers to train) and claims about an hour more. Under torchrun, or on a GPU, much less.
+# Figures 4-5 (5 more rankers to train) and claims about an hour more. synthetic-v1: prepare 13 min, the 11
+# entries 72, reproduce 46. Under torchrun, or on a GPU, much less.
 # Resumable: a step whose document is already in OUT is skipped, so a re-make can be spread over several
 # sittings as long as each one prepares the same build (the artifacts' SHA-256s are checked by `reproduce`
 # and `leaderboard check`; a different build is an error there, not a mixed folder).

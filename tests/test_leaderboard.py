@@ -120,6 +120,9 @@ def test_build_from_the_committed_results(tmp_path):
     v2 = pages["protocol-synthetic-v2.html"]
     assert re.search(r"\[0\.\d+, 0\.\d+\]", v2) and re.search(r">=\d+</td>", v2)
     assert "objective-not-improved" in v2 and "adaptive-weaker-than-transfer" in v2 and "clean-cost" in v2
+    # and synthetic-v1's, re-made the same way: intervals, and the AMR defense's and the detector's flags
+    v1 = pages["protocol-synthetic-v1.html"]
+    assert re.search(r"\[0\.\d+, 0\.\d+\]", v1) and "clean-cost" in v1 and "detector-false-alarms" in v1
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 

@@ -104,17 +104,35 @@ def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_compar
     assert len(subset) == 400 and all(rows[r["item"], r["ranker"], r["epsilon"]] == r for r in subset)
 
 
-def test_the_synthetic_v1_remake_under_way_is_one_build_in_remake_order(tmp_path):
-    """leaderboard/remaking/synthetic-v1/, the re-make under way: it passes `leaderboard check` (schema, seals,
-    one build), its entries are the first of remake.sh's order (a sitting makes them in that order and resumes
-    after the last), and each records its intervals' method and the checks that ran, every row its flags."""
+def test_the_committed_synthetic_v1_folder_is_one_build_with_intervals_and_flags(tmp_path):
+    """leaderboard/results/synthetic-v1/, re-made by remake.sh in two sittings: every entry remake.sh makes
+    and every reproduction, all on one build (each artifact's SHA-256 the same in every document); INSA's 4
+    budgets on one replica with intervals around their numbers; every row records its flags, and the two
+    reliability findings of this build are there (the AMR defense's clean cost, the detector's false alarms)."""
     from aipbench.leaderboard.intake import check_entries
+    from aipbench.reproduce import EXPERIMENTS
 
-    folder = REPO / "leaderboard" / "remaking"
-    made = _documents(folder / "synthetic-v1")
-    assert made and check_entries(folder)["reference"] == len(made)
-    order = _evaluated(_sitting(tmp_path, "synthetic-v1"))
-    assert sorted(made) == sorted(order[:len(made)])
-    for doc in made.values():
-        assert doc["protocol"]["name"] == "synthetic-v1" and {"checks", "intervals"} <= set(doc)  # how they were made
+    folder = REPO / "leaderboard" / "results" / "synthetic-v1"
+    assert check_entries(folder.parent)["reference"] >= 11
+    docs = _documents(folder)
+    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path, "synthetic-v1")))
+    reproductions = _documents(folder / "reproduce")
+    assert sorted(reproductions) == sorted(EXPERIMENTS)
+    build = docs["insa"]["artifacts"]
+    for doc in [*docs.values(), *reproductions.values()]:
+        shared = set(doc["artifacts"]) & set(build)
+        assert {"dataset", "candidates"} <= shared
+        assert all(doc["artifacts"][step] == build[step] for step in shared)
+    for doc in docs.values():
+        assert doc["protocol"]["name"] == "synthetic-v1" and {"checks", "intervals"} <= set(doc)
         assert all("flags" in row for row in doc["results"])
+    insa = docs["insa"]
+    assert sorted({(r["ranker"], r["epsilon"]) for r in insa["results"]}) == sorted(
+        (r, e) for r in ("alexrank", "vbpr", "dvbpr", "amr") for e in (4, 8, 16, 32))
+    for row in insa["results"]:
+        assert row["n_items"] == 1000 and "replicas" not in row
+        for side in ("cooperative", "adversarial"):
+            low, high = row["intervals"][side]["hr"]["5"]
+            assert low <= row[side]["hr"]["5"] <= high
+    raised = {(name, flag["flag"]) for name, doc in docs.items() for row in doc["results"] for flag in row["flags"]}
+    assert {("amr", "clean-cost"), ("detector", "detector-false-alarms")} <= raised
