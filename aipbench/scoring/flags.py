@@ -115,8 +115,16 @@ def clean_cost(undefended: dict, defended: dict, hr_tolerance: float | None = No
     auc_drop = undefended["test_auc"] - defended["test_auc"]
     if hr_drop <= tol and auc_drop <= CLEAN_AUC_TOLERANCE:
         return None
-    return _flag("clean-cost", f"clean test HR falls by {hr_drop:.0%} (tolerance {tol:.0%}), AUC by {auc_drop:.3f} "
-                 f"(tolerance {CLEAN_AUC_TOLERANCE})", hr_drop=hr_drop, auc_drop=auc_drop, hr_tolerance=tol,
+    # the message names what moved the wrong way first; the committed wording of a fall in both stays as it was
+    if hr_drop < 0:  # raised by the AUC alone
+        message = (f"clean test AUC falls by {auc_drop:.3f} (tolerance {CLEAN_AUC_TOLERANCE}) while HR rises by "
+                   f"{-hr_drop:.0%}")
+    elif auc_drop < 0:  # raised by the HR alone
+        message = f"clean test HR falls by {hr_drop:.0%} (tolerance {tol:.0%}) while AUC rises by {-auc_drop:.3f}"
+    else:
+        message = (f"clean test HR falls by {hr_drop:.0%} (tolerance {tol:.0%}), AUC by {auc_drop:.3f} "
+                   f"(tolerance {CLEAN_AUC_TOLERANCE})")
+    return _flag("clean-cost", message, hr_drop=hr_drop, auc_drop=auc_drop, hr_tolerance=tol,
                  auc_tolerance=CLEAN_AUC_TOLERANCE)
 
 
