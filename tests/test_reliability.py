@@ -171,7 +171,6 @@ def test_the_reference_jpeg_raises_no_defense_flag(tiny_rankers):
     assert side["interval"]["hr"][0] <= side["hr"] <= side["interval"]["hr"][1]
 
 
-
 @pytest.mark.parametrize(("defended", "message"), [
     ({"test_auc": 0.60, "test_hr": 0.068}, "clean test AUC falls by 0.130 (tolerance 0.01) while HR rises by 36%"),
     ({"test_auc": 0.74, "test_hr": 0.040}, "clean test HR falls by 20% (tolerance 10%) while AUC rises by 0.010"),
@@ -183,6 +182,7 @@ def test_the_clean_cost_flag_says_which_way_each_quantity_moved(defended, messag
     flag = clean_cost({"test_auc": 0.73, "test_hr": 0.050}, defended)
     assert flag["message"] == message and flag["numbers"]["hr_drop"] == pytest.approx(1 - defended["test_hr"] / 0.05)
     assert clean_cost({"test_auc": 0.73, "test_hr": 0.050}, {"test_auc": 0.725, "test_hr": 0.047}) is None
+
 
 MEMORIZING = '''
 import hashlib

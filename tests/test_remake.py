@@ -71,68 +71,58 @@ def test_synthetic_v1_is_remade_on_one_replica_and_its_defenses_on_three_rankers
     assert all("--rankers alexrank,vbpr,dvbpr" in c for c in calls if any(f"/{d} " in c for d in ("jpeg", "detector")))
 
 
-def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_comparison(tmp_path):
-    """leaderboard/results/synthetic-v2/, re-made by remake.sh over several sittings: every entry remake.sh
-    makes and every reproduction, all on one build — the build of leaderboard/blackbox/, prepared in another
-    sitting (the artifacts' SHA-256s equal); INSA's 4 budgets on 3 replicas carry intervals around their
-    numbers, and its per-item rows on the blackbox comparison's 100 items equal that comparison's (the same
-    images, made from another item set)."""
+def _remade_folder(tmp_path: Path, protocol: str, build: dict | None = None) -> dict[str, dict]:
+    """The committed re-made folder of ``protocol``, checked as remake.sh leaves it: `leaderboard check` (schema,
+    seals, one build per protocol), every entry remake.sh makes, every reproduction, each artifact's SHA-256 the
+    same in every document and in ``build`` (default: INSA's document), and INSA's 4 budgets on 4 rankers over
+    all 1,000 cold items with intervals around their HR@5. Returns the entries by name."""
     from aipbench.leaderboard.intake import check_entries
     from aipbench.reproduce import EXPERIMENTS
 
-    folder = REPO / "leaderboard" / "results" / "synthetic-v2"
-    assert check_entries(folder.parent)["reference"] >= 11  # schema, seals, one build per protocol
+    folder = REPO / "leaderboard" / "results" / protocol
+    assert check_entries(folder.parent)["reference"] >= 11
     docs = _documents(folder)
-    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path)))  # every entry remake.sh makes
+    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path, protocol)))
     reproductions = _documents(folder / "reproduce")
     assert sorted(reproductions) == sorted(EXPERIMENTS)
-    blackbox = json.loads((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.json").read_text())
+    build = build or docs["insa"]["artifacts"]
     for doc in [*docs.values(), *reproductions.values()]:
-        shared = set(doc["artifacts"]) & set(blackbox["artifacts"])
+        shared = set(doc["artifacts"]) & set(build)
         assert {"dataset", "candidates"} <= shared and shared & {"alexrank", "vbpr", "dvbpr", "amr", "extractor"}
-        assert all(doc["artifacts"][step] == blackbox["artifacts"][step] for step in shared)
+        assert all(doc["artifacts"][step] == build[step] for step in shared)
     insa = docs["insa"]
     assert sorted({(r["ranker"], r["epsilon"]) for r in insa["results"]}) == sorted(
         (r, e) for r in ("alexrank", "vbpr", "dvbpr", "amr") for e in (4, 8, 16, 32))
     for row in insa["results"]:
-        assert row["n_items"] == 1000 and row["replicas"]["count"] == 3 and row["flags"] == []
+        assert row["n_items"] == 1000
         for side in ("cooperative", "adversarial"):
             low, high = row["intervals"][side]["hr"]["5"]
             assert low <= row[side]["hr"]["5"] <= high
-    rows = {(r["item"], r["ranker"], r["epsilon"]): r for r in csv.DictReader((folder / "insa.items.csv").open())}
-    subset = list(csv.DictReader((REPO / "leaderboard" / "blackbox" / "synthetic-v2" / "insa.items.csv").open()))
+    return docs
+
+
+def test_the_committed_synthetic_v2_folder_is_one_build_with_the_blackbox_comparison(tmp_path):
+    """leaderboard/results/synthetic-v2/, re-made by remake.sh over several sittings, on the build of
+    leaderboard/blackbox/, prepared in another sitting (the artifacts' SHA-256s equal); INSA ran on 3 replicas
+    and raised no flag, and its per-item rows on the blackbox comparison's 100 items equal that comparison's
+    (the same images, made from another item set)."""
+    blackbox = REPO / "leaderboard" / "blackbox" / "synthetic-v2"
+    docs = _remade_folder(tmp_path, "synthetic-v2", json.loads((blackbox / "insa.json").read_text())["artifacts"])
+    assert all(row["replicas"]["count"] == 3 and row["flags"] == [] for row in docs["insa"]["results"])
+    rows = {(r["item"], r["ranker"], r["epsilon"]): r
+            for r in csv.DictReader((REPO / "leaderboard" / "results" / "synthetic-v2" / "insa.items.csv").open())}
+    subset = list(csv.DictReader((blackbox / "insa.items.csv").open()))
     assert len(subset) == 400 and all(rows[r["item"], r["ranker"], r["epsilon"]] == r for r in subset)
 
 
 def test_the_committed_synthetic_v1_folder_is_one_build_with_intervals_and_flags(tmp_path):
-    """leaderboard/results/synthetic-v1/, re-made by remake.sh in two sittings: every entry remake.sh makes
-    and every reproduction, all on one build (each artifact's SHA-256 the same in every document); INSA's 4
-    budgets on one replica with intervals around their numbers; every row records its flags, and the two
-    reliability findings of this build are there (the AMR defense's clean cost, the detector's false alarms)."""
-    from aipbench.leaderboard.intake import check_entries
-    from aipbench.reproduce import EXPERIMENTS
-
-    folder = REPO / "leaderboard" / "results" / "synthetic-v1"
-    assert check_entries(folder.parent)["reference"] >= 11
-    docs = _documents(folder)
-    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path, "synthetic-v1")))
-    reproductions = _documents(folder / "reproduce")
-    assert sorted(reproductions) == sorted(EXPERIMENTS)
-    build = docs["insa"]["artifacts"]
-    for doc in [*docs.values(), *reproductions.values()]:
-        shared = set(doc["artifacts"]) & set(build)
-        assert {"dataset", "candidates"} <= shared
-        assert all(doc["artifacts"][step] == build[step] for step in shared)
+    """leaderboard/results/synthetic-v1/, re-made by remake.sh in two sittings on one replica: every document
+    records its intervals and checks, every row its flags, and the two reliability findings of this build are
+    there (the AMR defense's clean cost, the detector's false alarms)."""
+    docs = _remade_folder(tmp_path, "synthetic-v1")
+    assert all("replicas" not in row for row in docs["insa"]["results"])
     for doc in docs.values():
         assert doc["protocol"]["name"] == "synthetic-v1" and {"checks", "intervals"} <= set(doc)
         assert all("flags" in row for row in doc["results"])
-    insa = docs["insa"]
-    assert sorted({(r["ranker"], r["epsilon"]) for r in insa["results"]}) == sorted(
-        (r, e) for r in ("alexrank", "vbpr", "dvbpr", "amr") for e in (4, 8, 16, 32))
-    for row in insa["results"]:
-        assert row["n_items"] == 1000 and "replicas" not in row
-        for side in ("cooperative", "adversarial"):
-            low, high = row["intervals"][side]["hr"]["5"]
-            assert low <= row[side]["hr"]["5"] <= high
     raised = {(name, flag["flag"]) for name, doc in docs.items() for row in doc["results"] for flag in row["flags"]}
     assert {("amr", "clean-cost"), ("detector", "detector-false-alarms")} <= raised
