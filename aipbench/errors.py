@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MAX_MESSAGE", "USER_ERRORS", "ArtifactError", "ConfigError", "InputError", "one_line"]
+__all__ = ["MAX_MESSAGE", "USER_ERRORS", "ArtifactError", "ConfigError", "InputError", "one_line", "write_report"]
 
 
 class InputError(ValueError):
@@ -42,3 +42,21 @@ def one_line(err: BaseException) -> str:
     except Exception:  # noqa: BLE001
         name = "Exception"
     return f"{name}: {first}".rstrip(": ")[:MAX_MESSAGE]
+
+
+def write_report(text: str, *, name: str) -> str:
+    """Write a report (the traceback of submitted code) as ``name`` in the temporary folder and return its
+    path: written to a fresh private file, then renamed over the name (a link someone planted there is
+    replaced, never followed); where the name is someone else's, the fresh file keeps its own name."""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix=".aipbench-report-", suffix=".txt")
+    with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+        fh.write(text)
+    target = os.path.join(tempfile.gettempdir(), name)
+    try:
+        os.replace(path, target)
+        return target
+    except OSError:
+        return path

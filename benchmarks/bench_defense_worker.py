@@ -42,8 +42,8 @@ def timed(fn, repeats: int = 1) -> float:
 
 def main() -> None:
     from aipbench.defenses.transforms import apply_transform
-    from aipbench.harness.bwrap import sandbox_problem
-    from aipbench.harness.defense_worker import open_defense
+    from aipbench.harness.isolation.bwrap import sandbox_problem
+    from aipbench.harness.isolation.defense_worker import open_defense
 
     if problem := sandbox_problem():
         raise SystemExit(f"no sandbox here: {problem}")

@@ -7,6 +7,7 @@ pinned numbers would otherwise depend on the machine's number of cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -70,10 +71,31 @@ def tiny_prepared(tiny_rankers):
 @pytest.fixture
 def in_process(monkeypatch):
     """Attack code runs in the test's own process (``isolation="none"``), for tests of what the harness
-    checks and reports, not of the child process (a handful of tests keep that: test_evaluate)."""
+    checks and reports, not of the child process (a handful of tests keep that: test_evaluate). The test's
+    own submissions are trusted as the reference submissions are (the test suite is trusted code)."""
     import aipbench.harness.evaluate
 
     monkeypatch.setattr(aipbench.harness.evaluate, "DEFAULT_ISOLATION", "none")
+    with trusting_test_code():
+        yield
+
+
+@contextlib.contextmanager
+def trusting_test_code():
+    """Inside, ``isolation="none"`` accepts any submission folder, not only the reference submissions: the
+    test suite's own submissions (probes, modified copies of references) are trusted code."""
+    import aipbench.harness.isolation.trust
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aipbench.harness.isolation.trust, "is_reference", lambda folder: True)
+        yield
+
+
+@pytest.fixture
+def trusted_test_code():
+    """``trusting_test_code`` for one test."""
+    with trusting_test_code():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +116,7 @@ def private_home(tiny_rankers, tmp_path):
 
 def sandbox_marker():
     """``@needs_sandbox``: skip, saying why, where the bubblewrap sandbox cannot run."""
-    from aipbench.harness.bwrap import sandbox_problem
+    from aipbench.harness.isolation.bwrap import sandbox_problem
 
     return pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
 

@@ -16,7 +16,7 @@ from aipbench.attacks.context import PUBLIC, KnowledgeError
 from aipbench.attacks.grants import build_context
 from aipbench.attacks.oracle import PROBE_USERS, QueryBudgetExceeded, probe_users, rank_oracle
 from aipbench.cli import main
-from aipbench.harness.bwrap import sandbox_problem
+from aipbench.harness.isolation.bwrap import sandbox_problem
 
 needs_sandbox = pytest.mark.skipif(sandbox_problem() is not None, reason=f"no sandbox here: {sandbox_problem()}")
 
@@ -78,14 +78,13 @@ def _blackbox(tmp_path: Path, body: str) -> Path:
 
 @needs_sandbox
 def test_a_hostile_blackbox_attack_gets_answers_and_nothing_else(tiny_rankers, tmp_path):
-    """In the sandbox the attack holds a socket, not the oracle: no module of the ranker in its memory, a
+    """In the sandbox the attack holds a channel, not the oracle: no module of the ranker in its memory, a
     pickle or garbage on the socket is refused (never unpickled in the harness), a query past the budget
     is refused, and the document records the queries answered."""
     home = tmp_path / "home"
     copy_artifacts(tiny_rankers, list(json.loads(tiny_rankers.manifest_path.read_text())["artifacts"]), home)
     marker = tmp_path / "unpickled"
     body = f"""
-    from multiprocessing.connection import Connection
     from aipbench.attacks.oracle import QueryBudgetExceeded
 
     class Evil:
@@ -101,10 +100,10 @@ def test_a_hostile_blackbox_attack_gets_answers_and_nothing_else(tiny_rankers, t
             raise AssertionError(name + " was granted")
         except PermissionError:
             pass
-    raw = Connection(os.dup(o.fd))
+    raw = o._channel
     for message in (pickle.dumps(Evil()), b"garbage", np.lib.format.magic(1, 0) + b"{{'descr': '|O'"):
-        raw.send_bytes(message)
-        reply = raw.recv_bytes()
+        raw.send(b"Q" + message)
+        reply = raw.recv(max_bytes=1 << 20)
         assert reply[:1] == b"E", reply[:80]
     images = np.asarray(ctx.cold_images)
     try:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import shared_dir
+from conftest import shared_dir, trusting_test_code
 
 import aipbench
 from aipbench.attacks.context import KnowledgeError
@@ -121,7 +121,8 @@ def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_prepared, tmp_path
         'entry = "defense.py:Detector"', 'entry = "defense.py:Spy"').replace('name = "detector"', 'name = "spy"'))
     sub = load_submission(folder)
     dataset = tiny_prepared.dataset
-    gate = fit_gate(sub, tiny_prepared, ["dvbpr"], time_limit=600, isolation="none", log=lambda m: None)
+    with trusting_test_code():
+        gate = fit_gate(sub, tiny_prepared, ["dvbpr"], time_limit=600, isolation="none", log=lambda m: None)
     seen = type(gate.detector).fit.__globals__["SEEN"]  # the spy's module-level record
     assert not any(isinstance(s, str) for s in seen), seen
     assert gate.info["training_sets"] == ["expa/dvbpr", "insa/dvbpr"]
@@ -216,8 +217,9 @@ def defense_document(name: str, *, home: Path, scratch: Path) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not kept.is_file():
             folder = REPO / "submissions" / "amr" if name == "amr" else detector_folder(scratch)
-            aipbench.evaluate(load_submission(folder), protocol="tiny", rankers=DEFENSE_RANKERS[name], items=PIN_ITEMS,
-                              home=home, isolation="none", out=kept, log=lambda m: None)
+            with trusting_test_code():  # the detector with the pins' training items: a modified reference
+                aipbench.evaluate(load_submission(folder), protocol="tiny", rankers=DEFENSE_RANKERS[name],
+                                  items=PIN_ITEMS, home=home, isolation="none", out=kept, log=lambda m: None)
     return json.loads(kept.read_text())
 
 

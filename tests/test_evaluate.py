@@ -310,7 +310,7 @@ def test_a_reference_attack_makes_the_same_images_in_a_child_and_in_process(tiny
     """The regression pipeline runs the trusted reference code in-process: it must be the same computation
     as the child process (same seeds, same deterministic kernels, same bytes)."""
     from aipbench.attacks.grants import build_context
-    from aipbench.harness.sandbox import run_attack
+    from aipbench.harness.isolation.attack_run import run_attack
 
     entry = REPO / "submissions" / "insa" / "attack.py"
     ranker = tiny_prepared.ranker("vbpr")

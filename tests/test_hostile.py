@@ -173,10 +173,7 @@ def test_killing_the_harness_kills_the_attack(home, tmp_path, sig):
 
 
 def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, monkeypatch):
-    from aipbench.harness import bwrap
-
-    monkeypatch.setattr(bwrap, "sandbox_problem", lambda: "no bwrap executable (test)")
-    monkeypatch.setattr("aipbench.harness.sandbox.sandbox_problem", lambda: "no bwrap executable (test)")
+    monkeypatch.setattr("aipbench.harness.isolation.bwrap.sandbox_problem", lambda: "no bwrap executable (test)")
     folder = _attack(tmp_path, "return ctx.cold_images")
     _refused(home, folder, tmp_path / "r.json", "--unsandboxed")
     out = tmp_path / "ok.json"
@@ -314,20 +311,25 @@ def test_a_bad_out_is_refused_before_any_work(tmp_path, out):
     assert not home.exists()
 
 
+@needs_sandbox
 def test_a_python_or_checkout_under_tmp_stays_visible_in_the_sandbox(monkeypatch, tmp_path):
-    """The sandbox mounts a fresh /tmp: a virtual environment or checkout there (a CI clone) is bound back
-    read-only, outermost folders only, and the artifact cache is still hidden after it (bwrap_args order)."""
-    import aipbench.harness.bwrap as bwrap
+    """The sandbox's /tmp is a fresh tmpfs: a virtual environment or checkout there (a CI clone) is bound over
+    it, read-only, outermost folders only, and seen by the child."""
+    import aipbench.harness.isolation.bwrap as bwrap
+    from aipbench.harness.isolation.limits import default_limits
 
-    venv, cache = tmp_path / "venv", tmp_path / "venv" / "cache"
-    cache.mkdir(parents=True)
+    venv = tmp_path / "venv"
+    (venv / "lib").mkdir(parents=True)
+    (venv / "lib" / "marker.txt").write_text("the venv")
     monkeypatch.setattr(sys, "prefix", str(venv))
-    monkeypatch.setattr(sys, "path", [*sys.path, str(venv / "lib")])
-    assert str(venv.resolve()) in bwrap.runtime_paths()
-    assert not any(p == "/tmp" or p.startswith(str(venv.resolve()) + "/") for p in bwrap.runtime_paths())
-    args = bwrap.bwrap_args(scratch=tmp_path / "s", workdir=tmp_path, hidden=[cache], binds={}, env={})
-    assert args.index(str(venv.resolve())) < args.index("--tmpfs", args.index(str(venv.resolve()))) \
-        == args.index(str(cache.resolve())) - 1
+    assert str(venv.resolve()) in bwrap.runtime_folders()
+    assert not any(p.startswith(str(venv.resolve()) + "/") for p in bwrap.runtime_folders())
+    args = bwrap.bwrap_args(binds={}, workdir="/", env={"PATH": "/usr/bin:/bin"}, limits=default_limits())
+    seen = subprocess.run([bwrap.bwrap_binary(), *args, "cat", str(venv / "lib" / "marker.txt")], capture_output=True,
+                          text=True, timeout=60)
+    assert seen.returncode == 0 and seen.stdout == "the venv", seen.stderr
+    assert subprocess.run([bwrap.bwrap_binary(), *args, "touch", str(venv / "x")], capture_output=True,
+                          timeout=60).returncode != 0  # read-only
 
 
 @needs_sandbox
@@ -335,19 +337,19 @@ def test_the_gpus_device_nodes_are_bound_into_the_sandbox(monkeypatch, tmp_path)
     """The sandbox's fresh /dev has no GPU nodes; where the machine has them (/dev/nvidia*), each is bound
     in, or CUDA could not start in a sandboxed child. A file under /tmp stands in for a node here: /tmp is
     hidden in the sandbox, so the child reads it only through that bind."""
-    import aipbench.harness.bwrap as bwrap
+    import aipbench.harness.isolation.bwrap as bwrap
+    from aipbench.harness.isolation.limits import default_limits
 
     node = tmp_path / "nvidia0"
     node.write_text("the device")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    run = dict(binds={}, workdir="/", env={"PATH": "/usr/bin:/bin"}, limits=default_limits())
     monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: [str(node)])
-    args = bwrap.bwrap_args(scratch=scratch, workdir=scratch, hidden=[], binds={}, env={"PATH": "/usr/bin:/bin"})
-    seen = subprocess.run([*args, "cat", str(node)], capture_output=True, text=True, timeout=60)
+    seen = subprocess.run([bwrap.bwrap_binary(), *bwrap.bwrap_args(**run), "cat", str(node)], capture_output=True,
+                          text=True, timeout=60)
     assert seen.returncode == 0 and seen.stdout == "the device", seen.stderr
     monkeypatch.setattr(bwrap, "gpu_device_nodes", lambda: [])
-    args = bwrap.bwrap_args(scratch=scratch, workdir=scratch, hidden=[], binds={}, env={"PATH": "/usr/bin:/bin"})
-    assert subprocess.run([*args, "cat", str(node)], capture_output=True, timeout=60).returncode != 0
+    assert subprocess.run([bwrap.bwrap_binary(), *bwrap.bwrap_args(**run), "cat", str(node)], capture_output=True,
+                          timeout=60).returncode != 0
 
 
 @needs_sandbox

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import attack_folder, defense_folder
+from conftest import attack_folder, defense_folder, trusting_test_code
 
 import aipbench
 from aipbench.leaderboard.render import tied_ranks
@@ -53,8 +53,9 @@ def _flags(doc: dict) -> set[str]:
 
 
 def _evaluate(folder, home, **kw) -> dict:
-    return aipbench.evaluate(folder, protocol="tiny", home=home, items=10, isolation="none", log=lambda m: None,
-                             **kw).document
+    with trusting_test_code():  # the probes run in-process, as trusted test code
+        return aipbench.evaluate(folder, protocol="tiny", home=home, items=10, isolation="none", log=lambda m: None,
+                                 **kw).document
 
 
 ATTACK_PROBES = {

@@ -3,14 +3,13 @@
 A merchant controls a few accounts on the platform (probe users) and can see where an item's image would
 rank in their lists. ``RankOracle`` answers, for each query image, its rank in each probe user's list (the
 number of the user's base-set items scored at least as high, so 0 is the top), counts every image queried,
-and refuses a query that would pass the budget. It runs in the harness; a sandboxed attack holds an
-``OracleClient`` that sends its images over a socket, so nothing of the ranker ever reaches the attack.
+and refuses a query that would pass the budget. It runs in the harness; a sandboxed attack holds a client that
+sends its images over its channel (``aipbench.harness.isolation.oracle_link``), so nothing of the ranker ever
+reaches the attack.
 """
 
 from __future__ import annotations
 
-import io
-import socket
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,12 +17,10 @@ import numpy as np
 if TYPE_CHECKING:
     from aipbench.rankers.base import Ranker
 
-__all__ = ["PROBE_USERS", "QUERIES_PER_ITEM", "OracleClient", "QueryBudgetExceeded", "RankOracle", "probe_users",
-           "rank_oracle"]
+__all__ = ["PROBE_USERS", "QUERIES_PER_ITEM", "QueryBudgetExceeded", "RankOracle", "probe_users", "rank_oracle"]
 
 PROBE_USERS = 50  # accounts the merchant controls (a seeded sample of the protocol's users)
 QUERIES_PER_ITEM = 1000  # images the attack may have ranked, per cold item it attacks
-_MAX_REQUEST = 1 << 30  # bytes of one query message
 
 
 class QueryBudgetExceeded(PermissionError):
@@ -92,66 +89,3 @@ class RankOracle:
 
     def describe(self) -> dict:
         return {"response": self.response, "probe_users": self.n_probe_users, "budget": self.budget, "used": self.used}
-
-    # -- the harness's side of a sandboxed attack's queries ---------------------------------------------------
-
-    def client(self) -> tuple["OracleClient", socket.socket]:
-        """A client for a child process (pickles as a file descriptor number) and the harness's end."""
-        mine, theirs = socket.socketpair()
-        return OracleClient(theirs.fileno(), self.budget, self.n_probe_users, self.image_size, _keep=theirs), mine
-
-    def serve(self, conn) -> None:
-        """Answer every query waiting on ``conn`` (a ``multiprocessing.connection.Connection``)."""
-        while conn.poll():
-            data = conn.recv_bytes(_MAX_REQUEST)  # EOFError: the child has gone; OSError: an oversized message
-            try:
-                # allow_pickle=False: a hostile message is bytes to parse, never objects to build
-                reply = b"A" + _npy(self.query(np.load(io.BytesIO(data), allow_pickle=False)))
-            except QueryBudgetExceeded as err:
-                reply = b"B" + str(err).encode()
-            except Exception as err:  # noqa: BLE001 — whatever the message was, the answer is one refusal
-                reply = b"E" + f"an oracle query must be one .npy array: {type(err).__name__}: {err}"[:500].encode()
-            conn.send_bytes(reply)
-
-
-class OracleClient:
-    """The attack's side of a ``RankOracle`` in the harness: ``query(images) -> ranks`` over a socket."""
-
-    response = "rank"
-
-    def __init__(self, fd: int, budget: int, n_probe_users: int, image_size: int, _keep=None) -> None:
-        self.fd, self.budget, self.n_probe_users, self.image_size = fd, budget, n_probe_users, image_size
-        self.used, self._conn, self._keep = 0, None, _keep
-
-    def __reduce__(self):
-        return (OracleClient, (self.fd, self.budget, self.n_probe_users, self.image_size))
-
-    @property
-    def remaining(self) -> int:
-        return self.budget - self.used
-
-    def query(self, images) -> np.ndarray:
-        """Ranks (int32, N × probe users: 0 is the top of a user's list) of N uint8 images (N×3×S×S)."""
-        import torch
-        from multiprocessing.connection import Connection
-
-        if self._conn is None:
-            self._conn = Connection(self.fd)
-        arr = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-        self._conn.send_bytes(_npy(np.ascontiguousarray(arr)))
-        reply = self._conn.recv_bytes()
-        if reply[:1] == b"B":
-            raise QueryBudgetExceeded(reply[1:].decode())
-        if reply[:1] != b"A":
-            raise ValueError(reply[1:].decode())
-        self.used += len(arr)
-        return np.load(io.BytesIO(reply[1:]), allow_pickle=False)
-
-    def describe(self) -> dict:
-        return {"response": self.response, "probe_users": self.n_probe_users, "budget": self.budget, "used": self.used}
-
-
-def _npy(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()

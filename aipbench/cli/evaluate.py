@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aipbench.cli.options import device_option
+from aipbench.cli.options import device_option, memory_limit_option, sandbox_limits
 from aipbench.protocol import DEFAULT_PROTOCOL
 
 __all__ = ["evaluate"]
@@ -37,6 +37,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
 @click.option("--unsandboxed", is_flag=True,
               help="Run a code submission in a plain child process where no bubblewrap sandbox can run (it could then "
                    "read the artifact cache and write where you can; the results record it).")
+@memory_limit_option
 @click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Attacks: also attack and score replicas 2..R of each ranker (other training seeds, trained if "
                    "missing) and report the spread across them.")
@@ -45,7 +46,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
                    "results then do not list 'nondeterministic' among their checks).")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
              epsilons: list[int] | None, items: int | None, levels: list[int] | None, time_limit: float | None,
-             unsandboxed: bool, replicas: int, skip_determinism_check: bool) -> None:
+             unsandboxed: bool, memory_limit: float | None, replicas: int, skip_determinism_check: bool) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     An attack runs against each ranker (a code submission in a child process that receives only what
@@ -61,7 +62,8 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
                   epsilons=epsilons, items=items, levels=levels, replicas=replicas,
-                  check_determinism=not skip_determinism_check, isolation="process" if unsandboxed else None, log=lambda m: click.echo(m, err=True))
+                  check_determinism=not skip_determinism_check, isolation="process" if unsandboxed else None,
+                  limits=sandbox_limits(memory_limit), log=lambda m: click.echo(m, err=True))
     from aipbench.harness.distributed import world
 
     if world().rank != 0:  # under torchrun, rank 0 reports

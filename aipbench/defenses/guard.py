@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import tempfile
 import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aipbench.errors import InputError, one_line
+from aipbench.errors import InputError, one_line, write_report
 
 __all__ = ["call_defense", "checked_transform", "defense_time_limit", "load_guarded"]
 
@@ -59,12 +58,16 @@ def _where(defense: Any) -> tuple[str, str]:
 
 
 def _failed(file: str, what: str, err: BaseException) -> InputError:
-    report = Path(tempfile.gettempdir()) / f"aipbench-defense-traceback-{Path(file).parent.name}.txt"
+    """The one line for defense code's failure, its traceback written to a report named in it (and kept on the
+    error, for a worker process to send to the harness)."""
+    text = traceback.format_exc()[-20000:]
     try:
-        report.write_text(traceback.format_exc()[-20000:])
+        report = write_report(text, name=f"aipbench-defense-traceback-{Path(file).parent.name}.txt")
     except OSError:
-        pass
-    return InputError(f"{file}: {what} failed: {one_line(err)} (traceback: {report})")
+        report = "(not written)"
+    error = InputError(f"{file}: {what} failed: {one_line(err)} (traceback: {report})")
+    error.traceback_text, error.report_path = text, report
+    return error
 
 
 def call_defense(defense: Any, method: str, *args: Any) -> Any:

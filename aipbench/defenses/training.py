@@ -7,7 +7,7 @@ from typing import Any
 
 from aipbench.defenses.handover import Handover
 
-__all__ = ["TrainingContext", "rebuild_ranker", "train_defended", "trained_ranker"]
+__all__ = ["TrainingContext", "checked_ranker", "rebuild_ranker", "train_defended", "trained_ranker"]
 
 
 class TrainingContext(Handover):
@@ -46,11 +46,14 @@ class _Returned:
     def array(self, artifact: str, file: str):
         return self._catalog.numpy()
 
+    def path(self, artifact: str, file: str) -> str:  # what a loader's error names: the returned checkpoint
+        return "the returned checkpoint"
+
     def __getattr__(self, name: str):
         return getattr(self._artifacts, name)
 
 
-def rebuild_ranker(defense, store, payload: dict):
+def rebuild_ranker(defense, store, payload: dict, *, n_items: int):
     """A ranker trained in a worker process, rebuilt here by aipbench's own code for its family from the
     tensors the worker returned (never an object of the submission's making): its family must be one of
     aipbench's rankers, shaped as the protocol's section for that family says."""
@@ -64,6 +67,9 @@ def rebuild_ranker(defense, store, payload: dict):
     if family not in RANKERS.names() or not isinstance(state, dict) or not isinstance(catalog, torch.Tensor):
         raise InputError(f"{_source(defense)}: train() must return a ranker of one of aipbench's families "
                          f"({', '.join(RANKERS.names())}), got {str(family)[:40]!r}")
+    if catalog.ndim != 2 or catalog.shape[0] != n_items:
+        raise InputError(f"{_source(defense)}: train() returned a {family} ranker whose catalog has shape "
+                         f"{tuple(catalog.shape)}; the protocol's data set has {n_items} items")
     try:
         ranker = RANKERS.get(family).load(_Returned(StoreArtifacts(store), state, catalog))
         ranker.catalog = catalog.float()
@@ -73,10 +79,26 @@ def rebuild_ranker(defense, store, payload: dict):
     return ranker
 
 
+def checked_ranker(defense, ranker, *, n_users: int, n_items: int):
+    """A trained ranker, if it scores the protocol's users and catalog items with finite weights."""
+    import torch
+
+    from aipbench.errors import InputError
+
+    if ranker.n_users != n_users or ranker.catalog.shape[0] != n_items:
+        raise InputError(f"{_source(defense)}: train() returned a ranker of {ranker.n_users} users and "
+                         f"{ranker.catalog.shape[0]} items; the protocol's data set has {n_users} and {n_items}")
+    for name, t in [*ranker.state_dict().items(), ("catalog", ranker.catalog)]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise InputError(f"{_source(defense)}: train() returned a ranker whose weights are not all finite "
+                             f"(NaN or infinity in {name!r})")
+    return ranker
+
+
 def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
     """Run ``defense.train`` (with torch's deterministic kernels, as ``aipbench prepare`` trains) and
     return its ranker frozen on ``device``; it must be an aipbench ``Ranker``. A defense in a worker
-    process (``harness.defense_worker``) trains there and its ranker is rebuilt here."""
+    process (``harness.isolation.defense_worker``) trains there and its ranker is rebuilt here."""
     from aipbench.defenses.guard import call_defense
     from aipbench.pipeline.loaders import load_extractor, load_features
     from aipbench.defenses.transforms import in_worker
@@ -86,8 +108,9 @@ def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
                               protocol=store.protocol, undefended=undefended, seed=store.protocol.data.seed,
                               device=device)
     if in_worker(defense):  # its ranker comes back as tensors
-        ranker = rebuild_ranker(defense, store, call_defense(defense, "train", context))
+        ranker = rebuild_ranker(defense, store, call_defense(defense, "train", context), n_items=dataset.n_items)
     else:
         with deterministic_torch():
             ranker = trained_ranker(defense, call_defense(defense, "train", context))
+    checked_ranker(defense, ranker, n_users=dataset.n_users, n_items=dataset.n_items)
     return ranker.to(device).eval().requires_grad_(False)

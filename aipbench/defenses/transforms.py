@@ -37,7 +37,7 @@ def load_defense(entry_file, class_name: str, **params):
 
 
 def in_worker(defense) -> bool:
-    """Whether ``defense`` stands for one in a worker process (``harness.defense_worker``)."""
+    """Whether ``defense`` stands for one in a worker process (``harness.isolation.defense_worker``)."""
     return bool(getattr(type(defense), "_aipbench_in_worker", False))
 
 
@@ -62,7 +62,7 @@ def restore(value):
 
 
 def restore_state(source: tuple, state: bytes):
-    """A defense from a worker process (``harness.defense_worker``), re-created in an attack's child: the
+    """A defense from a worker process (``harness.isolation.defense_worker``), re-created in an attack's child: the
     class from its file, with the worker's attributes (pickled there; unpickled only here, in the child)."""
     import pickle
 

@@ -93,7 +93,7 @@ def evaluated_levels(spec, levels=None) -> list:
 def probe(sub, prepared: "Prepared", levels: Sequence[int] | None = None, *, opener: Callable) -> dict:
     """Load the defense (and, for a transform, apply it to two cooperative images at each level) before any
     attack runs, so that broken defense code fails in seconds with its one-line error. ``opener(params)``
-    loads the defense where its code runs (``harness.defense_worker.open_defense``); a transform's defenses
+    loads the defense where its code runs (``harness.isolation.defense_worker.open_defense``); a transform's defenses
     in worker processes are returned by level, for ``variants`` to use for every ranker."""
     from aipbench.defenses.transforms import apply_transform, in_worker
 

@@ -150,7 +150,7 @@ def evaluate_attack(
     import pandas as pd
 
     from aipbench.harness.checks import NoiseFloor, determinism_flag
-    from aipbench.harness.sandbox import sandbox_record
+    from aipbench.harness.isolation.trust import sandbox_record
     from aipbench.harness.sources import ImageSource, make_all
     from aipbench.hashing import folder_sha256
     from aipbench.results.document import SCHEMA_VERSION, Results, beside_files, seal, validate_results
@@ -230,7 +230,7 @@ def evaluate_attack(
         "significance_level": proto.metrics.significance_level,
         "timing": {"total_s": time.perf_counter() - began, "ranks": distributed.world().size},
         "shard_items": distributed.shard_items(),
-        "sandbox": sandbox_record(isolation, code=sub.entry is not None),
+        "sandbox": sandbox_record(isolation, code=sub.entry is not None, time_limit=time_limit),
         "intervals": boot.describe(),
         "checks": [c for c in ATTACK_CHECKS if (c != "nondeterministic" or (sub.entry is not None and check_determinism))
                    and (c != "noise-floor" or not noise.is_the_control(sub_hash))],

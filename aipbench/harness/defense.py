@@ -25,7 +25,7 @@ def evaluate_defense(sub: "Submission", prepared: "Prepared", *, time_limit: flo
     """``_evaluate_defense`` with every call into the defense's own code (import, transform, train, fit,
     score) under ``time_limit`` and with one-line errors (``aipbench.defenses.guard``)."""
     from aipbench.defenses.guard import defense_time_limit
-    from aipbench.harness.defense_worker import close_all
+    from aipbench.harness.isolation.defense_worker import close_all
 
     try:
         with defense_time_limit(time_limit):
@@ -52,9 +52,9 @@ def _evaluate_defense(
     ranker it ``defends`` only."""
     from aipbench.defenses.variants import probe, variants
     from aipbench.harness.checks import defense_flags
-    from aipbench.harness.defense_worker import open_defense
+    from aipbench.harness.isolation.defense_worker import open_defense
     from aipbench.harness.gate import fit_gate
-    from aipbench.harness.sandbox import sandbox_record
+    from aipbench.harness.isolation.trust import sandbox_record
     from aipbench.harness.sources import ImageSource, make_all
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256
@@ -145,7 +145,7 @@ def _evaluate_defense(
                 f"{row['clean']['defended']['test_hr']:.4f}; worst adversarial HR@{n} {worst[0]:.4f} ({worst[1]}, {worst[2]})")
     doc = _document(sub, sub_hash, prepared, rows, attacks, subset, began)
     doc["intervals"] = boot.describe()
-    doc["sandbox"] = sandbox_record(isolation, code=True)  # the defense's own worker and the adaptive attacks
+    doc["sandbox"] = sandbox_record(isolation, code=True, time_limit=time_limit)  # the defense's own worker and the adaptive attacks
     doc["checks"] = [c for c in DEFENSE_CHECKS if (c != "randomized-transform" or spec.type == "transform")
                      and (c != "detector-false-alarms" or spec.type == "detector")]
     if gate is not None:

@@ -12,12 +12,13 @@ from aipbench.errors import InputError
 from aipbench.protocol import DEFAULT_PROTOCOL
 
 if TYPE_CHECKING:
+    from aipbench.harness.isolation.limits import Limits
     from aipbench.harness.submission import Submission
     from aipbench.results.document import DefenseResults, Results
 
 __all__ = ["DEFAULT_ISOLATION", "DEFENSE_ITEMS", "evaluate"]
 
-DEFAULT_ISOLATION = "sandbox"  # where attack code runs unless the caller says (aipbench.harness.sandbox)
+DEFAULT_ISOLATION = "sandbox"  # where attack code runs unless the caller says (aipbench.harness.isolation)
 DEFENSE_ITEMS = 100  # cold items a defense is evaluated on by default (the paper's subset for Tables 6, 8)
 
 
@@ -37,6 +38,7 @@ def evaluate(
     isolation: str | None = None,
     replicas: int = 1,
     check_determinism: bool = True,
+    limits: "Limits | None" = None,
     log: Callable[[str], None] = print,
 ) -> "Results | DefenseResults":
     """Evaluate an attack or a defense on ``protocol``, preparing what its cache lacks, against ``rankers``
@@ -46,12 +48,15 @@ def evaluate(
     the reference ``attacks`` (default: all five), transfer and adaptive, on ``items`` cold items (default
     100), at ``levels`` of a transform family (default: its own). ``isolation``: ``"sandbox"`` (a child
     process per attack run in a bubblewrap sandbox; the default), ``"process"`` (the same child, unsandboxed:
-    ``--unsandboxed``) or ``"none"`` (in this process: trusted reference code only).
+    ``--unsandboxed``) or ``"none"`` (in this process: the repository's reference submissions only, recognised
+    by their folders' hashes); ``limits``: the resource limits of every child (default: ``default_limits()``).
     ``replicas`` (attacks): also attack and score that many replicas of each ranker (other training seeds,
     built if missing) and report their spread; ``check_determinism``: run a code attack twice more on 10
     items (a reliability flag). Writes the results to ``out`` if given; a failed evaluation raises and writes nothing."""
     from aipbench.attacks.grants import CONTEXT_ARTIFACTS
-    from aipbench.harness.sandbox import DEFAULT_TIME_LIMIT, ISOLATIONS
+    from aipbench.harness.isolation.attack_run import DEFAULT_TIME_LIMIT
+    from aipbench.harness.isolation.limits import using_limits
+    from aipbench.harness.isolation.trust import ISOLATIONS, check_in_process
     from aipbench.harness.submission import load_submission
     from aipbench.pipeline.prepared import Prepared
     from aipbench.rankers.registry import RANKERS
@@ -68,6 +73,8 @@ def evaluate(
     isolation = isolation or DEFAULT_ISOLATION
     if isolation not in ISOLATIONS:
         raise InputError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
+    if isolation == "none":  # a reference submission by content, or refused before any work
+        check_in_process(sub.folder)
     if sub.submission.kind == "attack" and levels:
         raise InputError(f"{source}: levels are for defense families; this is an attack")
     if sub.submission.kind == "defense" and epsilons:
@@ -106,17 +113,19 @@ def evaluate(
 
     distributed.check_same({"artifacts": prepared.hashes()})  # per-node caches must hold the same bytes
     limit = time_limit or DEFAULT_TIME_LIMIT
-    if sub.submission.kind == "attack":
-        from aipbench.harness.attack import evaluate_attack
+    with using_limits(limits):
+        if sub.submission.kind == "attack":
+            from aipbench.harness.attack import evaluate_attack
 
-        results = evaluate_attack(sub, prepared, rankers=names, epsilons=epsilons, items=items, time_limit=limit,
-                                  isolation=isolation, replicas=replicas, check_determinism=check_determinism, log=log)
-    else:
-        from aipbench.harness.defense import evaluate_defense
+            results = evaluate_attack(sub, prepared, rankers=names, epsilons=epsilons, items=items, time_limit=limit,
+                                      isolation=isolation, replicas=replicas, check_determinism=check_determinism,
+                                      log=log)
+        else:
+            from aipbench.harness.defense import evaluate_defense
 
-        results = evaluate_defense(sub, prepared, rankers=names, attacks=list(attacks or REFERENCE_ATTACKS),
-                                   items=DEFENSE_ITEMS if items is None else items, levels=levels, time_limit=limit,
-                                   isolation=isolation, log=log)
+            results = evaluate_defense(sub, prepared, rankers=names, attacks=list(attacks or REFERENCE_ATTACKS),
+                                       items=DEFENSE_ITEMS if items is None else items, levels=levels,
+                                       time_limit=limit, isolation=isolation, log=log)
     if out is not None:
         results.write(out)
     return results

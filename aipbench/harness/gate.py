@@ -29,7 +29,8 @@ def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, t
     from aipbench.defenses.guard import call_defense
     from aipbench.defenses.detector import DetectorContext, detector_scores, detector_training_items, threshold_at
     from aipbench.defenses.transforms import in_worker
-    from aipbench.harness.defense_worker import open_defense
+    from aipbench.harness.isolation.defense_worker import open_defense
+    from aipbench.harness.isolation.returns import checked_training_items
     from aipbench.harness.sources import ImageSource
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256, state_sha256
@@ -38,7 +39,10 @@ def fit_gate(sub: "Submission", prepared: "Prepared", names: Sequence[str], *, t
     dataset, device = prepared.dataset, prepared.device
     detector = open_defense(sub.entry_file, sub.entry_class, isolation=isolation, precision=prepared.precision)
     seed = prepared.protocol.data.seed
-    train = detector_training_items(dataset, int(getattr(detector, "training_items", 300)), seed)
+    pool = dataset.n_items - len(dataset.cold_items) - 1  # catalog items besides the cold and hook items
+    asked = checked_training_items(getattr(detector, "training_items", 300), source=str(sub.entry_file),
+                                   available=pool)
+    train = detector_training_items(dataset, asked, seed)
     adversarial = {}
     for a in DETECTOR_ATTACKS:
         asub = reference_submission(a, kind="attack")

@@ -30,7 +30,7 @@ class ImageSource:
     the cold ``items`` (default: all), made in ``prepared``'s run cache under ``subdir``; ``wrap`` puts image
     models an attack's context loads itself behind a defense (adaptive runs), whose submission folder is then
     among ``reads`` (folders the sandboxed child may read). ``isolation`` says where attack code runs
-    (``aipbench.harness.sandbox``)."""
+    (``aipbench.harness.isolation``)."""
 
     def __init__(self, sub: "Submission", sub_hash: str, prepared: "Prepared", *, epsilon: int | None,
                  time_limit: float, log: Callable[[str], None], items: np.ndarray | None = None, wrap=None,
@@ -97,7 +97,7 @@ class ImageSource:
             self._say(f"{ranker.name}: reusing the finished attack images in {done}")
             return finished[0], finished[1], True, finished[2]
         from aipbench.attacks.grants import build_context
-        from aipbench.harness.sandbox import run_attack
+        from aipbench.harness.isolation.attack_run import run_attack
 
         self._say(f"{ranker.name}: running {self.sub.entry} ({self.sub.submission.knowledge}, target {target}, "
                  f"cold items {part.start}..{part.stop - 1})")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from aipbench.errors import ConfigError
+from aipbench.hashing import folder_files
 from aipbench.protocol.config import Range, build, read_toml
 from aipbench.registry import Registry
 
@@ -152,6 +153,7 @@ def load_submission(folder: str | Path) -> Submission:
         _inside(folder, path, source, "images")
         if not path.is_dir():
             raise ConfigError(source, "images", f"folder {sub.images!r} not found in the submission folder")
+    folder_files(folder)  # regular files only, within the size limits: any other link or device is refused
     return sub
 
 

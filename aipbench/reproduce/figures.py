@@ -20,7 +20,7 @@ def _sources(book: ResultsBook, names, targets):
     """The prepared protocol, the 100-item subset and an ImageSource per reference attack over it (the
     same run cache as Table 6's sweep: ε = 32 images are made once)."""
     from aipbench.attacks.grants import CONTEXT_ARTIFACTS
-    from aipbench.harness.sandbox import DEFAULT_TIME_LIMIT
+    from aipbench.harness.isolation.attack_run import DEFAULT_TIME_LIMIT
     from aipbench.harness.sources import ImageSource
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256
