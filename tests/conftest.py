@@ -197,3 +197,41 @@ def defense_folder(folder: Path, code: str, *, name: str = "hostile", kind: str 
         f'description = "t"\nlink = ""\n[defense]\ntype = "{kind}"\n{extra}')
     (folder / "defense.py").write_text(code)
     return folder
+
+
+def cache_snapshot(home: Path) -> dict[str, bytes]:
+    """Every artifact file of the tiny cache under ``home`` (its run folders aside), to compare before and after."""
+    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "runs" not in p.parts and not p.name.startswith(".")}
+
+
+def evaluate_refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None) -> str:
+    """``aipbench evaluate FOLDER`` on tiny (VBPR, 10 cold items) fails with exactly one short ``Error:`` line
+    holding ``rule``, no traceback, no results file, and (given ``before``) the cache unchanged; the line."""
+    from click.testing import CliRunner
+
+    from aipbench.cli import main
+
+    result = CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(folder), "--protocol", "tiny",
+                                       "--rankers", "vbpr", "--items", "10", "--out", str(out), *extra],
+                                env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and rule in errors[0] and len(errors[0]) < 700, result.output[-2000:]
+    assert "Traceback" not in result.output and len(result.output) < 20_000
+    assert not out.exists() and not out.with_suffix(".items.csv").exists()
+    assert not leftovers()  # no scratch folder of this process's children
+    if before is not None:
+        assert cache_snapshot(home) == before  # the cache is intact
+    return errors[0]
+
+
+def leftovers() -> list[Path]:
+    """Scratch folders this process's children left in the temporary folder, and anything of aipbench's in
+    /dev/shm (a child's /dev/shm is a tmpfs of its own: nothing should ever appear there)."""
+    import tempfile
+
+    mine = list(Path(tempfile.gettempdir()).glob(f"aipbench-*-{os.getpid()}-*"))
+    shm = Path("/dev/shm")
+    return mine + (list(shm.glob("aipbench*")) if shm.is_dir() else [])

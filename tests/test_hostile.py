@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import attack_folder, defense_folder, sandbox_marker
+from conftest import attack_folder, cache_snapshot, defense_folder, evaluate_refused, sandbox_marker
 from PIL import Image
 
 from aipbench.cli import main
@@ -31,12 +31,6 @@ def home(private_home):
     return private_home
 
 
-def _snapshot(home: Path) -> dict[str, bytes]:
-    (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "runs" not in p.parts and not p.name.startswith(".")}
-
-
 def _attack(tmp_path: Path, body: str, *, knowledge="expert", epsilon=8, name="hostile") -> Path:
     return attack_folder(tmp_path / name, body, name=name, knowledge=knowledge, epsilon=epsilon)
 
@@ -45,25 +39,12 @@ def _defense(tmp_path: Path, code: str, *, kind="transform", extra="", cls="D") 
     return defense_folder(tmp_path / "defense", code, kind=kind, extra=extra, cls=cls)
 
 
-def _refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None) -> str:
-    result = CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10",
-                                       "--out", str(out), *extra], env={"AIPBENCH_HOME": str(home)})
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and rule in errors[0] and len(errors[0]) < 700, result.output[-2000:]
-    assert "Traceback" not in result.output and len(result.output) < 20_000
-    assert not out.exists() and not out.with_suffix(".items.csv").exists()
-    if before is not None:
-        assert _snapshot(home) == before  # the cache is intact
-    return errors[0]
-
-
 # -- attack code in the sandbox ------------------------------------------------------------------------------
 
 
 @needs_sandbox
 def test_an_expert_attack_can_read_nothing_of_the_cache_and_write_nothing_outside_its_scratch(home, tmp_path):
-    before = _snapshot(home)
+    before = cache_snapshot(home)
     (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
     secrets = [str(root / "manifest.json"), str(root / "vbpr" / "vbpr.pt"), str(root / "dataset" / "interactions.npz")]
     targets = [str(root / "manifest.json"), str(root / "evil.txt"), str(REPO / "evil.txt"), str(tmp_path / "evil.txt"),
@@ -92,7 +73,7 @@ def test_an_expert_attack_can_read_nothing_of_the_cache_and_write_nothing_outsid
                                        "--items", "10", "--out", str(out)], env={"AIPBENCH_HOME": str(home)})
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["sandbox"]["isolation"] == "sandbox"
-    assert _snapshot(home) == before and not (REPO / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert cache_snapshot(home) == before and not (REPO / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
     assert not (root / "evil.txt").exists()
 
 
@@ -108,8 +89,8 @@ def test_an_attack_that_overwrites_the_catalog_cannot_move_its_budget(home, tmp_
     catalog = np.asarray(ctx.catalog_images)
     return np.repeat(catalog[ctx.hook_item][None], len(ctx.cold_images), 0)  # the hook photo, far over budget
     """
-    before = _snapshot(home)
-    _refused(home, _attack(tmp_path, body), tmp_path / "r.json", "exceeds the budget epsilon = 8", before=before)
+    before = cache_snapshot(home)
+    evaluate_refused(home, _attack(tmp_path, body), tmp_path / "r.json", "exceeds the budget epsilon = 8", before=before)
 
 
 @needs_sandbox
@@ -122,8 +103,8 @@ def test_an_attack_that_overwrites_the_catalog_cannot_move_its_budget(home, tmp_
     ("raise ValueError('y' * (4 << 20))", "ValueError: yyyy"),
 ])
 def test_a_misbehaving_child_is_one_short_line(home, tmp_path, body, rule):
-    before = _snapshot(home)
-    line = _refused(home, _attack(tmp_path, body), tmp_path / "r.json", rule, before=before)
+    before = cache_snapshot(home)
+    line = evaluate_refused(home, _attack(tmp_path, body), tmp_path / "r.json", rule, before=before)
     assert len(line) < 700
 
 
@@ -135,7 +116,7 @@ def test_the_time_limit_kills_the_attacks_whole_process_group(home, tmp_path):
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{marker}"])
     time.sleep(600)
     """
-    _refused(home, _attack(tmp_path, body), tmp_path / "r.json", "ran past its time limit of 6 s", "--time-limit", "6")
+    evaluate_refused(home, _attack(tmp_path, body), tmp_path / "r.json", "ran past its time limit of 6 s", "--time-limit", "6")
     time.sleep(1)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # nothing left running
 
@@ -175,7 +156,7 @@ def test_killing_the_harness_kills_the_attack(home, tmp_path, sig):
 def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, monkeypatch):
     monkeypatch.setattr("aipbench.harness.isolation.bwrap.sandbox_problem", lambda: "no bwrap executable (test)")
     folder = _attack(tmp_path, "return ctx.cold_images")
-    _refused(home, folder, tmp_path / "r.json", "--unsandboxed")
+    evaluate_refused(home, folder, tmp_path / "r.json", "--unsandboxed")
     out = tmp_path / "ok.json"
     result = CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(folder), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10",
                                        "--unsandboxed", "--out", str(out)], env={"AIPBENCH_HOME": str(home)})
@@ -186,7 +167,7 @@ def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, mo
 # -- integrity by content --------------------------------------------------------------------------------------
 
 
-def test_a_checkpoint_edited_in_place_with_its_mtime_restored_is_refused(home, tmp_path):
+def test_a_checkpoint_edited_in_place_with_its_mtime_restored_isevaluate_refused(home, tmp_path):
     (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
     path = root / "dvbpr" / "dvbpr.pt"
     stat = path.stat()
@@ -257,17 +238,17 @@ DEFENSES = [
 
 @pytest.mark.parametrize(("code", "rule"), DEFENSES)
 def test_broken_defense_code_is_one_line(home, tmp_path, code, rule):
-    before = _snapshot(home)
-    _refused(home, _defense(tmp_path, code), tmp_path / "r.json", rule, "--time-limit", "5", before=before)
+    before = cache_snapshot(home)
+    evaluate_refused(home, _defense(tmp_path, code), tmp_path / "r.json", rule, "--time-limit", "5", before=before)
 
 
 def test_a_training_defense_that_raises_is_one_line(home, tmp_path):
     code = "class D:\n    def train(self, context):\n        raise ZeroDivisionError('nope')\n"
-    _refused(home, _defense(tmp_path, code, kind="training", extra='defends = "vbpr"\n'), tmp_path / "r.json",
+    evaluate_refused(home, _defense(tmp_path, code, kind="training", extra='defends = "vbpr"\n'), tmp_path / "r.json",
              "D.train failed: ZeroDivisionError: nope")
 
 
-def test_a_sixteen_bit_png_is_refused(home, tmp_path):
+def test_a_sixteen_bit_png_isevaluate_refused(home, tmp_path):
     from aipbench.pipeline.loaders import load_dataset
     from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
@@ -283,7 +264,7 @@ def test_a_sixteen_bit_png_is_refused(home, tmp_path):
     img = np.asarray(dataset.images[dataset.cold_items[0]]).transpose(1, 2, 0).astype(">u2") * 257
     with open(folder / "images" / f"{dataset.cold_items[0]}.png", "wb") as fh:  # a 16-bit RGB PNG, written by hand
         _write_png16(fh, img)
-    _refused(home, folder, tmp_path / "r.json", "16 bits per channel")
+    evaluate_refused(home, folder, tmp_path / "r.json", "16 bits per channel")
 
 
 def _write_png16(fh, rgb: np.ndarray) -> None:
