@@ -235,3 +235,60 @@ def leftovers() -> list[Path]:
     mine = list(Path(tempfile.gettempdir()).glob(f"aipbench-*-{os.getpid()}-*"))
     shm = Path("/dev/shm")
     return mine + (list(shm.glob("aipbench*")) if shm.is_dir() else [])
+
+
+@pytest.fixture(scope="session")
+def tiny_documents(tiny_rankers, tmp_path_factory):
+    """Results documents of the reference INSA and noise on tiny (VBPR and DVBPR, all 40 cold items), with the
+    files beside them, as someone else's `aipbench evaluate` would write them: {name: path}. Made once per test
+    run (shared by the pytest-xdist workers; treat as read-only, copy to change)."""
+    import fcntl
+
+    from aipbench import evaluate
+
+    folder = shared_dir(tmp_path_factory, "tiny-documents")
+    repo = Path(__file__).resolve().parents[1]
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in ("insa", "noise"):
+            if not (folder / f"{name}.json").is_file():
+                evaluate(repo / "submissions" / name, protocol="tiny", rankers=["vbpr", "dvbpr"],
+                         home=tiny_rankers.root.parent, check_determinism=False, isolation="none",
+                         out=folder / f"{name}.json", log=lambda m: None)
+    return {name: folder / f"{name}.json" for name in ("insa", "noise")}
+
+
+def copy_document(path: Path, folder: Path, name: str | None = None) -> Path:
+    """A copy of a results document and the files beside it in ``folder`` (as ``name``.*), its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = name or path.stem
+    for suffix in (".json", ".items.csv", ".examples.png"):
+        if path.with_suffix(suffix).is_file():
+            shutil.copyfile(path.with_suffix(suffix), folder / f"{name}{suffix}")
+    return folder / f"{name}.json"
+
+
+def rederived(doc: dict, items) -> dict:
+    """``doc`` with every number its per-item CSV ``items`` determines made what the items give, re-sealed: a
+    forger's consistent edit (``aipbench.leaderboard.rederive`` finds nothing; only a re-run can)."""
+    from aipbench.leaderboard.rederive import _derived, _intervals, row_items
+    from aipbench.results.document import seal
+
+    doc = json.loads(json.dumps(doc))
+    for row in doc["results"]:
+        mine = row_items(items, row)
+        row["n_items"] = len(mine)
+        values = _derived(doc, row, mine)
+        values.pop("hr_test.p")
+        for key, value in values.items():
+            node, *path = row, *key.split(".")
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = int(value) if key.endswith(("max_linf", "unchanged_images")) else value
+        for key, interval in _intervals(doc, row, mine).items():
+            if key == "prediction_shift":
+                row["intervals"]["prediction_shift"] = interval
+            else:
+                side, metric, n = key.split(".")
+                row["intervals"][side][metric][n] = interval
+    return seal(doc)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import copy_document
+
 from aipbench.cli import main
 from aipbench.errors import InputError
 from aipbench.leaderboard import build_site, load_entries, render
@@ -37,19 +39,16 @@ def test_committed_results_are_valid_and_match_their_protocols():
 
 
 @pytest.fixture
-def results(tmp_path):
-    """A results folder with two tiny-protocol entries made from the committed sample."""
+def results(tiny_documents, tmp_path):
+    """A results folder with two tiny-protocol entries: the reference noise control, and INSA's document filed as
+    "evil" with hostile strings (re-sealed; its per-item CSV and sheet are the same bytes)."""
     folder = tmp_path / "results" / "tiny"
-    folder.mkdir(parents=True)
-    base = load_results(SAMPLE)
-    for name, description in [("noise", base["submission"]["description"]),
-                              ("evil", "<script>alert('x')</script> & <b>bold</b>")]:
-        doc = json.loads(json.dumps(base))
-        doc["submission"].update(name=name, description=description, authors=["<img src=x onerror=alert(1)>"],
-                                 link="javascript:alert(1)" if name == "evil" else "")
-        doc["results"][0]["adversarial"]["hr"]["5"] += 0.01 if name == "evil" else 0
-        doc["results"][0]["delta"]["hr"]["5"] += 0.01 if name == "evil" else 0
-        (folder / f"{name}.json").write_text(json.dumps(seal(doc)))
+    copy_document(tiny_documents["noise"], folder)
+    path = copy_document(tiny_documents["insa"], folder, "evil")
+    doc = json.loads(path.read_text())
+    doc["submission"].update(name="evil", description="<script>alert('x')</script> & <b>bold</b>",
+                             authors=["<img src=x onerror=alert(1)>"], link="javascript:alert(1)")
+    path.write_text(json.dumps(seal(doc)))
     return tmp_path / "results"
 
 

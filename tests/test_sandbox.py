@@ -22,7 +22,6 @@ from aipbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 needs_sandbox = sandbox_marker()
-NOISE_DOC = REPO / "tests" / "data" / "results-tiny-noise.json"
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="a case of a harness run as root")
 
 
@@ -242,23 +241,26 @@ class D:
     assert int(line.split("refused ")[1].split()[0]) >= 2  # both buffers (and the mappings' own descriptors)
 
 
-def test_a_sparse_multi_gigabyte_file_is_refused_unread(home, tmp_path):
+def test_a_sparse_multi_gigabyte_file_is_refused_unread(home, tiny_documents, tmp_path):
     """Hashing reads no file whole, and a folder over the size limit is refused by the sizes it claims."""
     folder = _attack(tmp_path, "return ctx.cold_images")
     with open(folder / "weights.bin", "wb") as fh:
         fh.truncate(64 << 30)
     rule = "a submission folder holds at most 20000 files of 2048 MiB in all"
     evaluate_refused(home, folder, tmp_path / "r.json", rule)
-    result = CliRunner().invoke(main, ["submission", "package", str(folder), "--results", str(NOISE_DOC),
+    result = CliRunner().invoke(main, ["submission", "package", str(folder), "--results", str(tiny_documents["noise"]),
                                        "--out", str(tmp_path / "p.tar.gz")])
     assert result.exit_code == 1 and rule in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "p.tar.gz").exists()
+    result = CliRunner().invoke(main, ["verify", str(tiny_documents["noise"]), "--submission", str(folder)],
+                                env={"AIPBENCH_HOME": str(home)})
+    assert result.exit_code == 1 and rule in result.output and "Traceback" not in result.output, result.output
 
 
-def test_package_refuses_links_and_special_files(tmp_path):
+def test_package_refuses_links_and_special_files(tiny_documents, tmp_path):
     folder = _attack(tmp_path, "return ctx.cold_images")
     (folder / "passwd").symlink_to("/etc/passwd")
-    result = CliRunner().invoke(main, ["submission", "package", str(folder), "--results", str(NOISE_DOC),
+    result = CliRunner().invoke(main, ["submission", "package", str(folder), "--results", str(tiny_documents["noise"]),
                                        "--out", str(tmp_path / "p.tar.gz")])
     assert result.exit_code == 1 and "passwd: a symbolic link; a submission folder holds regular files" \
         in result.output and "Traceback" not in result.output, result.output

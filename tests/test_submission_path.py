@@ -17,34 +17,23 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from conftest import copy_document, rederived
+
 from aipbench.cli import main
 from aipbench.results.document import items_csv, seal
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def foreign(tiny_rankers, tmp_path_factory):
-    """Someone else's `aipbench evaluate` of the reference INSA on tiny (VBPR and DVBPR, all 40 cold items),
-    in their own folder, with the files beside it."""
-    import aipbench.harness.evaluate
-    from aipbench import evaluate
-
-    out = tmp_path_factory.mktemp("theirs") / "insa.json"
-    old, aipbench.harness.evaluate.DEFAULT_ISOLATION = aipbench.harness.evaluate.DEFAULT_ISOLATION, "none"
-    try:
-        evaluate(REPO / "submissions" / "insa", protocol="tiny", rankers=["vbpr", "dvbpr"], home=tiny_rankers.root.parent,
-                 check_determinism=False, out=out, log=lambda m: None)
-    finally:
-        aipbench.harness.evaluate.DEFAULT_ISOLATION = old
-    return out
+@pytest.fixture
+def foreign(tiny_documents, tmp_path):
+    """Someone else's `aipbench evaluate` of the reference INSA on tiny (VBPR and DVBPR, all 40 cold items), in
+    their own folder, with the files beside it."""
+    return copy_document(tiny_documents["insa"], tmp_path / "made-elsewhere")
 
 
 def _copy(doc_path: Path, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".items.csv", ".examples.png"):
-        shutil.copyfile(doc_path.with_suffix(suffix), folder / f"insa{suffix}")
-    return folder / "insa.json"
+    return copy_document(doc_path, folder)
 
 
 def _cli(args: list[str], home: Path | None = None):
@@ -58,16 +47,17 @@ def _one_error(result, rule: str) -> str:
     return errors[0]
 
 
-def test_a_foreign_document_is_added_as_claimed(foreign, tmp_path):
-    results = tmp_path / "results"
-    result = _cli(["leaderboard", "add", str(foreign), "--results", str(results)])
+def test_a_foreign_document_is_added_as_claimed(foreign, tiny_rankers, tmp_path):
+    results, home = tmp_path / "results", tiny_rankers.root.parent
+    result = _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home)
     assert result.exit_code == 0, result.output
     filed = results / "tiny" / "insa.json"
     assert filed.read_bytes() == foreign.read_bytes()
     assert (results / "tiny" / "insa.items.csv").read_bytes() == foreign.with_suffix(".items.csv").read_bytes()
     record = json.loads((results / "tiny" / "claimed" / "insa.json").read_text())
     assert record["status"] == "claimed" and record["entry_sha256"] == json.loads(foreign.read_text())["sha256"]
-    assert _cli(["leaderboard", "check", "--results", str(results)]).output.startswith("ok: 1 entries (0 verified, 0 reference, 1 claimed")
+    assert _cli(["leaderboard", "check", "--results", str(results)], home).output.startswith(
+        "ok: 1 entries (0 verified, 0 reference, 1 claimed")
     site = tmp_path / "site"
     assert _cli(["leaderboard", "build", "--results", str(results), "--out", str(site)]).exit_code == 0
     page = (site / "protocol-tiny.html").read_text()
@@ -77,7 +67,7 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tmp_path):
     assert json.loads((site / "protocol-tiny-vbpr.json").read_text())[0]["delta_ci"][0] <= rows.loc[0, "delta"]
     # the same document again, or one with the same name: refused, nothing changes
     before = sorted(p.name for p in (results / "tiny").rglob("*"))
-    _one_error(_cli(["leaderboard", "add", str(foreign), "--results", str(results)]), "already filed")
+    _one_error(_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home), "already filed")
     assert sorted(p.name for p in (results / "tiny").rglob("*")) == before
 
 
@@ -86,11 +76,11 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tmp_path):
     ("csv", "items.csv: SHA-256 does not match"),  # the per-item CSV swapped
     ("csv-resealed", "lacks column(s) adversarial_hr@5"),  # a malformed CSV, re-sealed with the document
     ("budget", "exceeds the budget"),  # re-sealed with a row over its budget
-    ("name", "must be lower-case"),  # a name that would be a path
+    ("name", "submission name '../insa' is not a plain name"),  # a name that would be a path
     ("artifacts", "artifact hashes differ"),  # measured on other trained rankers than the filed entry
 ])
-def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tmp_path, damage, rule):
-    results = tmp_path / "results"
+def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tiny_rankers, tmp_path, damage, rule):
+    results, home = tmp_path / "results", tiny_rankers.root.parent
     path = _copy(foreign, tmp_path / "theirs")
     doc = json.loads(path.read_text())
     if damage == "edit":
@@ -109,20 +99,20 @@ def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tmp_path, dama
         doc["submission"]["name"] = "../insa"
         doc = seal(doc)
     elif damage == "artifacts":
-        assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)]).exit_code == 0
+        assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
         doc["submission"]["name"] = "insa2"
         doc["artifacts"]["vbpr"] = {k: "0" * 64 for k in doc["artifacts"]["vbpr"]}
         doc = seal(doc)
     path.write_text(json.dumps(doc))
     before = sorted(str(p) for p in results.rglob("*")) if results.exists() else []
-    _one_error(_cli(["leaderboard", "add", str(path), "--results", str(results)]), rule)
+    _one_error(_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
     assert (sorted(str(p) for p in results.rglob("*")) if results.exists() else []) == before
 
 
 def test_verify_passes_an_honest_entry_and_fails_a_resealed_edit(foreign, tiny_rankers, tmp_path):
     home = tiny_rankers.root.parent
     results = tmp_path / "results"
-    assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)]).exit_code == 0
+    assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
     filed = results / "tiny" / "insa.json"
     honest = _cli(["verify", str(filed), "--items", "4", "--seed", "3", "--by", "tester", "--unsandboxed"], home)
     assert honest.exit_code == 0, honest.output
@@ -130,21 +120,21 @@ def test_verify_passes_an_honest_entry_and_fails_a_resealed_edit(foreign, tiny_r
     assert record["passed"] and record["verified_by"] == "tester" and len(record["items"]) == 4
     assert record["rankers"] == ["vbpr", "dvbpr"] and record["max_difference"] <= 0.01
     assert record["entry_sha256"] == json.loads(filed.read_text())["sha256"]
-    assert _cli(["leaderboard", "check", "--results", str(results)]).output.startswith("ok: 1 entries (1 verified")
+    assert _cli(["leaderboard", "check", "--results", str(results)], home).output.startswith("ok: 1 entries (1 verified")
 
-    # a forger raises its adversarial hit rates by 0.05 on every item and row, CSV included, and re-seals
+    # a forger raises its adversarial hit rates by 0.05 on every item, re-derives every row from the edited CSV
+    # (means, deltas, lifts, intervals) and re-seals: every static check passes, only the re-run can tell
     forged = tmp_path / "forged"
     path = _copy(foreign, forged)
-    doc = json.loads(path.read_text())
     per_item = pd.read_csv(path.with_suffix(".items.csv"))
     per_item["adversarial_hr@5"] += 0.05
     csv = items_csv(per_item)
     path.with_suffix(".items.csv").write_bytes(csv)
-    for row in doc["results"]:
-        row["adversarial"]["hr"]["5"] = float(per_item[per_item.ranker == row["ranker"]]["adversarial_hr@5"].mean())
+    doc = json.loads(path.read_text())
     doc["files"]["items.csv"] = hashlib.sha256(csv).hexdigest()
-    path.write_text(json.dumps(seal(doc)))
-    assert _cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r2")]).exit_code == 0  # passes every static check
+    path.write_text(json.dumps(rederived(doc, pd.read_csv(path.with_suffix(".items.csv")))))
+    added = _cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r2")], home)
+    assert added.exit_code == 0, added.output
     again = tmp_path / "r2" / "tiny" / "insa.json"
     error = _one_error(_cli(["verify", str(again), "--items", "4", "--seed", "3", "--unsandboxed"], home),
                        "verification failed")
@@ -161,7 +151,9 @@ def test_verify_passes_an_honest_entry_and_fails_a_resealed_edit(foreign, tiny_r
     doc["results"][0]["adversarial"]["hr"]["5"] += 0.05
     path.write_text(json.dumps(seal(doc)))
     error = _one_error(_cli(["verify", str(path), "--items", "2", "--seed", "1", "--unsandboxed"], home), "own CSV")
-    assert "1 rows disagree" in error
+    assert "1 rows disagree" in error  # and leaderboard add refuses it outright
+    _one_error(_cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r3")], home),
+               "its per-item CSV contradicts it: vbpr eps=32: adversarial.hr.5")
 
 
 def test_verify_refuses_other_code_than_the_entrys(foreign, tmp_path):

@@ -50,41 +50,55 @@ class Entry:
 def _load_one(path: Path) -> Entry:
     from aipbench.results.document import load_results
 
-    doc = load_results(path)  # schema and the document's own hash
+    doc = load_results(path)  # schema, the document's own hash, plain names
     name = doc["protocol"]["name"]
     if path.parent.name != name:
         raise InputError(f"{path}: results of protocol {name!r} filed under {path.parent.name!r}")
     if path.stem != doc["submission"]["name"]:
         raise InputError(f"{path}: file name must be the submission's name, {doc['submission']['name']!r}")
-    check_document(path, doc)
-    csv, png = path.with_suffix(".items.csv"), path.with_suffix(".examples.png")
-    items = read_items_csv(csv, doc) if csv.is_file() else None
-    return Entry(path, doc, items, png.read_bytes() if png.is_file() else None)
+    beside = check_document(path, doc)
+    items = None
+    if "items.csv" in beside:
+        from aipbench.leaderboard.rederive import check_rows
+
+        items = read_items_csv(path.with_suffix(".items.csv"), doc, beside["items.csv"])
+        check_rows(path, doc, items)  # every row what its items give
+    return Entry(path, doc, items, beside.get("examples.png"))
 
 
-def read_items_csv(csv: Path, doc: dict) -> "pd.DataFrame":
-    """The per-item CSV beside a document, with the columns its rows need (a sealed CSV can still be a
-    re-sealed malformed one): one-line errors."""
+def read_items_csv(csv: Path, doc: dict, data: bytes) -> "pd.DataFrame":
+    """The per-item CSV beside a document (``data``: its bytes), with the columns its rows need, numbers where
+    numbers belong and nothing a spreadsheet would run (a sealed CSV can still be a re-sealed malformed one):
+    one-line errors."""
+    import io
+
     import pandas as pd
 
-    need = ["item", "ranker", "epsilon"] + [f"{side}_hr@{n}" for side in ("cooperative", "adversarial")
-                                           for n in doc.get("hit_ranks", [])]
+    need = ["item", "ranker", "epsilon"] + [f"{side}_{metric}@{n}" for metric in ("hr", "availability")
+                                           for side in ("cooperative", "adversarial") for n in doc.get("hit_ranks", [])]
+    need += ["cooperative_mean_score", "adversarial_mean_score", "prediction_shift", "linf", "psnr", "ssim"]
     try:
-        items = pd.read_csv(csv)
+        items = pd.read_csv(io.BytesIO(data))
     except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
         raise InputError(f"{csv}: not a readable per-item CSV ({str(err).splitlines()[0][:200]})") from None
     missing = [c for c in need if c not in items.columns]
     if missing:
         raise InputError(f"{csv}: the per-item CSV lacks column(s) {', '.join(missing)}")
-    if not pd.api.types.is_numeric_dtype(items["item"]) or not all(
-            pd.api.types.is_numeric_dtype(items[c]) for c in need[3:]):
-        raise InputError(f"{csv}: item ids and hit rates in the per-item CSV must be numbers")
+    text = [c for c in items.columns if c != "ranker" and not pd.api.types.is_numeric_dtype(items[c])]
+    if text:
+        raise InputError(f"{csv}: column {text[0]!r} of the per-item CSV holds text; every column but 'ranker' "
+                         "holds numbers")
+    rankers = {r["ranker"] for r in doc.get("results", [])}
+    strangers = sorted(set(items["ranker"].astype(str)) - rankers)
+    if strangers:
+        raise InputError(f"{csv}: ranker {strangers[0][:60]!r} of the per-item CSV is none of the document's rows'")
     return items
 
 
-def check_document(path: Path, doc: dict) -> None:
-    """What every entry must pass wherever it lies (its schema and seal already checked by ``load_results``):
-    the protocol known here with the same hash, every row within its budget, the files beside it sealed."""
+def check_document(path: Path, doc: dict) -> dict[str, bytes]:
+    """What every entry must pass wherever it lies (its schema, seal and names already checked by
+    ``load_results``): the protocol known here with the same hash, every row within its budget, the files
+    beside it regular files, sealed (an example sheet a real PNG). Returns those files' bytes, by name."""
     from aipbench.protocol import load_protocol
 
     name = doc["protocol"]["name"]
@@ -99,7 +113,7 @@ def check_document(path: Path, doc: dict) -> None:
         raise InputError(f"{path}: protocol hash {doc['protocol']['sha256'][:12]} does not match "
                          f"protocols/{name}.toml ({expected[:12]})")
     _check_budgets(path, doc)
-    _check_beside(path, doc, {"items.csv": path.with_suffix(".items.csv"), "examples.png": path.with_suffix(".examples.png")})
+    return _check_beside(path, doc)
 
 
 def _check_budgets(path: Path, doc: dict) -> None:
@@ -112,16 +126,48 @@ def _check_budgets(path: Path, doc: dict) -> None:
             raise InputError(f"{path}: {row['ranker']}: max L∞ {worst} exceeds the budget epsilon = {budget}")
 
 
-def _check_beside(path: Path, doc: dict, files: dict[str, Path]) -> None:
-    """The CSV and example sheet beside the document are the bytes its seal lists (``files``)."""
+MAX_BESIDE = {"items.csv": 256 << 20, "examples.png": 16 << 20}  # bytes of the files beside a document
+
+
+def _check_beside(path: Path, doc: dict) -> dict[str, bytes]:
+    """The CSV and example sheet beside the document: regular files (never read through a link) that are the
+    bytes its seal lists, the sheet a PNG of sane size; an attack's document lists its per-item CSV."""
     import hashlib
 
-    for name, digest in doc.get("files", {}).items():
-        beside = files[name]
-        if not beside.is_file():
+    from aipbench.results.document import read_regular
+
+    listed = doc.get("files", {})
+    if doc.get("kind", "attack") == "attack" and "items.csv" not in listed:
+        raise InputError(f"{path}: lists no per-item CSV (files.items.csv); an attack's numbers are re-derived from it")
+    found = {}
+    for name, digest in listed.items():
+        beside = path.with_name(f"{path.stem}.{name}")
+        if not beside.exists() and not beside.is_symlink():
             raise InputError(f"{beside}: missing; the sealed document {path.name} lists it")
-        if hashlib.sha256(beside.read_bytes()).hexdigest() != digest:
+        data = read_regular(beside, max_bytes=MAX_BESIDE[name])
+        if hashlib.sha256(data).hexdigest() != digest:
             raise InputError(f"{beside}: SHA-256 does not match the one sealed in {path.name} (edited after it was written)")
+        if name == "examples.png":
+            _check_png(beside, data)
+        found[name] = data
+    return found
+
+
+def _check_png(path: Path, data: bytes) -> None:
+    """An example sheet is shown inline on the site: a PNG image, decodable, of at most 4096 × 4096 pixels."""
+    import io
+
+    from PIL import Image
+
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise InputError(f"{path}: not a PNG image")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format != "PNG" or max(image.size) > 4096:
+                raise ValueError(f"{image.format} of {image.size[0]}×{image.size[1]} pixels")
+            image.verify()
+    except Exception as err:  # noqa: BLE001 — whatever the bytes are, one line
+        raise InputError(f"{path}: not an example sheet (a PNG of at most 4096×4096 pixels): {str(err)[:120]}") from None
 
 
 def load_entries(results_dir: str | Path) -> list[Entry]:

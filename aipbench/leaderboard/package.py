@@ -21,27 +21,27 @@ def package_submission(folder: str | Path, results_file: str | Path, out: str | 
     every file's SHA-256) after checking that ``results_file`` passes the leaderboard's checks and was made by
     this very ``folder`` (its hash is the one the results record). The same inputs give the same bytes.
     Returns the manifest."""
-    from aipbench.hashing import folder_files, folder_sha256
+    from aipbench.hashing import MAX_FOLDER_BYTES, folder_files, folder_sha256
     from aipbench.leaderboard.entries import check_document
-    from aipbench.results.document import load_results
+    from aipbench.results.document import MAX_JSON_BYTES, parse_results, read_regular
 
     folder, results_file, out = Path(folder), Path(results_file), Path(out)
     if not (folder / "submission.toml").is_file():
         raise InputError(f"{folder}: no submission.toml; package a submission folder")
-    doc = load_results(results_file)
-    check_document(results_file, doc)
-    mine = folder_sha256(folder)
+    data = read_regular(results_file, max_bytes=MAX_JSON_BYTES)
+    doc = parse_results(data, results_file)
+    beside = check_document(results_file, doc)  # regular files, sealed: what is checked is what is packed
+    mine = folder_sha256(folder)  # regular files only (links and devices refused), within the size limits
     if mine != doc["submission"]["sha256"]:
         raise InputError(f"{results_file}: made by a submission with SHA-256 {doc['submission']['sha256'][:12]}, but "
                          f"{folder} is {mine[:12]} now; re-run aipbench evaluate on it, or package the version that ran")
     name = doc["submission"]["name"]
     files: dict[str, bytes] = {}
     for path in folder_files(folder):  # exactly the files the results' submission hash covers
-        files[f"submission/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
-    for suffix in (".json", ".items.csv", ".examples.png"):
-        beside = results_file.with_suffix(suffix)
-        if beside.is_file():
-            files[f"results/{name}{suffix}"] = beside.read_bytes()
+        files[f"submission/{path.relative_to(folder).as_posix()}"] = read_regular(path, max_bytes=MAX_FOLDER_BYTES)
+    files[f"results/{name}.json"] = data
+    for kind, content in beside.items():
+        files[f"results/{name}.{kind}"] = content
     files["environment.json"] = (json.dumps(_environment(doc), indent=2, sort_keys=True) + "\n").encode()
     manifest = {"submission": name, "protocol": doc["protocol"], "submission_sha256": mine,
                 "results_sha256": doc["sha256"], "files": {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}}

@@ -109,12 +109,14 @@ def _downloads(rows: list[dict]) -> tuple[str, str]:
 
     import pandas as pd
 
+    from aipbench.results.document import spreadsheet_safe
+
     records = [{k: (None if r.get(k) == "–" else r.get(k)) for k in _DOWNLOAD} for r in rows]
     flat = pd.DataFrame([{**rec, "adv_ci": json.dumps(rec["adv_ci"]), "delta_ci": json.dumps(rec["delta_ci"]),
                           "noise": json.dumps(rec["noise"]), "flags": " ".join(rec["flags"] or [])} for rec in records],
                         columns=list(_DOWNLOAD))
     buf = io.StringIO()
-    flat.to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
+    spreadsheet_safe(flat).to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
     return buf.getvalue(), json.dumps(records, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 

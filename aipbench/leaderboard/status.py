@@ -6,7 +6,6 @@ Beside ``<protocol>/<name>.json``: ``<protocol>/claimed/<name>.json`` records an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 __all__ = ["CLAIMED_DIR", "STATUSES", "VERIFICATIONS_DIR", "claim_path", "entry_status", "verification_path"]
@@ -46,13 +45,11 @@ def entry_status(entry: Path, document: dict) -> dict:
 
 def _read(path: Path) -> dict | None:
     from aipbench.errors import InputError
+    from aipbench.results.document import read_json
 
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a readable JSON record ({err})") from None
+    record = read_json(path, max_bytes=4 << 20)  # a regular file, strict JSON: one-line errors
     if not isinstance(record, dict):
         raise InputError(f"{path}: a status record is a JSON object")
     return record

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from aipbench.errors import InputError
+from aipbench.leaderboard.rederive import ABS_TOLERANCE, REL_TOLERANCE
 
-__all__ = ["SELF_CONSISTENCY", "TOLERANCE", "verify_entry"]
+__all__ = ["TOLERANCE", "verify_entry"]
 
 # Per item and ranker, |claimed − measured|. The cooperative images are the protocol's: their hit rates must
 # agree to the CSV's 6 significant digits. An attack re-run on other items in its batch may differ in the
 # last bits of a convolution (another batch size, another kernel), so a pixel may round to the next level
 # and a few users may change their mind: 1 % of the users per item allows that and catches any edited number.
 TOLERANCE = {"cooperative": 1e-5, "adversarial": 0.01}
-SELF_CONSISTENCY = 1e-5  # a row's HR@N against the mean of its items' in the CSV beside it
 
 
 def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submission: str | Path | None = None,
@@ -38,6 +38,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     from aipbench.harness.evaluate import evaluate
     from aipbench.hashing import folder_sha256
     from aipbench.leaderboard.entries import check_document, read_items_csv
+    from aipbench.leaderboard.rederive import row_problems
     from aipbench.leaderboard.status import verification_path
     from aipbench.paths import submissions_dir
     from aipbench.results.document import load_results, write_all
@@ -47,23 +48,22 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     doc = load_results(path)
     if doc.get("kind", "attack") != "attack":
         raise InputError(f"{path}: verify re-runs attack entries; a {doc['kind']} is re-evaluated with aipbench evaluate")
-    check_document(path, doc)
+    beside = check_document(path, doc)
     csv = path.with_suffix(".items.csv")
-    if not csv.is_file():
-        raise InputError(f"{csv}: missing; verify compares the entry item by item with its per-item CSV")
-    claimed = read_items_csv(csv, doc)
+    claimed = read_items_csv(csv, doc, beside["items.csv"])
     name = doc["submission"]["name"]
     folder = Path(submission) if submission is not None else submissions_dir() / name
     if not (folder / "submission.toml").is_file():
         raise InputError(f"{folder}: no submission here; pass the entry's submission folder with --submission")
-    if folder_sha256(folder) != doc["submission"]["sha256"]:
-        raise InputError(f"{folder}: its SHA-256 {folder_sha256(folder)[:12]} is not the entry's "
-                         f"{doc['submission']['sha256'][:12]}; verify re-runs the code that made the numbers")
+    found = folder_sha256(folder)
+    if found != doc["submission"]["sha256"]:
+        raise InputError(f"{folder}: its SHA-256 {found[:12]} is not the entry's {doc['submission']['sha256'][:12]}; "
+                         "verify re-runs the code that made the numbers")
     n_list = [str(n) for n in doc["hit_ranks"]]
-    problems = _self_consistency(doc, claimed, n_list)
-    universe = np.unique(claimed["item"].to_numpy(np.int64))
+    problems = row_problems(doc, claimed)
+    universe = _evaluated(path, doc, home=home, log=log)  # the protocol's set: items the CSV left out are drawn too
     if not 1 <= items <= len(universe):
-        raise InputError(f"--items must be in 1..{len(universe)} (the entry's cold items), got {items}")
+        raise InputError(f"--items must be in 1..{len(universe)} (the cold items the entry evaluated), got {items}")
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
     chosen = np.sort(np.random.default_rng([seed, 0x766572696679]).choice(universe, size=items, replace=False))
     rankers = list(dict.fromkeys(r["ranker"] for r in doc["results"]))
@@ -84,7 +84,8 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
         "entry": path.name, "entry_sha256": doc["sha256"], "protocol": doc["protocol"], "passed": passed,
         "verified_by": by or getpass.getuser(), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seed": seed, "items": [int(i) for i in chosen], "rankers": rankers, "epsilons": sweep or [own],
-        "tolerance": {"per_item_hr": TOLERANCE, "self_consistency": SELF_CONSISTENCY},
+        "tolerance": {"per_item_hr": TOLERANCE, "self_consistency": {"absolute": ABS_TOLERANCE,
+                                                                       "relative": REL_TOLERANCE}},
         "self_consistency": problems, "n_differences": len(differences), "differences": differences[:200],
         "max_difference": max_gap,
         "aipbench": {"version": __version__, "git_commit": git_commit()}, "environment": fresh.document["environment"],
@@ -95,22 +96,17 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     return result | {"record": str(out)}
 
 
-def _self_consistency(doc: dict, claimed, n_list: list[str]) -> list[str]:
-    """Rows whose HR@N is not the mean of their items' in the CSV (numbers edited in one place only)."""
-    problems = []
-    for row in doc["results"]:
-        mine = claimed[(claimed.ranker == row["ranker"])
-                       & ((claimed.epsilon == row["epsilon"]) if row["epsilon"] is not None else claimed.epsilon.isna())]
-        if mine.empty:
-            problems.append(f"{row['ranker']} eps={row['epsilon']}: no items in the CSV")
-            continue
-        for side in ("cooperative", "adversarial"):
-            for n in n_list:
-                mean, said = float(mine[f"{side}_hr@{n}"].mean()), float(row[side]["hr"][n])
-                if abs(mean - said) > SELF_CONSISTENCY:
-                    problems.append(f"{row['ranker']} eps={row['epsilon']}: {side} HR@{n} {said:.6g} but its items' "
-                                    f"mean is {mean:.6g}")
-    return problems
+def _evaluated(path: Path, doc: dict, *, home: Path | None, log: Callable[[str], None]) -> np.ndarray:
+    """The set of cold items the entry says it evaluated, as the protocol defines it (never the entry's file)."""
+    from aipbench.leaderboard.coldsets import evaluated_set, protocol_cold_items
+    from aipbench.protocol import load_protocol
+
+    sizes = {row["n_items"] for row in doc["results"]}
+    if len(sizes) != 1:
+        raise InputError(f"{path}: its rows evaluated different numbers of cold items ({sorted(sizes)})")
+    protocol = load_protocol(doc["protocol"]["name"])
+    return evaluated_set(protocol, protocol_cold_items(protocol, doc["artifacts"]["dataset"], home=home, log=log),
+                         sizes.pop())
 
 
 def _compare(claimed, measured, chosen: np.ndarray, n_list: list[str]) -> tuple[list[dict], float]:

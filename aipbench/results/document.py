@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,10 +17,15 @@ from aipbench.hashing import canonical_sha256
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "document_sha256", "items_csv", "load_results",
-           "results_schema", "seal", "validate_results", "write_all", "write_document"]
+__all__ = ["IDENTIFIER", "SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "check_names", "document_sha256",
+           "items_csv", "load_results", "parse_json", "parse_results", "read_json", "read_regular", "results_schema",
+           "seal", "spreadsheet_safe",
+           "validate_results", "write_all", "write_document"]
 
 SCHEMA_VERSION = 1
+IDENTIFIER = re.compile(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")  # a name that becomes a file name or page address
+MAX_JSON_BYTES = 64 << 20  # a results document or record
+MAX_JSON_DEPTH = 64
 
 
 @cache
@@ -95,7 +101,21 @@ class Results:
 
 def items_csv(per_item: "pd.DataFrame") -> bytes:
     """The per-item CSV's bytes (what ``files["items.csv"]`` hashes)."""
-    return per_item.to_csv(index=False, float_format="%.6g").encode()
+    return spreadsheet_safe(per_item).to_csv(index=False, float_format="%.6g").encode()
+
+
+def spreadsheet_safe(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """``frame`` with every text cell that a spreadsheet would run as a formula (starting with = + - @, a tab or
+    a carriage return) prefixed with a quote, as OWASP advises for CSV files; numbers are left as they are."""
+    risky = ("=", "+", "-", "@", "\t", "\r")
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            cells = [f"'{v}" if isinstance(v, str) and v.startswith(risky) else v for v in out[column]]
+            out[column] = pd.Series(cells, index=out.index, dtype=object)
+    return out
 
 
 def beside_files(per_item: "pd.DataFrame", examples_png: bytes | None) -> dict[str, str]:
@@ -150,16 +170,90 @@ def write_all(writes: dict) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def read_regular(path: str | Path, *, max_bytes: int) -> bytes:
+    """A file's bytes, if it is a regular file at ``path`` itself — never through a link (which could lead to
+    any file of the reader's) — of at most ``max_bytes``; one-line errors naming it."""
+    import stat
+
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as err:
+        rule = "a symbolic link; links are not followed" if os.path.islink(path) else err.strerror
+        raise InputError(f"{path}: {rule}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise InputError(f"{path}: {info.st_size} bytes, more than the {max_bytes} such a file may have")
+        return fh.read(max_bytes + 1)[:max_bytes]
+
+
+def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH):
+    """A JSON file read strictly: a regular file (no link) of at most ``max_bytes``, UTF-8, no NaN or
+    Infinity, no key given twice, nested at most ``max_depth`` deep; one-line errors naming it and the rule."""
+    return parse_json(read_regular(path, max_bytes=max_bytes), path, max_depth=max_depth)
+
+
+def parse_json(data: bytes, path: str | Path, *, max_depth: int = MAX_JSON_DEPTH):
+    """``read_json`` of bytes already read (from ``path``, named in errors)."""
+
+    def constant(name: str):
+        raise ValueError(f"{name} is not a JSON number (numbers are finite)")
+
+    def unique(pairs: list) -> dict:
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"key {next(k for k in keys if keys.count(k) > 1)!r} is given twice")
+        return dict(pairs)
+
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=constant, object_pairs_hook=unique)
+    except RecursionError:
+        raise InputError(f"{path}: nested deeper than JSON may be read here ({max_depth} levels)") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({str(err).splitlines()[0][:200]})") from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise InputError(f"{path}: nested deeper than JSON may be read here ({max_depth} levels)")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+def check_names(path: str | Path, document: dict) -> None:
+    """Every name a document gives that becomes part of a path or a page address — its protocol, its
+    submission, each row's ranker and attacks — is a strict identifier (``IDENTIFIER``), checked before any
+    path is built from it."""
+    names = [("protocol name", document["protocol"]["name"]), ("submission name", document["submission"]["name"])]
+    for row in document.get("results", []):
+        names.append(("ranker", row.get("ranker")))
+        names += [("attack", a) for a in row.get("attacks", {})]
+    for what, name in names:
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            raise InputError(f"{path}: {what} {str(name)[:80]!r} is not a plain name (lower-case letters, digits, "
+                             "'.', '_', '-'; it becomes a file name and a page address)")
+
+
 def load_results(path: str | Path) -> dict:
     """Read and validate a results JSON; one-line errors for unreadable or invalid files."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such results file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid JSON ({err})") from None
+    if not path.exists() and not path.is_symlink():
+        raise InputError(f"{path}: no such results file")
+    return parse_results(read_regular(path, max_bytes=MAX_JSON_BYTES), path)
+
+
+def parse_results(data: bytes, path: str | Path) -> dict:
+    """``load_results`` of bytes already read (from ``path``, named in errors)."""
+    document = parse_json(data, path)
     validate_results(document, path)
     if document["sha256"] != document_sha256(document):
         raise InputError(f"{path}: content does not match its sha256 (edited after `aipbench evaluate` wrote it)")
+    if document.get("kind") != "reproduction":
+        check_names(path, document)
     return document

@@ -1,0 +1,161 @@
+"""The leaderboard's intake as a forger or a hostile submitter finds it: every row re-derived from its per-item
+CSV, the CSV holding exactly a set of cold items the protocol defines (and `verify` drawing from that set,
+never from the entry's file), plain names checked before any path is built, the files beside a document
+regular files, JSON read strictly, spreadsheet formulas never filed or written. Each through the command
+line: one ``Error:`` line naming the rule, nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import copy_document, rederived
+
+from aipbench.cli import main
+from aipbench.results.document import items_csv, seal
+
+
+@pytest.fixture
+def foreign(tiny_documents, tmp_path):
+    return copy_document(tiny_documents["insa"], tmp_path / "theirs")
+
+
+def _cli(args: list[str], home: Path):
+    return CliRunner().invoke(main, args, env={"AIPBENCH_HOME": str(home)})
+
+
+def _refused(result, rule: str) -> str:
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and rule in errors[0] and "Traceback" not in result.output, result.output[-1500:]
+    return errors[0]
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def _reseal(path: Path, doc: dict, csv: bytes | None = None) -> None:
+    if csv is not None:
+        path.with_suffix(".items.csv").write_bytes(csv)
+        doc["files"]["items.csv"] = hashlib.sha256(csv).hexdigest()
+    path.write_text(json.dumps(seal(doc)))
+
+
+def _add(path: Path, results: Path, home: Path, rule: str) -> str:
+    line = _refused(_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
+    assert _files(results) == []
+    return line
+
+
+def test_an_entry_that_drops_its_bad_items_is_refused_and_not_verified(foreign, tiny_rankers, tmp_path):
+    """A forger drops the items INSA did worst on from the CSV and re-derives every row from the rest, so the
+    document agrees with its CSV: the CSV no longer holds the protocol's cold items (refused at intake), and
+    `verify` of it filed by hand draws from the protocol's cold items, not the CSV's, and fails."""
+    home = tiny_rankers.root.parent
+    items = pd.read_csv(foreign.with_suffix(".items.csv"))
+    worst = items[items.ranker == "vbpr"].nsmallest(8, "adversarial_hr@5")["item"]
+    kept = items[~items["item"].isin(worst)]
+    _reseal(foreign, rederived(json.loads(foreign.read_text()), kept), items_csv(kept))
+    doc = json.loads(foreign.read_text())
+    assert doc["results"][0]["n_items"] == 32
+    _add(foreign, tmp_path / "results", home, "the per-item CSV must hold exactly protocol tiny's subset of 32 cold "
+                                              "items; item")
+    filed = copy_document(foreign, tmp_path / "by-hand" / "tiny")  # a pull request that adds the files itself
+    _refused(_cli(["leaderboard", "check", "--results", str(tmp_path / "by-hand")], home), "must hold exactly")
+    failed = _cli(["verify", str(filed), "--items", "12", "--seed", "0", "--unsandboxed"], home)
+    assert failed.exit_code == 1 and "verification failed" in failed.output, failed.output
+    record = json.loads((filed.parent / "verifications" / "insa.json").read_text())
+    assert not record["passed"] and "(not in the entry's CSV)" in {d["column"] for d in record["differences"]}
+    assert set(record["items"]) & set(worst.tolist())  # drawn from the protocol's set, dropped items included
+
+
+def test_rows_that_claim_more_than_their_items_are_refused(foreign, tiny_rankers, tmp_path):
+    doc = json.loads(foreign.read_text())
+    doc["results"][0]["adversarial"]["hr"]["5"] = 0.9
+    doc["results"][0]["delta"]["hr"]["5"] = 0.9 - doc["results"][0]["cooperative"]["hr"]["5"]
+    _reseal(foreign, doc)
+    _add(foreign, tmp_path / "results", tiny_rankers.root.parent,
+         "its per-item CSV contradicts it: vbpr eps=32: adversarial.hr.5 0.9 but its items give")
+
+
+@pytest.mark.parametrize(("where", "value", "rule"), [
+    ("protocol", "../../escaped/tiny.toml", "protocol name '../../escaped/tiny.toml' is not a plain name"),
+    ("ranker", "../vbpr", "ranker '../vbpr' is not a plain name"),
+    ("submission", "insa\n", "submission name 'insa\\n' is not a plain name"),
+])
+def test_a_name_that_would_be_a_path_is_refused_before_any_path_is_built(foreign, tiny_rankers, tmp_path, where,
+                                                                         value, rule):
+    doc = json.loads(foreign.read_text())
+    if where == "protocol":
+        doc["protocol"]["name"] = value
+    elif where == "ranker":
+        doc["results"][0]["ranker"] = value
+    else:
+        doc["submission"]["name"] = value
+    _reseal(foreign, doc)
+    _add(foreign, tmp_path / "deep" / "results", tiny_rankers.root.parent, rule)
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep").exists()
+    # filed by hand, the site's build says so in one line (it once crashed on the whole site)
+    filed = copy_document(foreign, tmp_path / "by-hand" / "tiny", "insa")
+    _refused(_cli(["leaderboard", "build", "--results", str(filed.parent.parent), "--out", str(tmp_path / "site")],
+                  tiny_rankers.root.parent), rule)
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_files_beside_a_document_are_regular_files_and_the_sheet_a_png(tiny_documents, tiny_rankers, tmp_path):
+    home, secret = tiny_rankers.root.parent, tmp_path / "maintainers-key.png"
+    foreign = copy_document(tiny_documents["insa"], tmp_path / "theirs")
+    sheet = foreign.with_suffix(".examples.png")
+    secret.write_bytes(sheet.read_bytes())
+    sheet.unlink()
+    sheet.symlink_to(secret)  # the maintainer's file, published as an inline image if followed
+    _add(foreign, tmp_path / "results", home, "examples.png: a symbolic link; links are not followed")
+    sheet.unlink()
+    sheet.write_bytes(b"#!/bin/sh\necho not an image\n")
+    doc = json.loads(foreign.read_text())
+    doc["files"]["examples.png"] = hashlib.sha256(sheet.read_bytes()).hexdigest()
+    _reseal(foreign, doc)
+    _add(foreign, tmp_path / "results", home, "examples.png: not a PNG image")
+    foreign = copy_document(tiny_documents["insa"], tmp_path / "again")
+    csv = foreign.with_suffix(".items.csv")
+    os.replace(csv, tmp_path / "elsewhere.csv")
+    csv.symlink_to(tmp_path / "elsewhere.csv")
+    _add(foreign, tmp_path / "results", home, "items.csv: a symbolic link")
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ('{"sha256": NaN}', "NaN is not a JSON number"),
+    ('{"a": Infinity}', "Infinity is not a JSON number"),
+    ('{"a": 1, "a": 2}', "key 'a' is given twice"),
+    ("[" * 100_000 + "]" * 100_000, "nested deeper than JSON may be read here"),
+    ('{"a": ' + "[" * 70 + "]" * 70 + "}", "nested deeper than JSON may be read here (64 levels)"),
+])
+def test_json_is_read_strictly(tiny_rankers, tmp_path, text, rule):
+    path = tmp_path / "insa.json"
+    path.write_text(text)
+    _add(path, tmp_path / "results", tiny_rankers.root.parent, rule)
+
+
+@pytest.mark.parametrize(("column", "value", "rule"), [
+    ("ranker", "=HYPERLINK(\"http://x.invalid\",\"vbpr\")", "of the per-item CSV is none of the document's rows'"),
+    ("psnr", "+cmd|' /C calc'!A0", "column 'psnr' of the per-item CSV holds text"),
+    ("ssim", "@SUM(1+1)*cmd|' /C calc'!A0", "column 'ssim' of the per-item CSV holds text"),
+])
+def test_spreadsheet_formulas_are_never_filed(foreign, tiny_rankers, tmp_path, column, value, rule):
+    items = pd.read_csv(foreign.with_suffix(".items.csv"))
+    items[column] = items[column].astype(object)
+    items.loc[0, column] = value
+    _reseal(foreign, json.loads(foreign.read_text()), items.to_csv(index=False, float_format="%.6g").encode())
+    _add(foreign, tmp_path / "results", tiny_rankers.root.parent, rule)
+
+
+def test_a_csv_aipbench_writes_neutralises_formulas_and_keeps_numbers():
+    frame = pd.DataFrame({"name": ["=1+1", "+cmd", "-x", "@SUM(A1)", "\tx", "vbpr"], "value": [-0.5, 1, 2, 3, 4, 5]})
+    text = items_csv(frame).decode()
+    assert text.splitlines()[1:] == ["'=1+1,-0.5", "'+cmd,1", "'-x,2", "'@SUM(A1),3", "'\tx,4", "vbpr,5"]
