@@ -1,5 +1,6 @@
 """Where aipbench finds its files: the artifact cache, and the project's data folders (protocols, the
-paper's reference numbers, reference submissions, committed results) in a checkout or an installation."""
+paper's reference numbers, reference submissions, committed results) in a checkout or an installation; and
+how a file from outside is read (a regular file, never through a link, of a bounded size)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from aipbench.errors import InputError
 
-__all__ = ["aipbench_home", "leaderboard_results_dir", "project_dir", "protocols_dir", "references_dir",
+__all__ = ["aipbench_home", "leaderboard_results_dir", "project_dir", "protocols_dir", "read_regular", "references_dir",
            "submissions_dir"]
 
 # A checkout holds these folders beside the package; a wheel installs the first three under
@@ -50,3 +51,25 @@ def submissions_dir() -> Path:
 def leaderboard_results_dir() -> Path:
     """The committed results the leaderboard is built from (a checkout's ``leaderboard/results``)."""
     return project_dir("leaderboard") / "results"
+
+
+def read_regular(path: str | Path, *, max_bytes: int) -> bytes:
+    """A file's bytes, if it is a regular file at ``path`` itself — never through a link (which could lead to
+    any file of the reader's) — of at most ``max_bytes``; one-line errors naming it."""
+    import stat
+
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as err:
+        rule = "a symbolic link; links are not followed" if os.path.islink(path) else err.strerror
+        raise InputError(f"{path}: {rule}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise InputError(f"{path}: {info.st_size} bytes, more than the {max_bytes} such a file may have")
+        return fh.read(max_bytes + 1)[:max_bytes]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -159,3 +160,46 @@ def test_a_csv_aipbench_writes_neutralises_formulas_and_keeps_numbers():
     frame = pd.DataFrame({"name": ["=1+1", "+cmd", "-x", "@SUM(A1)", "\tx", "vbpr"], "value": [-0.5, 1, 2, 3, 4, 5]})
     text = items_csv(frame).decode()
     assert text.splitlines()[1:] == ["'=1+1,-0.5", "'+cmd,1", "'-x,2", "'@SUM(A1),3", "'\tx,4", "vbpr,5"]
+
+
+def test_a_held_out_build_scores_an_entry_and_the_site_ranks_by_it(tiny_documents, tiny_rankers, tmp_path):
+    """`prepare --seed-file` makes the protocol's held-out build — the same data set and cold items, Φ as
+    published, other training seeds, so other BPR candidates and rankers; `verify --held-out` re-runs the entry
+    there on the items it evaluated and records the score, the seed file's hash and the build; the site shows it
+    and ranks by it; a score from another held-out build is refused."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_rankers.root, home / tiny_rankers.root.name)  # the public build, as the maintainers have it
+    short = tmp_path / "short.seed"
+    short.write_bytes(b"123")
+    _refused(_cli(["prepare", "tiny", "--seed-file", str(short)], home), "a seed file holds at least 16 secret bytes")
+    secret = tmp_path / "maintainers.seed"
+    secret.write_bytes(os.urandom(32))
+    built = _cli(["prepare", "tiny", "--only", "vbpr", "--seed-file", str(secret)], home)
+    assert built.exit_code == 0, built.output
+    public, (held,) = tiny_rankers.root, [p for p in home.iterdir() if p != home / tiny_rankers.root.name]
+    results = tmp_path / "results"
+    copy_document(tiny_documents["insa"], results / "tiny")
+    entry = copy_document(tiny_documents["noise"], results / "tiny")  # the cheapest entry to re-run
+    scored = _cli(["verify", str(entry), "--held-out", str(secret), "--unsandboxed", "--by", "maintainer"], home)
+    assert scored.exit_code == 0, scored.output
+    manifests = [json.loads((p / "manifest.json").read_text())["artifacts"] for p in (public, held)]
+    for step in ("dataset", "extractor"):  # the public data and the public image model
+        assert manifests[0][step]["files"] == manifests[1][step]["files"]
+    for step in ("bpr", "candidates", "vbpr", "dvbpr"):  # the platform's private training
+        assert manifests[0][step]["files"] != manifests[1][step]["files"]
+    record = json.loads((results / "tiny" / "held-out" / "noise.json").read_text())
+    assert record["held_out"]["seed_file_sha256"] == hashlib.sha256(secret.read_bytes()).hexdigest()
+    assert record["entry_sha256"] == json.loads(entry.read_text())["sha256"] and record["scored_by"] == "maintainer"
+    assert [(r["ranker"], r["n_items"]) for r in record["results"]] == [("vbpr", 40), ("dvbpr", 40)]
+    assert record["held_out"]["artifacts"]["vbpr"] == manifests[1]["vbpr"]["files"]  # the held-out build's
+    site = tmp_path / "site"
+    assert _cli(["leaderboard", "build", "--results", str(results), "--out", str(site)], home).exit_code == 0
+    rows = pd.read_csv(site / "protocol-tiny-vbpr.csv")  # scored on the held-out build: ranked first, by that score
+    assert list(rows["name"]) == ["noise", "insa"] and rows.loc[0, "held_out"] == pytest.approx(record["results"][0]["delta_hr"])
+    assert pd.isna(rows.loc[1, "held_out"]) and rows.loc[0, "delta"] < rows.loc[1, "delta"]
+    other = json.loads(json.dumps(record))
+    other["held_out"]["seed_file_sha256"] = "0" * 64
+    insa = json.loads((results / "tiny" / "insa.json").read_text())
+    (results / "tiny" / "held-out" / "insa.json").write_text(json.dumps({**other, "entry_sha256": insa["sha256"]}))
+    _refused(_cli(["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "site2")], home),
+             "a held-out score of another held-out build")

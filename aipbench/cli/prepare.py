@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from aipbench.cli.options import device_option
@@ -17,8 +19,11 @@ __all__ = ["prepare"]
 @click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Also train replicas 2..R of each trained ranker (VBPR, DVBPR, AMR) with seeds derived from "
                    "the protocol's: optional artifacts vbpr-r2, ... for `evaluate --replicas`.")
+@click.option("--seed-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Maintainers: build PROTOCOL's held-out build, its private training seeds drawn from this secret "
+                   "file (keep it; publish its SHA-256 only), for `aipbench verify --held-out`.")
 @device_option
-def prepare(protocol: str, only: str | None, replicas: int, device: str) -> None:
+def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | None, device: str) -> None:
     """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench)."""
     import time
 
@@ -26,7 +31,14 @@ def prepare(protocol: str, only: str | None, replicas: int, device: str) -> None
     from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
 
-    store = open_store(load_protocol(protocol), device=resolve_device(device))
+    proto = load_protocol(protocol)
+    if seed_file is not None:
+        from aipbench.protocol.heldout import held_out, read_seed_file
+
+        secret, digest = read_seed_file(seed_file)
+        proto = held_out(proto, secret)
+        click.echo(f"{proto.name}: the held-out build (seed file SHA-256 {digest})", err=True)
+    store = open_store(proto, device=resolve_device(device))
     targets = [t.strip() for t in only.split(",")] if only else None
     if replicas > 1:
         from aipbench.rankers.replicas import REPLICATED, replica_artifact

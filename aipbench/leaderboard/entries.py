@@ -134,7 +134,7 @@ def _check_beside(path: Path, doc: dict) -> dict[str, bytes]:
     bytes its seal lists, the sheet a PNG of sane size; an attack's document lists its per-item CSV."""
     import hashlib
 
-    from aipbench.results.document import read_regular
+    from aipbench.paths import read_regular
 
     listed = doc.get("files", {})
     if doc.get("kind", "attack") == "attack" and "items.csv" not in listed:
@@ -178,6 +178,9 @@ def load_entries(results_dir: str | Path) -> list[Entry]:
     if not results_dir.is_dir():
         raise InputError(f"{results_dir}: no such results folder")
     entries = [_load_one(p) for p in sorted(results_dir.glob("*/*.json"))]
+    from aipbench.leaderboard.status import check_one_build, held_out_path
+
+    check_one_build([(held_out_path(e.path), e.status["held_out"]) for e in entries if e.status["held_out"]])
     # per protocol, each artifact seen so far and the entry that first recorded it; an artifact recorded
     # by one entry only (an optional one, e.g. a Figure 5 length variant, built after it) is no conflict
     seen: dict[str, dict[str, tuple[dict, Path]]] = {}

@@ -29,7 +29,8 @@ def add_entry(results_file: str | Path, results_dir: str | Path, *, home: Path |
     from aipbench.leaderboard.entries import check_artifacts, check_document, load_entries, read_items_csv
     from aipbench.leaderboard.rederive import check_rows
     from aipbench.leaderboard.status import claim_path
-    from aipbench.results.document import MAX_JSON_BYTES, parse_results, read_regular, write_all
+    from aipbench.paths import read_regular
+    from aipbench.results.document import MAX_JSON_BYTES, parse_results, write_all
 
     source, results_dir = Path(results_file), Path(results_dir)
     data = read_regular(source, max_bytes=MAX_JSON_BYTES)  # what is checked is what is filed
@@ -68,7 +69,7 @@ def check_entries(results_dir: str | Path, *, home: Path | None = None, log: Cal
     current SHA-256. Returns the number of entries per status."""
     from aipbench.leaderboard.coldsets import check_item_set
     from aipbench.leaderboard.entries import load_entries
-    from aipbench.leaderboard.status import CLAIMED_DIR, STATUSES, claim_path
+    from aipbench.leaderboard.status import CLAIMED_DIR, HELD_OUT_DIR, STATUSES, claim_path
 
     results_dir = Path(results_dir)
     counts = dict.fromkeys(STATUSES, 0)
@@ -82,7 +83,8 @@ def check_entries(results_dir: str | Path, *, home: Path | None = None, log: Cal
                              "an entry is filed once, by aipbench leaderboard add")
         counts[status["status"]] += 1
     filed = {e.path for e in entries}
-    for record in sorted(results_dir.glob(f"*/{CLAIMED_DIR}/*.json")):
-        if record.parent.parent / record.name not in filed:
-            raise InputError(f"{record}: a claimed record without its entry {record.parent.parent / record.name}")
+    for folder in (CLAIMED_DIR, HELD_OUT_DIR):
+        for record in sorted(results_dir.glob(f"*/{folder}/*.json")):
+            if record.parent.parent / record.name not in filed:
+                raise InputError(f"{record}: a record without its entry {record.parent.parent / record.name}")
     return counts

@@ -23,7 +23,8 @@ def package_submission(folder: str | Path, results_file: str | Path, out: str | 
     Returns the manifest."""
     from aipbench.hashing import MAX_FOLDER_BYTES, folder_files, folder_sha256
     from aipbench.leaderboard.entries import check_document
-    from aipbench.results.document import MAX_JSON_BYTES, parse_results, read_regular
+    from aipbench.paths import read_regular
+    from aipbench.results.document import MAX_JSON_BYTES, parse_results
 
     folder, results_file, out = Path(folder), Path(results_file), Path(out)
     if not (folder / "submission.toml").is_file():

@@ -63,10 +63,11 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
     for ranker in names:
         rows = []
         for e in entries:
+            held = {(h["ranker"], h["epsilon"]): h for h in (e.status["held_out"] or {}).get("results", [])}
             for r in _main_rows(e):
                 if r["ranker"] != ranker:
                     continue
-                q, ci = r["image_quality"], r.get("intervals", {})
+                q, ci, h = r["image_quality"], r.get("intervals", {}), held.get((r["ranker"], r["epsilon"]))
                 rows.append({
                     "name": e.name, "page": _submission_page(e), "paper": False,
                     "knowledge": e.document["submission"]["knowledge"],
@@ -79,14 +80,17 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                     "flags": [f["flag"] for f in r.get("flags", [])], "checked": "checks" in e.document,
                     "noise": r.get("noise_floor"), "replicas": r.get("replicas"),
                     "reference": _paper_hr(table4, e.name, ranker, n), "status": e.status["status"],
-                    "anchor": f"{ranker}-{e.name}",
+                    "anchor": f"{ranker}-{e.name}", "held_out": None if h is None else h["delta_hr"],
+                    "held_out_ci": None if h is None else h["delta_hr_interval"],
                 })
-        # verified and reference entries first, then claimed, then failed; by ΔHR within each (tied ranks)
-        rows.sort(key=lambda r: (_TRUST[r["status"]], -r["delta"], r["name"]))
+        # scored on the held-out build first, by that score; then verified and reference entries, claimed, failed,
+        # by ΔHR within each (tied ranks)
+        rows.sort(key=lambda r: (_group(r), -(r["delta"] if r["held_out"] is None else r["held_out"]), r["name"]))
         offset = 0
-        for group in sorted({_TRUST[r["status"]] for r in rows}):
-            members = [r for r in rows if _TRUST[r["status"]] == group]
-            ranks = tied_ranks([r["delta_ci"] or [r["delta"], r["delta"]] for r in members])
+        for group in sorted({_group(r) for r in rows}):
+            members = [r for r in rows if _group(r) == group]
+            ranks = tied_ranks([r["held_out_ci"] or [r["held_out"]] * 2 if group < 0 else r["delta_ci"] or [r["delta"]] * 2
+                                for r in members])
             for row, rank in zip(members, ranks):
                 row["rank"], row["tied"] = offset + rank, ranks.count(rank) > 1
             offset += len(members)
@@ -97,9 +101,15 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
 
 
 _TRUST = {"verified": 0, "reference": 0, "claimed": 1, "failed": 2}  # rank groups (aipbench.leaderboard.status)
+
+
+def _group(row: dict) -> int:
+    """A row's rank group: scored on the held-out build (-1), else by how far its entry is trusted."""
+    return -1 if row["held_out"] is not None else _TRUST[row["status"]]
 # the columns of a ranker table's downloads (CSV and JSON), as the page shows them
-_DOWNLOAD = ("rank", "tied", "name", "status", "knowledge", "epsilon", "coop", "adv", "adv_ci", "delta", "delta_ci", "lift",
-             "avail", "shift", "p", "significant", "noise", "psnr", "ssim", "flags", "reference")
+_DOWNLOAD = ("rank", "tied", "name", "status", "knowledge", "epsilon", "coop", "adv", "adv_ci", "delta", "delta_ci",
+             "held_out", "held_out_ci", "lift", "avail", "shift", "p", "significant", "noise", "psnr", "ssim", "flags",
+             "reference")
 
 
 def _downloads(rows: list[dict]) -> tuple[str, str]:
@@ -113,6 +123,7 @@ def _downloads(rows: list[dict]) -> tuple[str, str]:
 
     records = [{k: (None if r.get(k) == "–" else r.get(k)) for k in _DOWNLOAD} for r in rows]
     flat = pd.DataFrame([{**rec, "adv_ci": json.dumps(rec["adv_ci"]), "delta_ci": json.dumps(rec["delta_ci"]),
+                          "held_out_ci": json.dumps(rec["held_out_ci"]),
                           "noise": json.dumps(rec["noise"]), "flags": " ".join(rec["flags"] or [])} for rec in records],
                         columns=list(_DOWNLOAD))
     buf = io.StringIO()
@@ -148,6 +159,7 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
             "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
             "reference": "", "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
             "replicas": None, "tied": False, "status": "paper", "anchor": f"{ranker}-paper-{attack}",
+            "held_out": None, "held_out_ci": None,
         })
     return rows
 

@@ -2,15 +2,20 @@
 
 Beside ``<protocol>/<name>.json``: ``<protocol>/claimed/<name>.json`` records an entry filed by
 ``aipbench leaderboard add`` (someone else's run), ``<protocol>/verifications/<name>.json`` the last
-``aipbench verify`` of it. A verification counts only for the document whose SHA-256 it names."""
+``aipbench verify`` of it, ``<protocol>/held-out/<name>.json`` its score on the protocol's held-out build
+(``aipbench verify --held-out``). A record counts only for the document whose SHA-256 it names."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-__all__ = ["CLAIMED_DIR", "STATUSES", "VERIFICATIONS_DIR", "claim_path", "entry_status", "verification_path"]
+from aipbench.errors import InputError
 
-CLAIMED_DIR, VERIFICATIONS_DIR = "claimed", "verifications"
+__all__ = ["CLAIMED_DIR", "HELD_OUT_DIR", "STATUSES", "VERIFICATIONS_DIR", "check_one_build", "claim_path", "entry_status",
+           "held_out_path", "verification_path"]
+
+CLAIMED_DIR, VERIFICATIONS_DIR, HELD_OUT_DIR = "claimed", "verifications", "held-out"
 # best first: the order of the leaderboard's tables (within a status, by ΔHR)
 STATUSES = {
     "verified": "claimed by its submitter and re-run on a random subset of its cold items by a maintainer, within tolerance",
@@ -28,23 +33,30 @@ def verification_path(entry: Path) -> Path:
     return entry.parent / VERIFICATIONS_DIR / entry.name
 
 
+def held_out_path(entry: Path) -> Path:
+    return entry.parent / HELD_OUT_DIR / entry.name
+
+
 def entry_status(entry: Path, document: dict) -> dict:
-    """{"status": one of ``STATUSES``, "claim": the add record or None, "verification": the record or None}."""
+    """{"status": one of ``STATUSES``, "claim": the add record or None, "verification": the record or None,
+    "held_out": the held-out record or None}."""
     claim = _read(claim_path(entry))
     record = _read(verification_path(entry))
     if record is not None and record.get("entry_sha256") != document["sha256"]:
         record = None  # a verification of another version of the document
+    held = _read(held_out_path(entry))
+    if held is not None and held.get("entry_sha256") != document["sha256"]:
+        held = None
     if claim is None:
         status = "reference"
     elif record is None:
         status = "claimed"
     else:
         status = "verified" if record.get("passed") else "failed"
-    return {"status": status, "claim": claim, "verification": record}
+    return {"status": status, "claim": claim, "verification": record, "held_out": held}
 
 
 def _read(path: Path) -> dict | None:
-    from aipbench.errors import InputError
     from aipbench.results.document import read_json
 
     if not path.exists() and not path.is_symlink():
@@ -53,3 +65,15 @@ def _read(path: Path) -> dict | None:
     if not isinstance(record, dict):
         raise InputError(f"{path}: a status record is a JSON object")
     return record
+
+
+def check_one_build(records: list[tuple[Path, dict]]) -> None:
+    """Held-out scores compare only on one held-out build: every record of a protocol names the same one."""
+    builds = {}
+    for path, record in records:
+        build = json.dumps(record.get("held_out"), sort_keys=True)
+        builds.setdefault(record["protocol"]["name"], (build, path))
+        first, where = builds[record["protocol"]["name"]]
+        if build != first:
+            raise InputError(f"{path}: a held-out score of another held-out build than {where.name}'s; one protocol, "
+                             "one held-out build")

@@ -9,13 +9,17 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from aipbench.errors import InputError
 from aipbench.leaderboard.rederive import ABS_TOLERANCE, REL_TOLERANCE
 
-__all__ = ["TOLERANCE", "verify_entry"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["TOLERANCE", "entry_runs", "open_entry", "verify_entry"]
 
 # Per item and ranker, |claimed − measured|. The cooperative images are the protocol's: their hit rates must
 # agree to the CSV's 6 significant digits. An attack re-run on other items in its batch may differ in the
@@ -29,36 +33,20 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
                  record: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
     """The verification record of the attack entry at ``path`` (written to ``record``, default
     ``<protocol>/verifications/<name>.json`` beside the entry): the document's rows against its own per-item
-    CSV, then ``items`` cold items drawn with ``seed`` (random if None; recorded) from those it reports,
-    re-attacked by ``submission`` (default: the checkout's ``submissions/<name>``, whose hash must be the
+    CSV, then ``items`` cold items drawn with ``seed`` (random if None; recorded) from the set it evaluated as
+    the protocol defines it (never from its own file: an item it left out is drawn as well), re-attacked by ``submission`` (default: the checkout's ``submissions/<name>``, whose hash must be the
     entry's) on the entry's rankers and budgets in this cache (whose artifacts must be the entry's), each
     item's HR@N within ``TOLERANCE``."""
 
     from aipbench import __version__
     from aipbench.harness.evaluate import evaluate
-    from aipbench.hashing import folder_sha256
-    from aipbench.leaderboard.entries import check_document, read_items_csv
     from aipbench.leaderboard.rederive import row_problems
     from aipbench.leaderboard.status import verification_path
-    from aipbench.paths import submissions_dir
-    from aipbench.results.document import load_results, write_all
+    from aipbench.results.document import write_all
     from aipbench.results.provenance import git_commit
 
     path = Path(path)
-    doc = load_results(path)
-    if doc.get("kind", "attack") != "attack":
-        raise InputError(f"{path}: verify re-runs attack entries; a {doc['kind']} is re-evaluated with aipbench evaluate")
-    beside = check_document(path, doc)
-    csv = path.with_suffix(".items.csv")
-    claimed = read_items_csv(csv, doc, beside["items.csv"])
-    name = doc["submission"]["name"]
-    folder = Path(submission) if submission is not None else submissions_dir() / name
-    if not (folder / "submission.toml").is_file():
-        raise InputError(f"{folder}: no submission here; pass the entry's submission folder with --submission")
-    found = folder_sha256(folder)
-    if found != doc["submission"]["sha256"]:
-        raise InputError(f"{folder}: its SHA-256 {found[:12]} is not the entry's {doc['submission']['sha256'][:12]}; "
-                         "verify re-runs the code that made the numbers")
+    doc, claimed, folder = open_entry(path, submission)
     n_list = [str(n) for n in doc["hit_ranks"]]
     problems = row_problems(doc, claimed)
     universe = _evaluated(path, doc, home=home, log=log)  # the protocol's set: items the CSV left out are drawn too
@@ -66,10 +54,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
         raise InputError(f"--items must be in 1..{len(universe)} (the cold items the entry evaluated), got {items}")
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else int(seed)
     chosen = np.sort(np.random.default_rng([seed, 0x766572696679]).choice(universe, size=items, replace=False))
-    rankers = list(dict.fromkeys(r["ranker"] for r in doc["results"]))
-    budgets = sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None})
-    own = doc["submission"]["threat"]["epsilon"]
-    sweep = budgets if budgets and budgets != [own] else None
+    rankers, sweep, own = entry_runs(doc)
     log(f"verifying {path}: {items} of {len(universe)} cold items (seed {seed}) on {', '.join(rankers)}")
     fresh = evaluate(folder, protocol=doc["protocol"]["name"], rankers=rankers, epsilons=sweep, items=chosen.tolist(),
                      home=home, device=device, isolation=isolation, check_determinism=False, log=log)
@@ -94,6 +79,37 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
     out = Path(record) if record is not None else verification_path(path)
     write_all({out: lambda p: p.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")})
     return result | {"record": str(out)}
+
+
+def open_entry(path: Path, submission: str | Path | None) -> tuple[dict, "pd.DataFrame", Path]:
+    """An attack entry to re-run: its document and per-item CSV (checked as ``load_entries`` checks them), and
+    its submission folder (default: the checkout's ``submissions/<name>``), whose hash must be the entry's."""
+    from aipbench.hashing import folder_sha256
+    from aipbench.leaderboard.entries import check_document, read_items_csv
+    from aipbench.paths import submissions_dir
+    from aipbench.results.document import load_results
+
+    doc = load_results(path)
+    if doc.get("kind", "attack") != "attack":
+        raise InputError(f"{path}: only attack entries are re-run; a {doc['kind']} is re-evaluated with aipbench evaluate")
+    beside = check_document(path, doc)
+    claimed = read_items_csv(path.with_suffix(".items.csv"), doc, beside["items.csv"])
+    folder = Path(submission) if submission is not None else submissions_dir() / doc["submission"]["name"]
+    if not (folder / "submission.toml").is_file():
+        raise InputError(f"{folder}: no submission here; pass the entry's submission folder with --submission")
+    found = folder_sha256(folder)
+    if found != doc["submission"]["sha256"]:
+        raise InputError(f"{folder}: its SHA-256 {found[:12]} is not the entry's {doc['submission']['sha256'][:12]}; "
+                         "a re-run runs the code that made the numbers")
+    return doc, claimed, folder
+
+
+def entry_runs(doc: dict) -> tuple[list[str], list[int] | None, int | None]:
+    """The entry's rankers, its ε sweep (None: its own budget only) and its own budget."""
+    rankers = list(dict.fromkeys(r["ranker"] for r in doc["results"]))
+    budgets = sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None})
+    own = doc["submission"]["threat"]["epsilon"]
+    return rankers, budgets if budgets and budgets != [own] else None, own
 
 
 def _evaluated(path: Path, doc: dict, *, home: Path | None, log: Callable[[str], None]) -> np.ndarray:

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from aipbench.errors import InputError
 from aipbench.hashing import canonical_sha256
+from aipbench.paths import read_regular
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["IDENTIFIER", "SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "check_names", "document_sha256",
-           "items_csv", "load_results", "parse_json", "parse_results", "read_json", "read_regular", "results_schema",
+           "items_csv", "load_results", "parse_json", "parse_results", "read_json", "results_schema",
            "seal", "spreadsheet_safe",
            "validate_results", "write_all", "write_document"]
 
@@ -168,28 +169,6 @@ def write_all(writes: dict) -> None:
     finally:
         for tmp in tmps.values():
             tmp.unlink(missing_ok=True)
-
-
-def read_regular(path: str | Path, *, max_bytes: int) -> bytes:
-    """A file's bytes, if it is a regular file at ``path`` itself — never through a link (which could lead to
-    any file of the reader's) — of at most ``max_bytes``; one-line errors naming it."""
-    import stat
-
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as err:
-        rule = "a symbolic link; links are not followed" if os.path.islink(path) else err.strerror
-        raise InputError(f"{path}: {rule}") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise InputError(f"{path}: {info.st_size} bytes, more than the {max_bytes} such a file may have")
-        return fh.read(max_bytes + 1)[:max_bytes]
 
 
 def read_json(path: str | Path, *, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH):

@@ -71,8 +71,8 @@ def current_limits() -> Limits:
 
 @contextlib.contextmanager
 def using_limits(limits: Limits | None) -> Iterator[Limits]:
-    """Every child started inside runs under ``limits`` (None: the defaults)."""
-    _CURRENT.append(limits or default_limits())
+    """Every child started inside runs under ``limits`` (None: those already in effect, else the defaults)."""
+    _CURRENT.append(limits or current_limits())
     try:
         yield _CURRENT[-1]
     finally:
