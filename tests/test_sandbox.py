@@ -178,7 +178,7 @@ def test_a_bomb_is_stopped_by_its_limit(home, tmp_path, bomb):
 ], ids=["half-a-message", "deaf"])
 def test_an_oracle_conversation_cannot_hang_the_harness(home, tmp_path, body):
     evaluate_refused(home, _attack(tmp_path, body, knowledge="blackbox"), tmp_path / "r.json",
-                     "the attack ran past its time limit of 5 s", "--time-limit", "5")
+                     "the attack ran past its time limit of 5 s", "--time-limit", "5", before=cache_snapshot(home))
 
 
 def _training(tmp_path: Path, body: str) -> Path:
@@ -193,7 +193,8 @@ def test_a_checkpoint_that_claims_gigabytes_is_refused_before_a_model_is_shaped_
     body = "        r.gamma_user = torch.nn.Parameter(torch.zeros(1, r.gamma_user.shape[1]).expand(10 ** 8, -1))"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     line = evaluate_refused(home, _training(tmp_path, body), tmp_path / "r.json",
-                            "the ranker D.train returned: tensor 'gamma_user' of shape (100000000, 20) is a view larger")
+                            "the ranker D.train returned: tensor 'gamma_user' of shape (100000000, 20) is a view larger",
+                            before=cache_snapshot(home))
     assert "vbpr.pt" not in line
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < (1 << 20)  # KiB: under 1 GiB more
 
@@ -237,7 +238,7 @@ class D:
         raise RuntimeError(f"shrunk {shrunk} refused {refused}")
 """
     line = evaluate_refused(home, defense_folder(tmp_path / "shrinker", code), tmp_path / "r.json",
-                            "D.transform failed: RuntimeError: shrunk 0 refused ")
+                            "D.transform failed: RuntimeError: shrunk 0 refused ", before=cache_snapshot(home))
     assert int(line.split("refused ")[1].split()[0]) >= 2  # both buffers (and the mappings' own descriptors)
 
 

@@ -42,11 +42,11 @@ def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tupl
         shape, out = tuple(message["in"]), message["out"]
         images = np.frombuffer(buffers["in"], np.uint8, count=int(np.prod(shape))).reshape(shape)
         if op == "transform":
-            result = checked_transform(defense, torch.from_numpy(images.copy())).numpy()
+            result = checked_transform(defense, torch.from_numpy(images)).numpy()
         else:
             from aipbench.defenses.detector import detector_scores
 
-            result = detector_scores(defense, images.copy(), batch_size=max(len(images), 1), device=message["device"])
+            result = detector_scores(defense, images, batch_size=max(len(images), 1), device=message["device"])
         result = np.ascontiguousarray(result, dtype=out["dtype"])
         if list(result.shape) != list(out["shape"]):  # the checks above make this a fault of ours
             raise ValueError(f"{op} gave shape {result.shape}, expected {out['shape']}")
