@@ -132,6 +132,7 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.slow  # two torchrun launches with a kill between (35 s); the same-bytes tests above run by default
 def test_a_killed_rank_is_named_in_one_line_and_the_rerun_resumes_to_the_bytes_of_one_process(home, tmp_path):
     """A rank killed mid-run: one line naming it; the same command again reuses every finished shard, makes
     only the others, and writes the document one process writes from them (the same bytes at any scale

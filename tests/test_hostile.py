@@ -167,7 +167,7 @@ def test_without_a_sandbox_code_is_refused_unless_unsandboxed(home, tmp_path, mo
 # -- integrity by content --------------------------------------------------------------------------------------
 
 
-def test_a_checkpoint_edited_in_place_with_its_mtime_restored_isevaluate_refused(home, tmp_path):
+def test_a_checkpoint_edited_in_place_with_its_mtime_restored_is_refused(home, tmp_path):
     (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
     path = root / "dvbpr" / "dvbpr.pt"
     stat = path.stat()
@@ -248,7 +248,7 @@ def test_a_training_defense_that_raises_is_one_line(home, tmp_path):
              "D.train failed: ZeroDivisionError: nope")
 
 
-def test_a_sixteen_bit_png_isevaluate_refused(home, tmp_path):
+def test_a_sixteen_bit_png_is_refused(home, tmp_path):
     from aipbench.pipeline.loaders import load_dataset
     from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol

@@ -205,6 +205,7 @@ class Memorizing(torch.nn.Module):
 '''
 
 
+@pytest.mark.slow  # a whole detector evaluation (23 s); the committed synthetic-v1 documents carry this flag
 def test_a_detector_that_alarms_on_the_catalog_is_flagged(tiny_rankers, tmp_path):
     doc = _defend(_defense(tmp_path, "detector", MEMORIZING, "Memorizing", ""), tiny_rankers.root.parent, ranker="dvbpr")
     assert "detector-false-alarms" in _flags(doc) and doc["detector"]["catalog_false_alarm_rate"] > 0.03

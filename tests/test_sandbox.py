@@ -57,42 +57,22 @@ return ctx.cold_images
 
 
 @needs_sandbox
-def test_an_attack_holds_no_capability_and_cannot_touch_its_mounts(home, tmp_path):
+def test_the_child_holds_no_capability_no_secret_and_no_command_line_shows_one(home, tmp_path):
     """Run as root, bwrap keeps the caller's capabilities unless told: the child must hold none (every set
-    empty), be no root, and unmount or remount nothing. The results record the sandbox's user and limits."""
+    empty), be no root, and unmount or remount nothing. The harness's environment holds tokens: none is in
+    the child's, and none is on a command line of any process on the machine while the attack runs (bwrap
+    reads its arguments from a descriptor). The results record the sandbox's user and limits."""
+    body = PROBE_PRIVILEGES.replace("return ctx.cold_images", """import time
+leaked = [k for k, v in os.environ.items() if "sekrit" in v]
+if leaked:
+    raise RuntimeError(f"leaked {leaked}")
+time.sleep(2)
+return ctx.cold_images""")
     out = tmp_path / "r.json"
-    result = _evaluate(home, _attack(tmp_path, PROBE_PRIVILEGES), "--out", str(out), "--memory-limit", "3")
-    assert result.exit_code == 0, result.output
-    sandbox = json.loads(out.read_text())["sandbox"]
-    assert sandbox["isolation"] == "sandbox" and sandbox["limits"]["memory_bytes"] == 3 << 30
-    assert sandbox["limits"]["processes"] == 512 and sandbox["limits"]["cpu_seconds"] >= 3600
-    assert sandbox["user"] == ("a user of its own (run as root)" if os.geteuid() == 0 else "a user namespace of its own")
-
-
-@as_root
-def test_the_probe_finds_root_unsandboxed(home, tmp_path):
-    """The control: the same probe, unsandboxed as root, finds the privileges (so the test above can fail)."""
-    line = evaluate_refused(home, _attack(tmp_path, PROBE_PRIVILEGES), tmp_path / "r.json", "privileged:",
-                            "--unsandboxed")
-    assert "is root" in line
-
-
-@needs_sandbox
-def test_no_secret_reaches_the_child_or_any_command_line(home, tmp_path):
-    """The harness's environment holds tokens: none is in the child's environment, and none is on a command
-    line of any process on the machine while the attack runs (bwrap reads its arguments from a descriptor)."""
-    body = """
-    import time
-    leaked = [k for k, v in os.environ.items() if "sekrit" in v]
-    if leaked:
-        raise RuntimeError(f"leaked {leaked}")
-    time.sleep(3)
-    return ctx.cold_images
-    """
-    folder = _attack(tmp_path, body)
     env = {**os.environ, "AIPBENCH_HOME": str(home), "AWS_SECRET_ACCESS_KEY": "sekrit-aws", "HF_TOKEN": "sekrit-hf"}
-    proc = subprocess.Popen([sys.executable, "-m", "aipbench", "evaluate", "--skip-determinism-check", str(folder),
-                             "--protocol", "tiny", "--rankers", "vbpr", "--items", "10", "--out", str(tmp_path / "r.json")],
+    proc = subprocess.Popen([sys.executable, "-m", "aipbench", "evaluate", "--skip-determinism-check",
+                             str(_attack(tmp_path, body)), "--protocol", "tiny", "--rankers", "vbpr", "--items", "10",
+                             "--memory-limit", "3", "--out", str(out)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen, deadline = False, time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -107,6 +87,18 @@ def test_no_secret_reaches_the_child_or_any_command_line(home, tmp_path):
         time.sleep(0.2)
     assert proc.wait(timeout=120) == 0, proc.stdout.read().decode()[-2000:]
     assert seen  # the command lines were looked at while the child ran
+    sandbox = json.loads(out.read_text())["sandbox"]
+    assert sandbox["isolation"] == "sandbox" and sandbox["limits"]["memory_bytes"] == 3 << 30
+    assert sandbox["limits"]["processes"] == 512 and sandbox["limits"]["cpu_seconds"] >= 3600
+    assert sandbox["user"] == ("a user of its own (run as root)" if os.geteuid() == 0 else "a user namespace of its own")
+
+
+@as_root
+def test_the_probe_finds_root_unsandboxed(home, tmp_path):
+    """The control: the same probe, unsandboxed as root, finds the privileges (so the test above can fail)."""
+    line = evaluate_refused(home, _attack(tmp_path, PROBE_PRIVILEGES), tmp_path / "r.json", "privileged:",
+                            "--unsandboxed")
+    assert "is root" in line
 
 
 @needs_sandbox
@@ -158,7 +150,8 @@ BOMBS = {
 
 
 @needs_sandbox
-@pytest.mark.parametrize("bomb", list(BOMBS))
+@pytest.mark.parametrize("bomb", [pytest.param(b, marks=pytest.mark.slow) if b in ("threads", "scratch", "open files")
+                                  else b for b in BOMBS])  # the others: memory, fork, /dev/shm
 def test_a_bomb_is_stopped_by_its_limit(home, tmp_path, bomb):
     """Each stops at its own limit, long before the time limit, in one line naming the limit; nothing of it
     is left running or in /dev/shm, and the cache is intact."""
@@ -178,7 +171,7 @@ def test_a_bomb_is_stopped_by_its_limit(home, tmp_path, bomb):
 ], ids=["half-a-message", "deaf"])
 def test_an_oracle_conversation_cannot_hang_the_harness(home, tmp_path, body):
     evaluate_refused(home, _attack(tmp_path, body, knowledge="blackbox"), tmp_path / "r.json",
-                     "the attack ran past its time limit of 5 s", "--time-limit", "5", before=cache_snapshot(home))
+                     "the attack ran past its time limit of 3 s", "--time-limit", "3", before=cache_snapshot(home))
 
 
 def _training(tmp_path: Path, body: str) -> Path:
@@ -207,7 +200,7 @@ def test_a_ranker_with_nan_weights_is_named_as_such(home, tmp_path):
 
 
 @needs_sandbox
-@pytest.mark.parametrize("value", ["-5", "10 ** 9", "'many'", "2.5"])
+@pytest.mark.parametrize("value", ["-5", "'many'"])
 def test_a_detectors_bad_training_items_is_one_line(home, tmp_path, value):
     code = f"class D:\n    training_items = {value}\n    def fit(self, context):\n        pass\n" \
            "    def score(self, x):\n        return x.float().mean((1, 2, 3))\n"
