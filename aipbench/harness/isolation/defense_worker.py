@@ -156,9 +156,8 @@ class SandboxedDefense:
         """Stop the worker and its whole process group; remove its scratch folder; release the buffers."""
         _LIVE.discard(self)
         self._closed = True
-        for fd, mapping in self._buffers.values():
-            mapping.close()
-            os.close(fd)
+        for held in self._buffers.values():
+            _release(*held)
         self._buffers = {}
         if self._child is not None:
             self._child.close()
@@ -174,8 +173,7 @@ class SandboxedDefense:
             os.ftruncate(fd, max(nbytes, 1))
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
             if held is not None:
-                held[1].close()
-                os.close(held[0])
+                _release(*held)
             held = self._buffers[name] = (fd, mmap.mmap(fd, max(nbytes, 1)))
             fresh.append((name, fd))
         return held[1]
@@ -261,6 +259,15 @@ class SandboxedDefense:
             message = message.replace(inside, path) if isinstance(inside, str) and inside and inside in message \
                 else f"{message} (traceback: {path})"
         return message
+
+
+def _release(fd: int, mapping: mmap.mmap) -> None:
+    """Unmap a buffer and close its memory file (a view of it still alive: unmapped when that goes)."""
+    try:
+        mapping.close()
+    except BufferError:
+        pass
+    os.close(fd)
 
 
 def _no_constant(name: str):

@@ -21,12 +21,16 @@ def child_environment(*, home: str) -> dict[str, str]:
     """The whole environment of a child whose only writable folder is ``home`` (its HOME and TMPDIR)."""
     import aipbench
 
+    from aipbench.harness.isolation.bwrap import user_site
+
+    # aipbench itself, also when the harness runs from a checkout that is not installed, and the user's own
+    # site-packages where this Python imports from it (the child starts with -s, which would leave it out)
+    paths = [str(Path(aipbench.__file__).resolve().parent.parent), *filter(None, [user_site()])]
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": home, "TMPDIR": home, "USER": "sandbox", "LOGNAME": "sandbox", "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-        # aipbench itself, also when the harness runs from a checkout that is not installed
-        "PYTHONPATH": str(Path(aipbench.__file__).resolve().parent.parent),
+        "PYTHONPATH": os.pathsep.join(paths),
     }
     for name in PASSED:
         value = os.environ.get(name)

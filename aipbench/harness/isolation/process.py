@@ -77,17 +77,16 @@ class _Drain(threading.Thread):
 class Child:
     """``python -m <module> <channel fd> <setup> *args`` as a child of the harness: in the bubblewrap sandbox
     (``sandboxed``; ``binds``: what it reads of ours, ``workdir``: its working directory as it sees it), or a
-    plain process. ``extra_fds`` are passed on (open, inheritable)."""
+    plain process."""
 
-    def __init__(self, module: str, args: list[str], *, binds: Binds, workdir: str, limits: Limits,
-                 extra_fds: tuple[int, ...] = ()) -> None:
+    def __init__(self, module: str, args: list[str], *, binds: Binds, workdir: str, limits: Limits) -> None:
         sandboxed, scratch = binds.sandboxed, binds.scratch
         mine, theirs = socket.socketpair()
         setup = {"sandboxed": sandboxed, "uid": sandbox_uid() if sandboxed and runs_as_root() else None,
                  "limits": limits.describe(gpu=bool(gpu_device_nodes()))}
         argv = [sys.executable, "-P", "-s", "-m", module, str(theirs.fileno()), json.dumps(setup), *args]
         home = CHILD_HOME if sandboxed else str(scratch / "home")
-        env, fds = child_environment(home=home), [theirs.fileno(), *extra_fds]
+        env, fds = child_environment(home=home), [theirs.fileno()]
         if sandboxed:
             fds.append(args_file(bwrap_args(binds=binds.paths, workdir=workdir, env=env, limits=limits)))
             argv, env = [bwrap_binary(), "--args", str(fds[-1]), *argv], {"PATH": "/usr/bin:/bin"}
@@ -97,6 +96,9 @@ class Child:
             self.proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_harness,
                                          pass_fds=tuple(fds))
+        except BaseException:
+            mine.close()
+            raise
         finally:
             theirs.close()
             if sandboxed:
