@@ -292,3 +292,20 @@ def rederived(doc: dict, items) -> dict:
                 side, metric, n = key.split(".")
                 row["intervals"][side][metric][n] = interval
     return seal(doc)
+
+
+def run_cli(args: list[str], home: Path | None = None):
+    """``aipbench ARGS`` in this process (its ``AIPBENCH_HOME`` ``home`` where given)."""
+    from click.testing import CliRunner
+
+    from aipbench.cli import main
+
+    return CliRunner().invoke(main, args, env={"AIPBENCH_HOME": str(home)} if home else None)
+
+
+def one_error(result, rule: str) -> str:
+    """The command failed with exit status 1 and exactly one ``Error:`` line holding ``rule``, no traceback."""
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and rule in errors[0] and "Traceback" not in result.output, result.output[-1500:]
+    return errors[0]

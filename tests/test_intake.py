@@ -14,27 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from conftest import copy_document, rederived
+from conftest import copy_document, one_error, rederived, run_cli
 
-from aipbench.cli import main
 from aipbench.results.document import items_csv, seal
 
 
 @pytest.fixture
 def foreign(tiny_documents, tmp_path):
     return copy_document(tiny_documents["insa"], tmp_path / "theirs")
-
-
-def _cli(args: list[str], home: Path):
-    return CliRunner().invoke(main, args, env={"AIPBENCH_HOME": str(home)})
-
-
-def _refused(result, rule: str) -> str:
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and rule in errors[0] and "Traceback" not in result.output, result.output[-1500:]
-    return errors[0]
 
 
 def _files(folder: Path) -> list[str]:
@@ -49,7 +36,7 @@ def _reseal(path: Path, doc: dict, csv: bytes | None = None) -> None:
 
 
 def _add(path: Path, results: Path, home: Path, rule: str) -> str:
-    line = _refused(_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
+    line = one_error(run_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
     assert _files(results) == []
     return line
 
@@ -68,15 +55,15 @@ def test_an_entry_that_drops_its_bad_items_is_refused_and_not_verified(foreign, 
     _add(foreign, tmp_path / "results", home, "the per-item CSV must hold exactly protocol tiny's subset of 32 cold "
                                               "items; item")
     filed = copy_document(foreign, tmp_path / "by-hand" / "tiny")  # a pull request that adds the files itself
-    _refused(_cli(["leaderboard", "check", "--results", str(tmp_path / "by-hand")], home), "must hold exactly")
-    failed = _cli(["verify", str(filed), "--items", "12", "--seed", "0", "--unsandboxed"], home)
+    one_error(run_cli(["leaderboard", "check", "--results", str(tmp_path / "by-hand")], home), "must hold exactly")
+    failed = run_cli(["verify", str(filed), "--items", "12", "--seed", "0", "--unsandboxed"], home)
     assert failed.exit_code == 1 and "verification failed" in failed.output, failed.output
     record = json.loads((filed.parent / "verifications" / "insa.json").read_text())
     assert not record["passed"] and "(not in the entry's CSV)" in {d["column"] for d in record["differences"]}
     assert set(record["items"]) & set(worst.tolist())  # drawn from the protocol's set, dropped items included
 
 
-def test_rows_that_claim_more_than_their_items_are_refused(foreign, tiny_rankers, tmp_path):
+def test_rows_that_claim_more_than_their_items_areone_error(foreign, tiny_rankers, tmp_path):
     doc = json.loads(foreign.read_text())
     doc["results"][0]["adversarial"]["hr"]["5"] = 0.9
     doc["results"][0]["delta"]["hr"]["5"] = 0.9 - doc["results"][0]["cooperative"]["hr"]["5"]
@@ -104,7 +91,7 @@ def test_a_name_that_would_be_a_path_is_refused_before_any_path_is_built(foreign
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep").exists()
     # filed by hand, the site's build says so in one line (it once crashed on the whole site)
     filed = copy_document(foreign, tmp_path / "by-hand" / "tiny", "insa")
-    _refused(_cli(["leaderboard", "build", "--results", str(filed.parent.parent), "--out", str(tmp_path / "site")],
+    one_error(run_cli(["leaderboard", "build", "--results", str(filed.parent.parent), "--out", str(tmp_path / "site")],
                   tiny_rankers.root.parent), rule)
     assert not (tmp_path / "site").exists()
 
@@ -171,16 +158,16 @@ def test_a_held_out_build_scores_an_entry_and_the_site_ranks_by_it(tiny_document
     shutil.copytree(tiny_rankers.root, home / tiny_rankers.root.name)  # the public build, as the maintainers have it
     short = tmp_path / "short.seed"
     short.write_bytes(b"123")
-    _refused(_cli(["prepare", "tiny", "--seed-file", str(short)], home), "a seed file holds at least 16 secret bytes")
+    one_error(run_cli(["prepare", "tiny", "--seed-file", str(short)], home), "a seed file holds at least 16 secret bytes")
     secret = tmp_path / "maintainers.seed"
     secret.write_bytes(os.urandom(32))
-    built = _cli(["prepare", "tiny", "--only", "vbpr", "--seed-file", str(secret)], home)
+    built = run_cli(["prepare", "tiny", "--only", "vbpr", "--seed-file", str(secret)], home)
     assert built.exit_code == 0, built.output
     public, (held,) = tiny_rankers.root, [p for p in home.iterdir() if p != home / tiny_rankers.root.name]
     results = tmp_path / "results"
     copy_document(tiny_documents["insa"], results / "tiny")
     entry = copy_document(tiny_documents["noise"], results / "tiny")  # the cheapest entry to re-run
-    scored = _cli(["verify", str(entry), "--held-out", str(secret), "--unsandboxed", "--by", "maintainer"], home)
+    scored = run_cli(["verify", str(entry), "--held-out", str(secret), "--unsandboxed", "--by", "maintainer"], home)
     assert scored.exit_code == 0, scored.output
     manifests = [json.loads((p / "manifest.json").read_text())["artifacts"] for p in (public, held)]
     for step in ("dataset", "extractor"):  # the public data and the public image model
@@ -193,7 +180,7 @@ def test_a_held_out_build_scores_an_entry_and_the_site_ranks_by_it(tiny_document
     assert [(r["ranker"], r["n_items"]) for r in record["results"]] == [("vbpr", 40), ("dvbpr", 40)]
     assert record["held_out"]["artifacts"]["vbpr"] == manifests[1]["vbpr"]["files"]  # the held-out build's
     site = tmp_path / "site"
-    assert _cli(["leaderboard", "build", "--results", str(results), "--out", str(site)], home).exit_code == 0
+    assert run_cli(["leaderboard", "build", "--results", str(results), "--out", str(site)], home).exit_code == 0
     rows = pd.read_csv(site / "protocol-tiny-vbpr.csv")  # scored on the held-out build: ranked first, by that score
     assert list(rows["name"]) == ["noise", "insa"] and rows.loc[0, "held_out"] == pytest.approx(record["results"][0]["delta_hr"])
     assert pd.isna(rows.loc[1, "held_out"]) and rows.loc[0, "delta"] < rows.loc[1, "delta"]
@@ -201,5 +188,5 @@ def test_a_held_out_build_scores_an_entry_and_the_site_ranks_by_it(tiny_document
     other["held_out"]["seed_file_sha256"] = "0" * 64
     insa = json.loads((results / "tiny" / "insa.json").read_text())
     (results / "tiny" / "held-out" / "insa.json").write_text(json.dumps({**other, "entry_sha256": insa["sha256"]}))
-    _refused(_cli(["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "site2")], home),
+    one_error(run_cli(["leaderboard", "build", "--results", str(results), "--out", str(tmp_path / "site2")], home),
              "a held-out score of another held-out build")

@@ -15,6 +15,7 @@ __all__ = ["main"]
 # command name -> "module:attribute"; modules are imported only when their command runs, so that
 # `aipbench --help` stays instant (no torch import).
 COMMANDS = {
+    "build": "aipbench.cli.build:build",
     "protocols": "aipbench.cli.protocols:protocols",
     "data": "aipbench.cli.data:data",
     "evaluate": "aipbench.cli.evaluate:evaluate",

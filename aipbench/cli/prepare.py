@@ -22,9 +22,13 @@ __all__ = ["prepare"]
 @click.option("--seed-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Maintainers: build PROTOCOL's held-out build, its private training seeds drawn from this secret "
                    "file (keep it; publish its SHA-256 only), for `aipbench verify --held-out`.")
+@click.option("--build", "build", default=None, metavar="ID|FILE|URL",
+              help="Import this build (the id the protocol's pin names, an archive file or its URL) instead of "
+                   "training what it holds; then build whatever it lacks.")
 @device_option
-def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | None, device: str) -> None:
-    """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench)."""
+def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | None, build: str | None,
+            device: str) -> None:
+    """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench), or import a build of them."""
     import time
 
     from aipbench.pipeline.device import resolve_device
@@ -38,6 +42,12 @@ def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | No
         secret, digest = read_seed_file(seed_file)
         proto = held_out(proto, secret)
         click.echo(f"{proto.name}: the held-out build (seed file SHA-256 {digest})", err=True)
+    if build is not None:
+        if seed_file is not None:
+            raise click.UsageError("--build imports a published build; a held-out build (--seed-file) is made here")
+        from aipbench.builds.importing import import_build
+
+        import_build(build, protocol=proto.name, log=lambda m: click.echo(m, err=True))
     store = open_store(proto, device=resolve_device(device))
     targets = [t.strip() for t in only.split(",")] if only else None
     if replicas > 1:
@@ -49,6 +59,18 @@ def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | No
     built = store.prepare(targets, log=lambda m: click.echo(m, err=True))
     names = store.order(targets)
     if not built:
-        click.echo(f"nothing to do: {len(names)} artifacts up to date in {store.root}")
+        click.echo(f"nothing to do: {len(names)} artifacts up to date in {store.root}{_imported(store)}")
     else:
         click.echo(f"built {', '.join(built)} in {time.perf_counter() - started:.1f} s; {store.root}")
+
+
+def _imported(store) -> str:
+    """", the imported build <id>" while the cache holds exactly the build it imported."""
+    from aipbench.pipeline.builds import build_id
+
+    record = store.manifest().get("build")
+    if not record:
+        return ""
+    if build_id(store.protocol, store.hashes()) != record["id"]:
+        return f" (changed since build {record['id'][:12]} was imported)"
+    return f" (imported build {record['id'][:12]})"

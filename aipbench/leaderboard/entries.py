@@ -190,8 +190,19 @@ def load_entries(results_dir: str | Path) -> list[Entry]:
 
 
 def check_artifacts(path: Path, doc: dict, known: dict[str, tuple[dict, Path]]) -> None:
-    """``doc``'s artifacts against ``known`` ({step: (files, the entry that recorded them)}, updated with
-    the steps ``doc`` adds): one build of each artifact per protocol."""
+    """``doc``'s artifacts against its protocol's pinned reference build (``protocols/builds/<protocol>.toml``),
+    where there is one, and against ``known`` ({step: (files, the entry that recorded them)}, updated with the
+    steps ``doc`` adds): one build of each artifact per protocol."""
+    from aipbench.pipeline.builds import build_id, load_pin, pin_path
+    from aipbench.protocol import load_protocol
+
+    protocol = load_protocol(doc["protocol"]["name"])
+    pin = load_pin(protocol)
+    mine = doc.get("build", {}).get("id") or build_id(protocol, doc["artifacts"])
+    if pin is not None and (step := pin.differs(doc["artifacts"])) is not None:
+        raise InputError(f"{path}: made on build {mine[:12]}, whose {step!r} is not the reference build's: "
+                         f"{protocol.name}'s entries use build {pin.id[:12]} ({pin_path(protocol).name}); import it "
+                         f"(`{pin.how_to_import()}`) and evaluate again")
     for step, files in sorted(doc["artifacts"].items()):
         files0, ref = known.setdefault(step, (files, path))
         outside = sorted(f for f in set(files) & set(files0) if f.startswith(INPUT_PREFIX) and files[f] != files0[f])
@@ -200,5 +211,5 @@ def check_artifacts(path: Path, doc: dict, known: dict[str, tuple[dict, Path]]) 
             raise InputError(f"{path}: built from {f[len(INPUT_PREFIX):]} with SHA-256 {files[f]}, but "
                              f"{ref.name} from one with SHA-256 {files0[f]}; one protocol, one data file")
         if files != files0:
-            raise InputError(f"{path}: artifact hashes differ from {ref.name}'s (first at {step!r}); "
-                             "results of one protocol must come from the same prepared artifacts")
+            raise InputError(f"{path}: artifact hashes differ from {ref.name}'s (first at {step!r}: build "
+                             f"{mine[:12]}); results of one protocol must come from the same prepared artifacts, one build")

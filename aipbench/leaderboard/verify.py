@@ -47,6 +47,7 @@ def verify_entry(path: str | Path, *, items: int, seed: int | None = None, submi
 
     path = Path(path)
     doc, claimed, folder = open_entry(path, submission)
+    _on_reference_build(doc, home)
     n_list = [str(n) for n in doc["hit_ranks"]]
     problems = row_problems(doc, claimed)
     universe = _evaluated(path, doc, home=home, log=log)  # the protocol's set: items the CSV left out are drawn too
@@ -110,6 +111,20 @@ def entry_runs(doc: dict) -> tuple[list[str], list[int] | None, int | None]:
     budgets = sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None})
     own = doc["submission"]["threat"]["epsilon"]
     return rankers, budgets if budgets and budgets != [own] else None, own
+
+
+def _on_reference_build(doc: dict, home: Path | None) -> None:
+    """Refuse to verify in a cache that holds another build than the protocol's pinned reference build."""
+    from aipbench.pipeline.builds import load_pin
+    from aipbench.pipeline.steps import open_store
+    from aipbench.protocol import load_protocol
+
+    protocol = load_protocol(doc["protocol"]["name"])
+    pin = load_pin(protocol)
+    step = None if pin is None else pin.differs(open_store(protocol, home=home).hashes())
+    if step is not None:
+        raise InputError(f"this cache's {step!r} of {protocol.name} is not its reference build's ({pin.id[:12]}); verify "
+                         f"runs on the reference build: import it (`{pin.how_to_import()}`)")
 
 
 def _evaluated(path: Path, doc: dict, *, home: Path | None, log: Callable[[str], None]) -> np.ndarray:

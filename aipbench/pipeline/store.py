@@ -240,6 +240,27 @@ class ArtifactStore:
             manifest["artifacts"][name]["inputs"] = dict(sorted(self._used.items()))
         self._write_manifest(manifest)
 
+    def install(self, folders: dict[str, Path], records: dict[str, dict], *, build: dict) -> None:
+        """Put artifacts made elsewhere into place (an imported build; the caller holds the lock): ``folders``
+        (step → a folder under the store's root holding its files, already checked against ``records``'
+        SHA-256s), dependencies first. Their old records go first, the folders are moved in, then the new
+        records — with ``build``, what the cache now holds — are written: never a record pointing at files
+        being replaced."""
+        manifest = self.manifest()
+        for step in folders:
+            manifest["artifacts"].pop(step, None)
+        self._write_manifest(manifest)
+        for step, folder in folders.items():
+            shutil.rmtree(self.dir(step), ignore_errors=True)
+            os.replace(folder, self.dir(step))
+            record = records[step]
+            manifest["artifacts"][step] = {
+                "files": dict(record["files"]), "seconds": 0.0, "device": "imported",
+                "deps": {d: self.record_digest(manifest["artifacts"][d]) for d in self.steps[step].deps},
+                **({"inputs": dict(record["inputs"])} if record.get("inputs") else {})}
+        manifest["build"] = build
+        self._write_manifest(manifest)
+
     # -- reading --------------------------------------------------------------------------------------
 
     def path(self, name: str, fname: str) -> Path:

@@ -15,15 +15,18 @@ __all__ = ["cpu_environment", "git_commit", "gpu_environment", "provenance"]
 
 
 def provenance(proto: "Protocol", artifacts: dict[str, dict[str, str]], device: str) -> dict:
-    """Software, protocol, the artifacts a document was computed from (name → file → SHA-256), device."""
+    """Software, protocol, the artifacts a document was computed from (name → file → SHA-256) and their build
+    (``aipbench.pipeline.builds``: its id over the core steps present, and whether all are), device."""
     import torch
 
     import aipbench
+    from aipbench.pipeline.builds import build_id, core_steps
 
     return {
         "aipbench": {"version": aipbench.__version__, "git_commit": git_commit()},
         "protocol": {"name": proto.name, "version": proto.protocol.version, "sha256": proto.sha256},
         "artifacts": dict(sorted(artifacts.items())),
+        "build": {"id": build_id(proto, artifacts), "complete": all(s in artifacts for s in core_steps(proto))},
         "environment": {"device": device, "torch": torch.__version__, "python": platform.python_version(),
                         "cpu": cpu_environment(), "gpu": gpu_environment(device)},
     }
