@@ -15,11 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from conftest import copy_document, rederived
+from conftest import copy_document, one_error, rederived, run_cli
 
-from aipbench.cli import main
 from aipbench.results.document import items_csv, seal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,34 +30,21 @@ def foreign(tiny_documents, tmp_path):
     return copy_document(tiny_documents["insa"], tmp_path / "made-elsewhere")
 
 
-def _copy(doc_path: Path, folder: Path) -> Path:
-    return copy_document(doc_path, folder)
-
-
-def _cli(args: list[str], home: Path | None = None):
-    return CliRunner().invoke(main, args, env={"AIPBENCH_HOME": str(home)} if home else None)
-
-
-def _one_error(result, rule: str) -> str:
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and rule in errors[0] and "Traceback" not in result.output, result.output[-1500:]
-    return errors[0]
 
 
 def test_a_foreign_document_is_added_as_claimed(foreign, tiny_rankers, tmp_path):
     results, home = tmp_path / "results", tiny_rankers.root.parent
-    result = _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home)
+    result = run_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home)
     assert result.exit_code == 0, result.output
     filed = results / "tiny" / "insa.json"
     assert filed.read_bytes() == foreign.read_bytes()
     assert (results / "tiny" / "insa.items.csv").read_bytes() == foreign.with_suffix(".items.csv").read_bytes()
     record = json.loads((results / "tiny" / "claimed" / "insa.json").read_text())
     assert record["status"] == "claimed" and record["entry_sha256"] == json.loads(foreign.read_text())["sha256"]
-    assert _cli(["leaderboard", "check", "--results", str(results)], home).output.startswith(
+    assert run_cli(["leaderboard", "check", "--results", str(results)], home).output.startswith(
         "ok: 1 entries (0 verified, 0 reference, 1 claimed")
     site = tmp_path / "site"
-    assert _cli(["leaderboard", "build", "--results", str(results), "--out", str(site)]).exit_code == 0
+    assert run_cli(["leaderboard", "build", "--results", str(results), "--out", str(site)]).exit_code == 0
     page = (site / "protocol-tiny.html").read_text()
     assert 'id="vbpr-insa" class="status-claimed"' in page and "protocol-file-tiny.html" in page
     rows = pd.read_csv(site / "protocol-tiny-vbpr.csv")
@@ -67,7 +52,7 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tiny_rankers, tmp_path)
     assert json.loads((site / "protocol-tiny-vbpr.json").read_text())[0]["delta_ci"][0] <= rows.loc[0, "delta"]
     # the same document again, or one with the same name: refused, nothing changes
     before = sorted(p.name for p in (results / "tiny").rglob("*"))
-    _one_error(_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home), "already filed")
+    one_error(run_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home), "already filed")
     assert sorted(p.name for p in (results / "tiny").rglob("*")) == before
 
 
@@ -81,7 +66,7 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tiny_rankers, tmp_path)
 ])
 def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tiny_rankers, tmp_path, damage, rule):
     results, home = tmp_path / "results", tiny_rankers.root.parent
-    path = _copy(foreign, tmp_path / "theirs")
+    path = copy_document(foreign, tmp_path / "theirs")
     doc = json.loads(path.read_text())
     if damage == "edit":
         doc["results"][0]["adversarial"]["hr"]["5"] = 0.9
@@ -99,33 +84,33 @@ def test_a_bad_foreign_document_is_refused_with_one_line(foreign, tiny_rankers, 
         doc["submission"]["name"] = "../insa"
         doc = seal(doc)
     elif damage == "artifacts":
-        assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
+        assert run_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
         doc["submission"]["name"] = "insa2"
         doc["artifacts"]["vbpr"] = {k: "0" * 64 for k in doc["artifacts"]["vbpr"]}
         doc = seal(doc)
     path.write_text(json.dumps(doc))
     before = sorted(str(p) for p in results.rglob("*")) if results.exists() else []
-    _one_error(_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
+    one_error(run_cli(["leaderboard", "add", str(path), "--results", str(results)], home), rule)
     assert (sorted(str(p) for p in results.rglob("*")) if results.exists() else []) == before
 
 
 def test_verify_passes_an_honest_entry_and_fails_a_resealed_edit(foreign, tiny_rankers, tmp_path):
     home = tiny_rankers.root.parent
     results = tmp_path / "results"
-    assert _cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
+    assert run_cli(["leaderboard", "add", str(foreign), "--results", str(results)], home).exit_code == 0
     filed = results / "tiny" / "insa.json"
-    honest = _cli(["verify", str(filed), "--items", "4", "--seed", "3", "--by", "tester", "--unsandboxed"], home)
+    honest = run_cli(["verify", str(filed), "--items", "4", "--seed", "3", "--by", "tester", "--unsandboxed"], home)
     assert honest.exit_code == 0, honest.output
     record = json.loads((results / "tiny" / "verifications" / "insa.json").read_text())
     assert record["passed"] and record["verified_by"] == "tester" and len(record["items"]) == 4
     assert record["rankers"] == ["vbpr", "dvbpr"] and record["max_difference"] <= 0.01
     assert record["entry_sha256"] == json.loads(filed.read_text())["sha256"]
-    assert _cli(["leaderboard", "check", "--results", str(results)], home).output.startswith("ok: 1 entries (1 verified")
+    assert run_cli(["leaderboard", "check", "--results", str(results)], home).output.startswith("ok: 1 entries (1 verified")
 
     # a forger raises its adversarial hit rates by 0.05 on every item, re-derives every row from the edited CSV
     # (means, deltas, lifts, intervals) and re-seals: every static check passes, only the re-run can tell
     forged = tmp_path / "forged"
-    path = _copy(foreign, forged)
+    path = copy_document(foreign, forged)
     per_item = pd.read_csv(path.with_suffix(".items.csv"))
     per_item["adversarial_hr@5"] += 0.05
     csv = items_csv(per_item)
@@ -133,26 +118,26 @@ def test_verify_passes_an_honest_entry_and_fails_a_resealed_edit(foreign, tiny_r
     doc = json.loads(path.read_text())
     doc["files"]["items.csv"] = hashlib.sha256(csv).hexdigest()
     path.write_text(json.dumps(rederived(doc, pd.read_csv(path.with_suffix(".items.csv")))))
-    added = _cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r2")], home)
+    added = run_cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r2")], home)
     assert added.exit_code == 0, added.output
     again = tmp_path / "r2" / "tiny" / "insa.json"
-    error = _one_error(_cli(["verify", str(again), "--items", "4", "--seed", "3", "--unsandboxed"], home),
+    error = one_error(run_cli(["verify", str(again), "--items", "4", "--seed", "3", "--unsandboxed"], home),
                        "verification failed")
     assert "8 item numbers with the re-run" in error and "record written to" in error
     record = json.loads((tmp_path / "r2" / "tiny" / "verifications" / "insa.json").read_text())
     assert not record["passed"] and {d["column"] for d in record["differences"]} == {"adversarial_hr@5"}
     site = tmp_path / "site"
-    assert _cli(["leaderboard", "build", "--results", str(tmp_path / "r2"), "--out", str(site)]).exit_code == 0
+    assert run_cli(["leaderboard", "build", "--results", str(tmp_path / "r2"), "--out", str(site)]).exit_code == 0
     assert 'class="status-failed"' in (site / "protocol-tiny.html").read_text()  # shown, not deleted
 
     # numbers edited in the rows only (the CSV left as it was), re-sealed: the document contradicts itself
-    path = _copy(foreign, tmp_path / "rows-only")
+    path = copy_document(foreign, tmp_path / "rows-only")
     doc = json.loads(path.read_text())
     doc["results"][0]["adversarial"]["hr"]["5"] += 0.05
     path.write_text(json.dumps(seal(doc)))
-    error = _one_error(_cli(["verify", str(path), "--items", "2", "--seed", "1", "--unsandboxed"], home), "own CSV")
+    error = one_error(run_cli(["verify", str(path), "--items", "2", "--seed", "1", "--unsandboxed"], home), "own CSV")
     assert "1 rows disagree" in error  # and leaderboard add refuses it outright
-    _one_error(_cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r3")], home),
+    one_error(run_cli(["leaderboard", "add", str(path), "--results", str(tmp_path / "r3")], home),
                "its per-item CSV contradicts it: vbpr eps=32: adversarial.hr.5")
 
 
@@ -160,13 +145,13 @@ def test_verify_refuses_other_code_than_the_entrys(foreign, tmp_path):
     changed = tmp_path / "insa"
     shutil.copytree(REPO / "submissions" / "insa", changed)
     (changed / "NOTE.txt").write_text("one more file\n")
-    _one_error(_cli(["verify", str(foreign), "--items", "2", "--submission", str(changed)]), "is not the entry's")
+    one_error(run_cli(["verify", str(foreign), "--items", "2", "--submission", str(changed)]), "is not the entry's")
 
 
 def test_the_package_holds_what_a_maintainer_needs_and_the_same_bytes_twice(foreign, tmp_path):
     out = tmp_path / "a.tar.gz"
     folder = REPO / "submissions" / "insa"
-    result = _cli(["submission", "package", str(folder), "--results", str(foreign), "--out", str(out)])
+    result = run_cli(["submission", "package", str(folder), "--results", str(foreign), "--out", str(out)])
     assert result.exit_code == 0, result.output
     with tarfile.open(out) as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
@@ -178,11 +163,11 @@ def test_the_package_holds_what_a_maintainer_needs_and_the_same_bytes_twice(fore
             "insa/environment.json"} <= set(files)
     assert "torch" in json.loads(files["insa/environment.json"])["packaged_with"]["packages"]
     again = tmp_path / "b.tar.gz"
-    assert _cli(["submission", "package", str(folder), "--results", str(foreign), "--out", str(again)]).exit_code == 0
+    assert run_cli(["submission", "package", str(folder), "--results", str(foreign), "--out", str(again)]).exit_code == 0
     assert again.read_bytes() == out.read_bytes()
     other = tmp_path / "expa"
     shutil.copytree(REPO / "submissions" / "expa", other)
-    _one_error(_cli(["submission", "package", str(other), "--results", str(foreign), "--out", str(tmp_path / "c.tar.gz")]),
+    one_error(run_cli(["submission", "package", str(other), "--results", str(foreign), "--out", str(tmp_path / "c.tar.gz")]),
                "made by a submission with SHA-256")
     assert not (tmp_path / "c.tar.gz").exists()
 
@@ -212,4 +197,4 @@ def test_the_issue_templates_name_commands_that_exist():
         commands = set(re.findall(r"aipbench ((?:leaderboard|submission) \w+|verify|evaluate)", text))
         assert {"leaderboard add", "submission package", "evaluate"} <= commands
         for command in commands:
-            assert _cli([*command.split(), "--help"]).exit_code == 0, command
+            assert run_cli([*command.split(), "--help"]).exit_code == 0, command
