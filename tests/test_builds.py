@@ -143,7 +143,12 @@ def _damaged(archive: Path, folder: Path, how: str) -> Path:
 def test_a_bad_archive_is_refused_and_the_cache_is_left_as_it_was(tiny_rankers, archive, tmp_path, how, rule):
     home = tmp_path / "home"
     home.mkdir()
-    one_error(run_cli(["build", "import", str(_damaged(archive, tmp_path, how))], home), rule)
+    server = _Server(_damaged(archive, tmp_path, how).read_bytes())
+    try:
+        one_error(run_cli(["build", "import", server.url], home), rule)
+    finally:
+        server.close()
+    assert not list(home.glob("downloads/*"))  # the bad download is gone too
     assert [p.name for p in home.rglob("*") if not p.name.startswith(".")] in ([], [f"tiny-{tiny_rankers.protocol.hash12}"])
     assert not list(home.rglob("manifest.json"))  # nothing installed, not even in part
 
@@ -174,10 +179,12 @@ def test_a_real_data_build_needs_its_data_file_first(archive, tmp_path):
             body = json.dumps(manifest).encode() if member.name == "MANIFEST.json" else src.extractfile(member).read()
             member.size = len(body)
             dst.addfile(member, io.BytesIO(body))
-    path = tmp_path / "real.tar"
-    path.write_bytes(buffer.getvalue())
-    one_error(run_cli(["build", "import", str(path)], tmp_path / "home"),
-             "this build leaves out 'dataset', made from AmazonMen.npy (SHA-256 abababababab): import that file first")
+    server = _Server(buffer.getvalue())
+    try:
+        one_error(run_cli(["build", "import", server.url], tmp_path / "home"),
+                  "this build leaves out 'dataset', made from AmazonMen.npy (SHA-256 abababababab): import that file first")
+    finally:
+        server.close()
 
 
 def test_the_leaderboard_takes_entries_of_the_pinned_build_and_says_how_to_import_it(tiny_rankers, tiny_documents,
@@ -217,3 +224,14 @@ def test_the_committed_synthetic_v2_entries_are_the_pinned_reference_build():
     entries = [e for e in load_entries(REPO / "leaderboard" / "results") if e.protocol == "synthetic-v2"]
     assert entries and all(pin.differs(e.document["artifacts"]) is None for e in entries)
     assert any(build_id(protocol, e.document["artifacts"]) == pin.id for e in entries)
+
+
+def test_a_download_whose_bytes_are_not_the_pinned_ones_leaves_nothing(archive, tmp_path):
+    server = _Server(archive.read_bytes())
+    home = tmp_path / "home"
+    try:
+        one_error(run_cli(["build", "import", server.url, "--sha256", "0" * 64], home),
+                  f"{server.url}: the downloaded archive's SHA-256 is not {'0' * 64}")
+    finally:
+        server.close()
+    assert not home.exists() or not list(home.rglob("*"))

@@ -75,12 +75,15 @@ def fetch(source: str, *, sha256: str | None, downloads: Path, progressbar: bool
         name = f"{key}-{Path(unquote(parsed.path)).name or 'build.tar'}"
         getter = pooch.create(path=downloads, base_url="", registry={name: f"sha256:{sha256}" if sha256 else None},
                               urls={name: source}, retry_if_failed=2)
+        partial = downloads / f"{name}.part"
         try:
-            return Path(getter.fetch(name, downloader=ResumingDownloader(downloads / f"{name}.part",
-                                                                          progressbar=progressbar)))
-        except ValueError as err:  # pooch's hash mismatch
-            raise InputError(f"{source}: the downloaded archive's SHA-256 is not {sha256} ({str(err).splitlines()[0][:160]})") from None
-        except requests.RequestException as err:
+            return Path(getter.fetch(name, downloader=ResumingDownloader(partial, progressbar=progressbar)))
+        except (ValueError, requests.RequestException) as err:  # pooch's hash mismatch, or the network
+            partial.unlink(missing_ok=True)
+            if not any(downloads.iterdir()):
+                downloads.rmdir()
+            if isinstance(err, ValueError):
+                raise InputError(f"{source}: the downloaded archive's SHA-256 is not {sha256}") from None
             raise InputError(f"{source}: could not be downloaded ({type(err).__name__}: {str(err)[:160]})") from None
     path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(source)
     if parsed.scheme not in ("", "file") or not path.is_file():

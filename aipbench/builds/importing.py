@@ -76,7 +76,9 @@ def import_build(source: str, *, home: Path | None = None, sha256: str | None = 
         raise InputError(f"{source}: not a complete build archive ({type(err).__name__}: {str(err)[:120]}); "
                          "a truncated or damaged download is refused whole") from None
     finally:
-        if path.parent == downloads:  # our own download: the cache holds it now
+        if path.parent == downloads:  # our own download: the cache holds it now (or it was refused)
             path.unlink(missing_ok=True)
+            if not any(downloads.iterdir()):
+                downloads.rmdir()
     log(f"{name}: imported build {manifest['build_id'][:12]} ({len(steps)} artifacts) into {store.root}")
     return {"protocol": name, "build_id": manifest["build_id"], "steps": steps, "root": store.root}
