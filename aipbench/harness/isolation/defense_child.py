@@ -39,7 +39,7 @@ def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tupl
 
     op = message["op"]
     if op in ("transform", "score"):
-        shape, out = tuple(message["in"]), message["out"]
+        shape, out = tuple(message["in"]["shape"]), message["out"]
         images = np.frombuffer(buffers["in"], np.uint8, count=int(np.prod(shape))).reshape(shape)
         if op == "transform":
             result = checked_transform(defense, torch.from_numpy(images)).numpy()
