@@ -1,34 +1,18 @@
-"""The defense worker's side (``python -m aipbench.harness.isolation.defense_child``): enter the sandbox's user
-and limits, load the submission's defense class, answer the harness's requests — transform, score, fit,
-train, an attribute, the state — and never send a pickle back."""
+"""The defense worker's side (``python -m aipbench.harness.isolation.defense_child``, served by
+``worker_child.serve``): load the submission's defense class, answer the harness's requests — transform,
+score, fit, train, an attribute, the state — and never send a pickle back."""
 
 from __future__ import annotations
 
 import io
-import json
-import mmap
-import os
 import pickle
 import sys
-import traceback
-from typing import Any
 
 import numpy as np
 
-from aipbench.errors import MAX_MESSAGE, InputError, one_line
+from aipbench.harness.isolation.worker_child import load_object
 
 __all__ = ["main"]
-
-
-def _load_object(data: bytes) -> Any:
-    """Unpickle the harness's context fields, opening the data set's image files where they are handed over."""
-    from aipbench.data.packed import PackedImages
-
-    class Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid):  # ("memmap", path) or ("packed", blob, offsets, size): defense_worker
-            return np.load(pid[1], mmap_mode="r") if pid[0] == "memmap" else PackedImages(*pid[1:])
-
-    return Unpickler(io.BytesIO(data)).load()
 
 
 def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tuple[dict, bytes | None]:
@@ -55,7 +39,7 @@ def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tupl
     if op == "fit":
         from aipbench.defenses.detector import DetectorContext
 
-        call_defense(defense, "fit", DetectorContext(cold_items=np.zeros(0, np.int64), **_load_object(payload)))
+        call_defense(defense, "fit", DetectorContext(cold_items=np.zeros(0, np.int64), **load_object(payload)))
         if isinstance(defense, torch.nn.Module):
             defense.eval().requires_grad_(False)
         return {}, None
@@ -65,7 +49,7 @@ def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tupl
         from aipbench.defenses.training import TrainingContext, trained_ranker
         from aipbench.pipeline.store import deterministic_torch
 
-        context = TrainingContext(**_load_object(payload))
+        context = TrainingContext(**load_object(payload))
         with deterministic_torch():
             ranker = trained_ranker(defense, call_defense(defense, "train", context))
         buffer = io.BytesIO()
@@ -85,57 +69,33 @@ def _serve(defense, message: dict, buffers: dict, payload: bytes | None) -> tupl
     raise ValueError(f"no such request {op!r}")
 
 
-def _receive_buffers(message: dict, fds: list[int], buffers: dict, held: dict) -> None:
-    """Map the memory files whose descriptors came with ``message`` (``new`` names them, in order)."""
-    for name, fd in zip(message.get("new", []), fds):
-        if name in buffers:
-            buffers.pop(name).close()
-            os.close(held.pop(name))
-        buffers[name], held[name] = mmap.mmap(fd, os.fstat(fd).st_size), fd
+class _Defense:
+    """The defense this worker loaded (``init``) and its answers to the harness's requests."""
+
+    def __init__(self) -> None:
+        self.defense, self.source = None, "the defense"
+
+    def __call__(self, message: dict, buffers: dict, payload: bytes | None) -> tuple[dict, bytes | None]:
+        if message["op"] != "init":
+            return _serve(self.defense, message, buffers, payload)
+        import torch
+
+        from aipbench.defenses.transforms import load_defense
+        from aipbench.rankers.precision import apply_precision
+
+        torch.set_num_threads(int(message["threads"]))
+        apply_precision(message.get("precision"))
+        self.source = message["file"]
+        self.defense = load_defense(self.source, message["class"], **message["params"])
+        return {}, None
 
 
 def main(fd: str, setup: str) -> int:
     """Answer the harness's requests until it closes the channel."""
-    from aipbench.harness.isolation.channel import ChannelClosed, child_channel
-    from aipbench.harness.isolation.entry import enter
+    from aipbench.harness.isolation.worker_child import serve
 
-    enter(setup)  # the sandbox's user and limits, before anything submitted is imported
-    channel, buffers, held, defense, source = child_channel(fd), {}, {}, None, "the defense"
-    while True:
-        try:
-            raw, fds = channel.recv_with_fds(max_bytes=1 << 20)
-            message = json.loads(raw)
-            payload = channel.recv(max_bytes=1 << 40) if message.get("payload") else None
-        except (ChannelClosed, OSError, ValueError):
-            return 0
-        data = None
-        try:
-            _receive_buffers(message, fds, buffers, held)
-            if message["op"] == "init":
-                import torch
-
-                from aipbench.defenses.transforms import load_defense
-                from aipbench.rankers.precision import apply_precision
-
-                torch.set_num_threads(int(message["threads"]))
-                apply_precision(message.get("precision"))
-                source = message["file"]
-                defense = load_defense(source, message["class"], **message["params"])
-                reply = {}
-            else:
-                reply, data = _serve(defense, message, buffers, payload)
-        except InputError as err:
-            reply = {"error": str(err)[:MAX_MESSAGE], "traceback": getattr(err, "traceback_text", None),
-                     "report": getattr(err, "report_path", None)}
-        except BaseException as err:  # noqa: BLE001 — a fault of the defense's that escaped the guard
-            reply = {"error": f"{source}: {message.get('op')} failed: {one_line(err)}",
-                     "traceback": traceback.format_exc()[-20000:]}
-        try:
-            channel.send(json.dumps(reply, allow_nan=False).encode())
-            if data is not None and "error" not in reply:
-                channel.send(data)
-        except (OSError, ValueError):
-            return 1
+    handler = _Defense()
+    return serve(fd, setup, handler, source=lambda: handler.source)
 
 
 if __name__ == "__main__":
