@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from aipbench.errors import InputError
 
-__all__ = ["Registry", "import_from_file", "suggestion"]
+__all__ = ["Registry", "import_from_file", "import_module_from_file", "suggestion"]
 
 T = TypeVar("T")
 
@@ -57,16 +57,23 @@ class Registry(Generic[T]):
         return iter(self._items)
 
 
-def import_from_file(path: str | Path, name: str, *, module: str) -> Any:
-    """The object ``name`` defined in the Python file ``path`` (a submission's ``file.py:Name``), imported
-    as module ``module``; the file's folder becomes importable (a submission may import its own helpers,
-    also later, from its methods). A file that defines no such object is a one-line InputError."""
+def import_module_from_file(path: str | Path, *, module: str) -> Any:
+    """The Python file ``path`` imported as module ``module``; the file's folder becomes importable (a
+    submission may import its own helpers, also later, from its methods)."""
     path = Path(path).resolve()
     spec = importlib.util.spec_from_file_location(module, path)
     loaded = importlib.util.module_from_spec(spec)
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
     spec.loader.exec_module(loaded)
+    return loaded
+
+
+def import_from_file(path: str | Path, name: str, *, module: str) -> Any:
+    """The object ``name`` defined in the Python file ``path`` (a submission's ``file.py:Name``), imported
+    as module ``module`` (``import_module_from_file``). A file that defines no such object is a one-line
+    InputError."""
+    loaded = import_module_from_file(path, module=module)
     if not hasattr(loaded, name):
-        raise InputError(f"{path}: defines no {name}")
+        raise InputError(f"{Path(path).resolve()}: defines no {name}")
     return getattr(loaded, name)

@@ -14,9 +14,18 @@ from aipbench.rankers.base import Ranker
 __all__ = ["DEFAULT_OBJECTIVE", "OBJECTIVES", "insa", "insa_objective"]
 
 OBJECTIVES = ("linear", "exp")
+
+
+class _PerRanker(dict):
+    """Forms by ranker family; any other ranker (a submitted one) gets Eq. 6's plain sum."""
+
+    def __missing__(self, name: str) -> str:
+        return "linear"
+
+
 # The reference submission's form per ranker: Eq. 6 as the paper writes it for AlexRank (linear) and
 # DVBPR (exp), and as the authors' code computes it for VBPR (exp of the full score; AMR is a VBPR).
-DEFAULT_OBJECTIVE = {"alexrank": "linear", "vbpr": "exp", "amr": "exp", "dvbpr": "exp"}
+DEFAULT_OBJECTIVE = _PerRanker({"alexrank": "linear", "vbpr": "exp", "amr": "exp", "dvbpr": "exp"})
 
 
 def insa_objective(ranker: Ranker, form: str | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -33,7 +42,7 @@ def insa_objective(ranker: Ranker, form: str | None = None) -> Callable[[torch.T
       VBPR, on the full score), maximized through its logarithm — same maximizer, no overflow — as one
       (users × images) product and a logsumexp.
     """
-    form = form or DEFAULT_OBJECTIVE.get(ranker.name, "linear")
+    form = form or DEFAULT_OBJECTIVE[ranker.name]
     if form not in OBJECTIVES:
         raise ValueError(f"INSA objective {form!r} is not one of {OBJECTIVES}")
     if form == "linear":

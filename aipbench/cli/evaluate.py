@@ -32,6 +32,8 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
               help="Only the protocol's subset of N cold items (attacks: default all; defenses: 100).")
 @click.option("--levels", default=None, metavar="L1,L2,...", callback=_int_list,
               help="Defenses: evaluate only these levels of the family.")
+@click.option("--attacks", "attacks", default=None, metavar="A,B",
+              help="Defenses and rankers: only these reference attacks (default: all of them).")
 @click.option("--time-limit", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Time limit of each attack run of a code submission (default: 3600).")
 @click.option("--unsandboxed", is_flag=True,
@@ -45,13 +47,15 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
               help="Attacks: skip the reliability check that runs a code submission twice more on 10 items (the "
                    "results then do not list 'nondeterministic' among their checks).")
 def evaluate(submission: Path, protocol: str, names: str | None, device: str, out: Path | None,
-             epsilons: list[int] | None, items: int | None, levels: list[int] | None, time_limit: float | None,
+             epsilons: list[int] | None, items: int | None, levels: list[int] | None, attacks: str | None,
+             time_limit: float | None,
              unsandboxed: bool, memory_limit: float | None, replicas: int, skip_determinism_check: bool) -> None:
     """Evaluate SUBMISSION (a folder with a submission.toml) on a protocol, preparing what is missing.
 
     An attack runs against each ranker (a code submission in a child process that receives only what
     its knowledge level grants; finished images are kept, so an interrupted run resumes); a defense is
-    scored against every reference attack, transfer and adaptive. Prints a table and writes the results.
+    scored against every reference attack, transfer and adaptive; a ranker is trained in its sandbox and
+    judged by every reference attack. Prints a table and writes the results.
     """
     from aipbench.harness.evaluate import evaluate as run
     from aipbench.harness.submission import load_submission
@@ -62,6 +66,7 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     rankers = [n.strip() for n in names.split(",") if n.strip()] if names else None
     results = run(sub, protocol=protocol, rankers=rankers, device=device, out=target, time_limit=time_limit,
                   epsilons=epsilons, items=items, levels=levels, replicas=replicas,
+                  attacks=[a.strip() for a in attacks.split(",") if a.strip()] if attacks else None,
                   check_determinism=not skip_determinism_check, isolation="process" if unsandboxed else None,
                   limits=sandbox_limits(memory_limit), log=lambda m: click.echo(m, err=True))
     from aipbench.harness.distributed import world
@@ -69,11 +74,11 @@ def evaluate(submission: Path, protocol: str, names: str | None, device: str, ou
     if world().rank != 0:  # under torchrun, rank 0 reports
         return
     doc = results.document
-    if doc.get("kind") != "defense":
+    if doc.get("kind", "attack") == "attack":
         eps = ",".join(str(e) for e in sorted({r["epsilon"] for r in doc["results"] if r["epsilon"] is not None}))
         click.echo(f"{doc['submission']['name']} ({doc['submission']['knowledge']}, "
                    f"{doc['submission']['threat']['norm']}{f' eps={eps}' if eps else ''}) on "
                    f"{doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): cold items over all users")
     click.echo(results.table())
-    extra = "" if doc.get("kind") == "defense" else " (+ .items.csv, .examples.png)"
+    extra = " (+ .items.csv, .examples.png)" if doc.get("kind", "attack") == "attack" else ""
     click.echo(f"wrote {target}{extra}")

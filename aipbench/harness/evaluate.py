@@ -14,7 +14,7 @@ from aipbench.protocol import DEFAULT_PROTOCOL
 if TYPE_CHECKING:
     from aipbench.harness.isolation.limits import Limits
     from aipbench.harness.submission import Submission
-    from aipbench.results.document import DefenseResults, Results
+    from aipbench.results.document import DefenseResults, RankerResults, Results
 
 __all__ = ["DEFAULT_ISOLATION", "DEFENSE_ITEMS", "evaluate"]
 
@@ -40,8 +40,8 @@ def evaluate(
     check_determinism: bool = True,
     limits: "Limits | None" = None,
     log: Callable[[str], None] = print,
-) -> "Results | DefenseResults":
-    """Evaluate an attack or a defense on ``protocol``, preparing what its cache lacks, against ``rankers``
+) -> "Results | DefenseResults | RankerResults":
+    """Evaluate an attack, a defense or a ranker on ``protocol``, preparing what its cache lacks, against ``rankers``
     (default: all four), on ``device`` (``auto``: CUDA where present). Attacks: ``epsilons`` sweeps a bounded
     code submission's budget (none above the protocol's); ``items`` limits the cold items to the protocol's
     subset of that many (default: all). Defenses: scored against
@@ -50,6 +50,8 @@ def evaluate(
     process per attack run in a bubblewrap sandbox; the default), ``"process"`` (the same child, unsandboxed:
     ``--unsandboxed``) or ``"none"`` (in this process: the repository's reference submissions only, recognised
     by their folders' hashes); ``limits``: the resource limits of every child (default: ``default_limits()``).
+    Rankers (``kind = "ranker"``): trained in their sandbox and judged by the reference ``attacks`` (default: all
+    of ``harness.ranker.RANKER_SUITE``), bounded ones at ``epsilons`` (default: the protocol's sweep).
     ``replicas`` (attacks): also attack and score that many replicas of each ranker (other training seeds,
     built if missing) and report their spread; ``check_determinism``: run a code attack twice more on 10
     items (a reliability flag). Writes the results to ``out`` if given; a failed evaluation raises and writes nothing."""
@@ -67,7 +69,10 @@ def evaluate(
     sub = submission if not isinstance(submission, (str, Path)) else load_submission(submission)
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     source = sub.folder / "submission.toml"
-    names = list(rankers) if rankers else RANKERS.names()
+    kind = sub.submission.kind
+    if kind == "ranker" and rankers:
+        raise InputError(f"{source}: a ranker submission is the ranker evaluated; --rankers names the protocol's")
+    names = [] if kind == "ranker" else list(rankers) if rankers else RANKERS.names()
     for name in names:
         RANKERS.get(name)  # unknown names fail before any work
     isolation = isolation or DEFAULT_ISOLATION
@@ -75,16 +80,16 @@ def evaluate(
         raise InputError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")
     if isolation == "none":  # a reference submission by content, or refused before any work
         check_in_process(sub.folder)
-    if sub.submission.kind == "attack" and levels:
-        raise InputError(f"{source}: levels are for defense families; this is an attack")
+    if kind in ("attack", "ranker") and levels:
+        raise InputError(f"{source}: levels are for defense families; this is {'an' if kind == 'attack' else 'a'} {kind}")
     if sub.submission.kind == "defense" and epsilons:
         raise InputError(f"{source}: an epsilon sweep is for attacks; this is a defense")
     from aipbench.rankers.replicas import MAX_REPLICAS
 
     if not 1 <= replicas <= MAX_REPLICAS:
         raise InputError(f"replicas must be in 1..{MAX_REPLICAS}, got {replicas}")
-    if sub.submission.kind == "defense" and replicas > 1:
-        raise InputError(f"{source}: replicas are for attacks (a defense is scored on the protocol's rankers)")
+    if kind != "attack" and replicas > 1:
+        raise InputError(f"{source}: replicas are for attacks (their rankers' other training seeds)")
     if sub.submission.kind == "attack" and attacks:
         raise InputError(f"{source}: reference attacks are what a defense is scored against; this is an attack")
     from aipbench.harness.submission import REFERENCE_ATTACKS, reference_submissions
@@ -96,6 +101,9 @@ def evaluate(
         from aipbench.harness.attack import budgets
 
         budgets(sub, epsilons, proto)  # a bad sweep or a budget above the protocol's fails before any work
+    bad = [e for e in epsilons or () if kind == "ranker" and not 1 <= int(e) <= proto.threat.epsilon]
+    if bad:
+        raise InputError(f"--eps {bad[0]} is outside 1..{proto.threat.epsilon}, protocol '{proto.name}''s budgets")
     if out is not None:
         _check_out(Path(out))
     if sub.submission.kind == "defense" and sub.defense.type == "training":
@@ -120,6 +128,11 @@ def evaluate(
             results = evaluate_attack(sub, prepared, rankers=names, epsilons=epsilons, items=items, time_limit=limit,
                                       isolation=isolation, replicas=replicas, check_determinism=check_determinism,
                                       log=log)
+        elif kind == "ranker":
+            from aipbench.harness.ranker import attack_names, evaluate_ranker
+
+            results = evaluate_ranker(sub, prepared, attacks=attack_names(attacks), epsilons=epsilons, items=items,
+                                      time_limit=limit, isolation=isolation, log=log)
         else:
             from aipbench.harness.defense import evaluate_defense
 

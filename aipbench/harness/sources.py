@@ -104,9 +104,14 @@ class ImageSource:
         context = build_context(self.prepared, ranker, self.sub.submission.knowledge, epsilon=self.epsilon,
                                 items=items, wrap=self.wrap)
         start = time.perf_counter()
+        # a submitted ranker's folder too where the context holds its model: its class is rebuilt in the sandbox
+        from aipbench.attacks.context import GRANTS
+
+        holds = {"ranker", "image_model"} & GRANTS[self.sub.submission.knowledge]
+        reads = (*self.reads, *(getattr(ranker, "code_folders", ()) if holds else ()))
         images = run_attack(self.sub.entry_file, self.sub.entry_class, context, workdir=self.run_dir / f"{stem}.work",
                             time_limit=self.time_limit, isolation=self.isolation, precision=self.prepared.precision,
-                            reads=self.reads)
+                            reads=reads)
         seconds = time.perf_counter() - start
         images = self._check(images, items)  # only valid images are kept for a resume
         buffer = io.BytesIO()

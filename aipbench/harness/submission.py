@@ -40,7 +40,7 @@ class SubmissionInfo:
     """Who made it and what it is; shown on the leaderboard (escaped)."""
 
     name: str
-    kind: Literal["attack", "defense"]
+    kind: Literal["attack", "defense", "ranker"]
     authors: tuple[str, ...]
     description: str
     link: str
@@ -100,6 +100,12 @@ class Submission:
                 raise ValueError("an attack needs submission.knowledge and a [threat] table")
             if self.defense is not None:
                 raise ValueError("an attack takes no [defense] table")
+        elif self.submission.kind == "ranker":
+            if self.entry is None or self.images is not None:
+                raise ValueError("a ranker needs entry = \"ranker.py:ClassName\" (a Ranker subclass; the module "
+                                 "defines train(context) too)")
+            if self.threat is not None or self.defense is not None or self.submission.knowledge is not None:
+                raise ValueError("a ranker takes no [threat] or [defense] table and no knowledge level")
         else:
             if self.defense is None or self.entry is None:
                 raise ValueError("a defense needs a [defense] table and entry = \"defense.py:ClassName\"")
@@ -161,7 +167,7 @@ def load_submission(folder: str | Path) -> Submission:
 REFERENCE_ATTACKS = ("insa", "expa", "c-sema", "taamr-fgsm", "taamr-pgd20")
 
 
-def reference_submissions(kind: Literal["attack", "defense"]) -> Registry[Path]:
+def reference_submissions(kind: Literal["attack", "defense", "ranker"]) -> Registry[Path]:
     """The project's reference submissions of ``kind`` (folders under ``submissions/``), by name."""
     from aipbench.paths import submissions_dir
 
@@ -172,7 +178,7 @@ def reference_submissions(kind: Literal["attack", "defense"]) -> Registry[Path]:
     return found
 
 
-def reference_submission(name: str, *, kind: Literal["attack", "defense"]) -> Submission:
+def reference_submission(name: str, *, kind: Literal["attack", "defense", "ranker"]) -> Submission:
     """The reference submission ``name`` of ``kind``, loaded (an unknown name: a did-you-mean error)."""
     return load_submission(reference_submissions(kind).get(name))
 

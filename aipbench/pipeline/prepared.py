@@ -89,6 +89,10 @@ class Prepared:
                                              artifacts=self._artifacts)
         return self._rankers[key]
 
+    def adopt(self, ranker: "Ranker") -> None:
+        """Score ``ranker`` — one this object did not load (a submitted one) — under its name, as if it had."""
+        self._rankers[(ranker.name, None, ranker.name)] = ranker
+
     def summarize(self, ranker: "Ranker") -> "BaseSetSummary":
         """τ_u^N, the test items' ranks and AUC of ``ranker`` (e.g. a defended one) on the base sets."""
         from aipbench.scoring.metrics import summarize_base_sets

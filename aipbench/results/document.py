@@ -18,7 +18,7 @@ from aipbench.paths import read_regular
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["IDENTIFIER", "SCHEMA_VERSION", "DefenseResults", "Results", "beside_files", "check_names", "document_sha256",
+__all__ = ["IDENTIFIER", "SCHEMA_VERSION", "DefenseResults", "RankerResults", "Results", "beside_files", "check_names", "document_sha256",
            "items_csv", "load_results", "parse_json", "parse_results", "read_json", "results_schema",
            "seal", "spreadsheet_safe",
            "validate_results", "write_all", "write_document"]
@@ -32,10 +32,10 @@ MAX_JSON_DEPTH = 64
 @cache
 def results_schema(kind: str = "attack") -> dict:
     """The JSON Schema shipped in the package: ``schemas/results.schema.json`` for attacks,
-    ``schemas/defense-results.schema.json`` for defenses, ``schemas/reproduction.schema.json`` for
-    `aipbench reproduce` documents."""
-    name = {"defense": "defense-results.schema.json", "reproduction": "reproduction.schema.json"}.get(kind,
-                                                                                                    "results.schema.json")
+    ``schemas/defense-results.schema.json`` for defenses, ``schemas/ranker-results.schema.json`` for ranker
+    submissions, ``schemas/reproduction.schema.json`` for `aipbench reproduce` documents."""
+    name = {"defense": "defense-results.schema.json", "reproduction": "reproduction.schema.json",
+            "ranker": "ranker-results.schema.json"}.get(kind, "results.schema.json")
     return json.loads(resources.files("aipbench").joinpath(f"schemas/{name}").read_text())
 
 
@@ -45,7 +45,8 @@ def validate_results(document: dict, source: str | Path) -> None:
     import jsonschema
 
     kind = document.get("kind", "attack") if isinstance(document, dict) else "attack"
-    validator = jsonschema.Draft202012Validator(results_schema(kind if kind in ("defense", "reproduction") else "attack"))
+    validator = jsonschema.Draft202012Validator(results_schema(kind if kind in ("defense", "reproduction", "ranker")
+                                                               else "attack"))
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -140,6 +141,22 @@ class DefenseResults:
         from aipbench.results.tables import defense_table
 
         return defense_table(self.document)
+
+    def write(self, out: str | Path) -> Path:
+        return write_document(self.document, out)
+
+
+@dataclasses.dataclass(frozen=True)
+class RankerResults:
+    """One ranker submission's evaluation: ``document`` follows ``schemas/ranker-results.schema.json``."""
+
+    document: dict[str, Any]
+
+    def table(self) -> str:
+        """Its clean quality, then per reference attack its adversarial HR at each budget, and its robustness."""
+        from aipbench.results.tables import ranker_table
+
+        return ranker_table(self.document)
 
     def write(self, out: str | Path) -> Path:
         return write_document(self.document, out)

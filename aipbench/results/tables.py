@@ -3,7 +3,7 @@ Table 8."""
 
 from __future__ import annotations
 
-__all__ = ["attack_table", "defense_table"]
+__all__ = ["attack_table", "defense_table", "ranker_table"]
 
 
 def attack_table(doc: dict) -> str:
@@ -91,3 +91,30 @@ def _cell(attack: dict) -> str:
         return f"{side['hr']:.4f}" + (f" [{rate:.0%}]" if rate is not None else "")
 
     return " / ".join(one(attack[mode]) for mode in ("undefended", "transfer", "adaptive"))
+
+
+def ranker_table(doc: dict) -> str:
+    """A ranker submission's clean quality, per reference attack its HR@N cooperative → adversarial at each
+    budget (with lift and the t-test), and its robustness: the worst case per knowledge level."""
+    from tabulate import tabulate
+
+    n, clean, r = str(doc["hit_ranks"][0]), doc["clean"], doc["robustness"]
+    rows = []
+    for name, attack in doc["attacks"].items():
+        for row in attack["results"]:
+            rows.append([name + (" (control)" if attack["control"] else ""), attack["knowledge"],
+                         "-" if row["epsilon"] is None else row["epsilon"], attack["items"],
+                         f"{row['cooperative']['hr'][n]:.4g} -> {row['adversarial']['hr'][n]:.4g}",
+                         "-" if row["hr_lift"] is None else f"{row['hr_lift']:.1f}x", f"{row['hr_test']['p']:.3g}",
+                         ", ".join(f["flag"] for f in row.get("flags", [])) or "-"])
+    title = (f"{doc['submission']['name']} (ranker) on {doc['protocol']['name']} ({doc['protocol']['sha256'][:12]}): "
+             f"clean test AUC {clean['test_auc']:.4f}, test HR@{n} {clean['test_hr'][n]:.4f}")
+    levels = [[k, v["attack"], "-" if v["epsilon"] is None else v["epsilon"], f"{v['hr']:.4g}"]
+              for k, v in r["by_knowledge"].items()]
+    worst = r["worst_case"]
+    summary = (f"robustness: worst-case adversarial HR@{n} {worst['hr']:.4g} ({worst['attack']}, "
+               f"{doc['attacks'][worst['attack']]['knowledge']})" if worst else "robustness: no attack run")
+    return "\n".join([title, tabulate(rows, headers=["attack", "knowledge", "eps", "items", f"HR@{n}", "lift", "p",
+                                                      "flags"], tablefmt="github"), "",
+                      tabulate(levels, headers=["knowledge", "worst attack", "eps", f"adv HR@{n}"], tablefmt="github"),
+                      summary])

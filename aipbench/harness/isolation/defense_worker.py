@@ -64,16 +64,17 @@ class SandboxedDefense:
         import torch
 
         array = self._images(images)
-        return torch.from_numpy(self._worker.exchange({"op": "transform"}, array, "uint8", array.shape,
-                                                      what=self._what("transform")))
+        return torch.from_numpy(self._worker.exchange({"op": "transform"}, array, out_dtype="uint8",
+                                                      out_shape=array.shape, what=self._what("transform")))
 
     def score(self, images):
         """The worker's detector scores of a uint8 tensor, float64."""
         import torch
 
         array = self._images(images)
-        return torch.from_numpy(self._worker.exchange({"op": "score", "device": str(images.device)}, array, "float64",
-                                                      (len(array),), what=self._what("score")))
+        return torch.from_numpy(self._worker.exchange({"op": "score", "device": str(images.device)}, array,
+                                                      out_dtype="float64", out_shape=(len(array),),
+                                                      what=self._what("score")))
 
     def fit(self, context) -> None:
         """Fit the detector on ``context``'s fields (the harness has checked them: no cold item among them)."""

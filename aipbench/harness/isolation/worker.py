@@ -117,7 +117,7 @@ class Worker:
             raise InputError(self._error_line(reply))
         return reply if receive is None else (reply, data)
 
-    def exchange(self, message: dict, array: np.ndarray, out_dtype: str, out_shape: tuple, *, what: str) -> np.ndarray:
+    def exchange(self, message: dict, array: np.ndarray, *, out_dtype: str, out_shape: tuple, what: str) -> np.ndarray:
         """Send ``array`` through the input buffer, run the request, and copy out the answer the worker left in
         the output buffer: exactly ``out_shape`` of ``out_dtype`` (anything else is refused)."""
         array = np.ascontiguousarray(array)
