@@ -200,21 +200,24 @@ def defense_folder(folder: Path, code: str, *, name: str = "hostile", kind: str 
 
 
 def cache_snapshot(home: Path) -> dict[str, bytes]:
-    """Every artifact file of the tiny cache under ``home`` (its run folders aside), to compare before and after."""
+    """Every artifact file of the tiny cache under ``home`` (the run folders and submitted rankers' trainings
+    aside), to compare before and after."""
     (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "runs" not in p.parts and not p.name.startswith(".")}
+            if p.is_file() and not {"runs", "submitted"} & set(p.parts) and not p.name.startswith(".")}
 
 
-def evaluate_refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None) -> str:
-    """``aipbench evaluate FOLDER`` on tiny (VBPR, 10 cold items) fails with exactly one short ``Error:`` line
-    holding ``rule``, no traceback, no results file, and (given ``before``) the cache unchanged; the line."""
+def evaluate_refused(home: Path, folder: Path, out: Path, rule: str, *extra: str, before=None,
+                     rankers: str | None = "vbpr") -> str:
+    """``aipbench evaluate FOLDER`` on tiny (``rankers``, 10 cold items) fails with exactly one short ``Error:``
+    line holding ``rule``, no traceback, no results file, and (given ``before``) the cache unchanged; the line."""
     from click.testing import CliRunner
 
     from aipbench.cli import main
 
+    chosen = ["--rankers", rankers] if rankers else []
     result = CliRunner().invoke(main, ["evaluate", "--skip-determinism-check", str(folder), "--protocol", "tiny",
-                                       "--rankers", "vbpr", "--items", "10", "--out", str(out), *extra],
+                                       *chosen, "--items", "10", "--out", str(out), *extra],
                                 env={"AIPBENCH_HOME": str(home)})
     assert result.exit_code == 1, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]

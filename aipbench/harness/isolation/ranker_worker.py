@@ -169,13 +169,13 @@ def submitted_ranker(sub: "Submission", sub_hash: str, prepared: "Prepared", *, 
         if catalog.ndim != 2 or catalog.shape[0] != dataset.n_items:
             raise InputError(f"{source}: its catalog representation has shape {tuple(catalog.shape)}; one row per "
                              f"catalog item ({dataset.n_items}) of one vector each")
-        if not reused:
-            _keep(folder, data, trained_s)
         reply = worker.request({"op": "load", "instance": instance}, what=f"{cls}.load",
                                payload=worker.pickled({"checkpoint": data, "extractor": extractor, "features": features,
                                                        "protocol": protocol}))
         users, items = _sides(worker, source=source, cls=cls, n_users=dataset.n_users, n_items=dataset.n_items)
         image_model_name = "extractor" if reply.get("image_model_name") == "extractor" else "own"
+        if not reused:  # kept only once it loads and scores as a ranker must
+            _keep(folder, data, trained_s)
         ranker = SandboxedRanker(worker, (file, cls, name, instance), data, catalog, users, items, image_model_name,
                                  (extractor, features, protocol))
     except BaseException:

@@ -1,0 +1,142 @@
+"""Ranker submissions (``kind = "ranker"``): anyone's recommender trained in its sandbox and judged by the
+reference attacks — the example of docs/rankers.md on tiny with its numbers pinned, the harness never
+importing a submission, and hostile rankers refused in one line through the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import cache_snapshot, evaluate_refused, leftovers, run_cli, sandbox_marker
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "submissions" / "examples" / "visual-mf"
+needs_sandbox = sandbox_marker()
+
+
+@pytest.fixture
+def home(private_home):
+    return private_home
+
+
+def _ranker(tmp_path: Path, body: str, *, name: str = "hostile-ranker") -> Path:
+    """A ranker submission: the example's VisualMF with ``body`` (Python) appended to its module."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "submission.toml").write_text((EXAMPLE / "submission.toml").read_text().replace('"visual-mf"', f'"{name}"'))
+    (folder / "ranker.py").write_text((EXAMPLE / "ranker.py").read_text() + "\n" + body)
+    return folder
+
+
+@needs_sandbox
+def test_the_example_ranker_is_trained_in_its_sandbox_and_judged_by_the_attacks(home, tmp_path):
+    """docs/rankers.md's example on tiny: trained once (then reused), its clean quality, INSA through its own
+    gradients and hook-copy's control, the worst case, and its numbers pinned (tolerance 1e-4); nothing of the
+    submission ever imported by the harness."""
+    out = tmp_path / "r.json"
+    args = ["evaluate", str(EXAMPLE), "--protocol", "tiny", "--attacks", "insa,hook-copy", "--eps", "32", "--items", "10"]
+    first = run_cli([*args, "--out", str(out)], home)
+    assert first.exit_code == 0, first.output
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "ranker" and doc["ranker"]["image_model"] == "extractor" and not doc["ranker"]["reused"]
+    assert doc["clean"]["test_auc"] == pytest.approx(0.5787, abs=1e-4)
+    insa = doc["attacks"]["insa"]["results"][0]
+    assert insa["ranker"] == "visual-mf" and insa["cooperative"]["hr"]["5"] == pytest.approx(0.004, abs=1e-4)
+    assert insa["adversarial"]["hr"]["5"] == pytest.approx(0.3933, abs=1e-4) and insa["hr_test"]["significant"]
+    assert doc["robustness"]["worst_case"]["attack"] == "insa" and doc["attacks"]["hook-copy"]["control"]
+    assert not any(m.startswith("aipbench_ranker_") for m in sys.modules)  # never imported here
+    again = run_cli([*args, "--out", str(tmp_path / "again.json")], home)
+    second = json.loads((tmp_path / "again.json").read_text())
+    assert again.exit_code == 0 and second["ranker"]["reused"]
+    assert second["ranker"]["checkpoint_sha256"] == doc["ranker"]["checkpoint_sha256"]
+    assert second["attacks"]["insa"]["results"][0]["adversarial"] == insa["adversarial"]
+
+
+@needs_sandbox
+def test_a_ranker_module_is_imported_only_inside_sandboxes(home, tmp_path):
+    marker = tmp_path / "imported-here.txt"
+    body = textwrap.dedent(f"""
+    try:  # at import: where this runs outside a sandbox, it leaves a mark
+        with open({str(marker)!r}, "a") as fh:
+            fh.write("imported\\n")
+    except OSError:
+        pass
+    """)
+    result = run_cli(["evaluate", str(_ranker(tmp_path, body)), "--protocol", "tiny", "--attacks", "insa", "--eps", "32",
+                      "--items", "10", "--out", str(tmp_path / "r.json")], home)
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()  # not by the harness, not by the worker, not by INSA's child
+
+
+AFTER_LOAD = """
+_load, _user_side = VisualMF.load.__func__, VisualMF.user_side
+VisualMF.loaded = False
+def load(cls, artifacts, **options):  # the model as aipbench rebuilds it from its checkpoint, not as trained
+    model = _load(cls, artifacts, **options)
+    model.loaded = True
+    return model
+VisualMF.load = classmethod(load)
+"""
+HOSTILE = {
+    "sides of two lengths": (AFTER_LOAD + textwrap.dedent("""
+    def user_side(self, users):
+        side = _user_side(self, users)
+        return Side(torch.cat([side.vec, side.vec], 1), side.bias) if self.loaded else side
+    VisualMF.user_side = user_side
+    """), "are not one row per user (300) and per catalog item (640) of one vector length"),
+    "NaN scores": (AFTER_LOAD + textwrap.dedent("""
+    def user_side(self, users):
+        side = _user_side(self, users)
+        return Side(side.vec * float("nan"), side.bias) if self.loaded else side
+    VisualMF.user_side = user_side
+    """), "its user or item sides are not all finite"),
+    "pickled objects": (textwrap.dedent("""
+    import pickle
+    import aipbench.harness.ranker_submission as contract
+    class Evil:  # what a checkpoint must never hold: unpickled, it would run code
+        def __reduce__(self):
+            return (print, ("unpickled",))
+    contract.checkpoint_bytes = lambda ranker: pickle.dumps({"family": "x", "state": {"w": Evil()}, "catalog": None})
+    """), "the ranker VisualMF trained: not a readable tensors-only checkpoint"),
+    "reads the cache": (textwrap.dedent("""
+    import glob, os
+    _train = train
+    def train(context):
+        found = [p for p in glob.glob("/tmp/**/manifest.json", recursive=True) + glob.glob("/root/**/manifest.json",
+                 recursive=True) if os.access(p, os.R_OK)]
+        if found:
+            raise RuntimeError(f"read {found[0]}")
+        return _train(context)
+    """), None),
+    "training never returns": (textwrap.dedent("""
+    import time
+    def train(context):
+        time.sleep(600)
+    """), "VisualMF.train (training) ran past its time limit of 4 s"),
+    "encode never returns": (textwrap.dedent("""
+    import time
+    VisualMF.encode = lambda self, images: time.sleep(600)
+    """), "VisualMF.encode ran past its time limit of 4 s"),
+    "no train": (textwrap.dedent("""
+    del train
+    """), "defines no train(context) -> VisualMF"),
+}
+
+
+@needs_sandbox
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_ranker_is_one_line_and_leaves_nothing(home, tmp_path, case):
+    body, rule = HOSTILE[case]
+    before = cache_snapshot(home)
+    folder = _ranker(tmp_path, body)
+    extra = ("--attacks", "hook-copy", "--time-limit", "4")
+    if rule is None:  # it must not find the cache: its training ends normally
+        result = run_cli(["evaluate", str(folder), "--protocol", "tiny", "--items", "10", *extra[:2],
+                          "--out", str(tmp_path / "r.json")], home)
+        assert result.exit_code == 0, result.output
+        assert cache_snapshot(home) == before and not leftovers()
+        return
+    evaluate_refused(home, folder, tmp_path / "r.json", rule, *extra, before=before, rankers=None)
