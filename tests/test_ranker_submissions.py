@@ -32,7 +32,7 @@ def _ranker(tmp_path: Path, body: str, *, name: str = "hostile-ranker") -> Path:
 
 
 @needs_sandbox
-def test_the_example_ranker_is_trained_in_its_sandbox_and_judged_by_the_attacks(home, tmp_path):
+def test_the_example_ranker_is_trained_in_its_sandbox_and_judged_by_the_attacks(home, tmp_path, tiny_documents):
     """docs/rankers.md's example on tiny: trained once (then reused), its clean quality, INSA through its own
     gradients and hook-copy's control, the worst case, and its numbers pinned (tolerance 1e-4); nothing of the
     submission ever imported by the harness."""
@@ -53,6 +53,45 @@ def test_the_example_ranker_is_trained_in_its_sandbox_and_judged_by_the_attacks(
     assert again.exit_code == 0 and second["ranker"]["reused"]
     assert second["ranker"]["checkpoint_sha256"] == doc["ranker"]["checkpoint_sha256"]
     assert second["attacks"]["insa"]["results"][0]["adversarial"] == insa["adversarial"]
+    _filed_and_shown(home, tmp_path, out, doc, tiny_documents)
+
+
+def _filed_and_shown(home: Path, tmp_path: Path, out: Path, doc: dict, tiny_documents: dict) -> None:
+    """The robustness document filed on a leaderboard beside the paper rankers' attack entries: its rows re-derived
+    from its per-item CSV (an edited row refused, naming the attack), the model table ranking it with them."""
+    from conftest import copy_document, one_error
+
+    from aipbench.leaderboard.render import build_site
+    from aipbench.results.document import seal
+
+    results = tmp_path / "results"
+    copy_document(tiny_documents["insa"], results / "tiny")  # the reference INSA: VBPR's and DVBPR's rows
+    forged = json.loads(out.read_text())
+    forged["attacks"]["insa"]["results"][0]["adversarial"]["hr"]["5"] = 0.9
+    bad = tmp_path / "forged" / "visual-mf.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(seal({k: v for k, v in forged.items() if k != "sha256"})))
+    bad.with_suffix(".items.csv").write_bytes(out.with_suffix(".items.csv").read_bytes())
+    one_error(run_cli(["leaderboard", "add", str(bad), "--results", str(results)], home),
+              "its per-item CSV contradicts it: insa: visual-mf eps=32: adversarial.hr.5 0.9")
+    added = run_cli(["leaderboard", "add", str(out), "--results", str(results)], home)
+    assert added.exit_code == 0, added.output
+    assert run_cli(["leaderboard", "check", "--results", str(results)], home).exit_code == 0
+    site = tmp_path / "site"
+    build_site(results, site)
+    page = (site / "protocol-tiny.html").read_text()
+    assert 'id="model-visual-mf"' in page and "submission-tiny-visual-mf.html" in page
+    models = {m["name"]: m for m in json.loads((site / "protocol-tiny-models.json").read_text())}
+    assert sorted(models) == ["dvbpr", "vbpr", "visual-mf"]
+    mine = models["visual-mf"]
+    assert mine == {**mine, "status": "claimed", "paper_ranker": False, "worst_case_attack": "insa",
+                    "worst_case_hr": doc["robustness"]["score"], "insider_hr": doc["robustness"]["score"],
+                    "blackbox_hr": None, "test_hr": doc["clean"]["test_hr"]["5"]}
+    reference = json.loads(tiny_documents["insa"].read_text())
+    vbpr = next(r for r in reference["results"] if r["ranker"] == "vbpr" and r["epsilon"] == 32)
+    assert models["vbpr"]["paper_ranker"] and models["vbpr"]["insider_hr"] == vbpr["adversarial"]["hr"]["5"]
+    assert [m["rank"] for m in sorted(models.values(), key=lambda m: m["worst_case_hr"])] == [1, 2, 3]
+    assert "hook-copy (control)" in (site / "submission-tiny-visual-mf.html").read_text()
 
 
 @needs_sandbox

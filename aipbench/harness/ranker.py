@@ -31,12 +31,14 @@ def evaluate_ranker(sub: "Submission", prepared: "Prepared", *, attacks: Sequenc
     """The robustness document of the ranker submission ``sub`` on ``prepared``: ``attacks`` (reference attack
     names), bounded ones at ``epsilons`` (default: the protocol's sweep), on ``items`` cold items (the protocol's
     subset; default all; a query attack on at most ``QUERY_ITEMS``)."""
+    import pandas as pd
+
     from aipbench.harness.attack import evaluate_attack
     from aipbench.harness.isolation.ranker_worker import submitted_ranker
     from aipbench.harness.isolation.trust import sandbox_record
     from aipbench.harness.submission import reference_submission
     from aipbench.hashing import folder_sha256
-    from aipbench.results.document import SCHEMA_VERSION, RankerResults, seal, validate_results
+    from aipbench.results.document import SCHEMA_VERSION, RankerResults, beside_files, seal, validate_results
     from aipbench.results.provenance import provenance
 
     if isolation == "none":
@@ -52,17 +54,20 @@ def evaluate_ranker(sub: "Submission", prepared: "Prepared", *, attacks: Sequenc
         ranks = prepared.hit_ranks
         clean = {"test_auc": float(summary.test_auc.mean()), "test_hr": {str(n): summary.test_hit_rate(n) for n in ranks}}
         log(f"{ranker.name}: clean test AUC {clean['test_auc']:.4f}, HR@{ranks[0]} {clean['test_hr'][str(ranks[0])]:.4f}")
-        results = {}
+        results, per_item = {}, []
         for name in attacks:
             asub = reference_submission(name, kind="attack")
             bounded = asub.threat.norm == "linf" and asub.entry is not None
             sweep = (list(epsilons) if epsilons else list(proto.threat.epsilon_sweep)) if bounded else None
             n = min(items or QUERY_ITEMS, QUERY_ITEMS) if asub.submission.knowledge == "blackbox" else items
-            doc = evaluate_attack(asub, prepared, rankers=[ranker.name], epsilons=sweep, items=n,
-                                  time_limit=time_limit, isolation=isolation, check_determinism=False, log=log).document
+            judged = evaluate_attack(asub, prepared, rankers=[ranker.name], epsilons=sweep, items=n,
+                                     time_limit=time_limit, isolation=isolation, check_determinism=False, log=log)
+            doc = judged.document
             results[name] = {"knowledge": asub.submission.knowledge, "control": name in CONTROLS,
                              "threat": doc["submission"]["threat"], "sha256": doc["submission"]["sha256"],
-                             "items": doc["results"][0]["n_items"], "results": doc["results"]}
+                             "items": doc["results"][0]["n_items"], "intervals": doc["intervals"],
+                             "results": doc["results"]}
+            per_item.append(judged.per_item.assign(attack=name))
         document = {
             "schema_version": SCHEMA_VERSION, "kind": "ranker",
             **provenance(proto, prepared.hashes(), prepared.device),
@@ -78,11 +83,14 @@ def evaluate_ranker(sub: "Submission", prepared: "Prepared", *, attacks: Sequenc
             "timing": {"total_s": time.perf_counter() - began},
             "sandbox": sandbox_record(isolation, code=True, time_limit=time_limit),
         }
+        items = pd.concat(per_item, ignore_index=True)
+        items = items[["attack"] + [c for c in items.columns if c != "attack"]]
+        document["files"] = beside_files(items, None)
     finally:
         ranker.close()
     document = seal(json.loads(json.dumps(document, allow_nan=False)))
     validate_results(document, "ranker")
-    return RankerResults(document)
+    return RankerResults(document, items)
 
 
 def robustness(results: dict, epsilon: int, n: str) -> dict:

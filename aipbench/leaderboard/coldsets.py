@@ -65,14 +65,21 @@ def evaluated_set(protocol: "Protocol", cold: np.ndarray, n_items: int) -> np.nd
 
 
 def check_item_set(path: Path, doc: dict, items: "pd.DataFrame", *, home: Path | None = None,
-                   log: Callable[[str], None] = print) -> np.ndarray:
+                   log: Callable[[str], None] = print) -> None:
     """Refuse a document whose rows did not each evaluate exactly a set the protocol defines (its cold items,
-    or its subset of as many), item for item in the per-item CSV; returns that set."""
-    from aipbench.leaderboard.rederive import row_items
+    or its subset of as many), item for item in the per-item CSV (a ranker's: each attack's rows)."""
+    from aipbench.leaderboard.rederive import attack_parts
     from aipbench.protocol import load_protocol
 
     protocol = load_protocol(doc["protocol"]["name"])
     cold = protocol_cold_items(protocol, doc["artifacts"]["dataset"], home=home, log=log)
+    for attack, part, mine in attack_parts(doc, items):  # a ranker's: each attack its own set (NES the subset)
+        _one_set(path if attack is None else f"{path}: {attack}", part, mine, protocol, cold)
+
+
+def _one_set(path, doc: dict, items: "pd.DataFrame", protocol, cold: np.ndarray) -> None:
+    from aipbench.leaderboard.rederive import row_items
+
     sizes = {row["n_items"] for row in doc["results"]}
     if len(sizes) != 1:
         raise InputError(f"{path}: its rows evaluated different numbers of cold items ({sorted(sizes)}); one "
@@ -87,7 +94,6 @@ def check_item_set(path: Path, doc: dict, items: "pd.DataFrame", *, home: Path |
                 f"{np.setdiff1d(expected, got).size} of them are missing"
             raise InputError(f"{path}: {row['ranker']} eps={row['epsilon']}: the per-item CSV must hold exactly "
                              f"protocol {protocol.name}'s {what}; {detail}")
-    return expected
 
 
 def pin_cold_items(protocol_name: str, out: Path, *, home: Path | None = None) -> dict:

@@ -77,6 +77,8 @@ def read_items_csv(csv: Path, doc: dict, data: bytes) -> "pd.DataFrame":
     need = ["item", "ranker", "epsilon"] + [f"{side}_{metric}@{n}" for metric in ("hr", "availability")
                                            for side in ("cooperative", "adversarial") for n in doc.get("hit_ranks", [])]
     need += ["cooperative_mean_score", "adversarial_mean_score", "prediction_shift", "linf", "psnr", "ssim"]
+    labels = ["ranker"] + ["attack"] * (doc.get("kind") == "ranker")  # the columns that hold names
+    need += labels[1:]
     try:
         items = pd.read_csv(io.BytesIO(data))
     except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' parser errors are ValueErrors
@@ -84,11 +86,13 @@ def read_items_csv(csv: Path, doc: dict, data: bytes) -> "pd.DataFrame":
     missing = [c for c in need if c not in items.columns]
     if missing:
         raise InputError(f"{csv}: the per-item CSV lacks column(s) {', '.join(missing)}")
-    text = [c for c in items.columns if c != "ranker" and not pd.api.types.is_numeric_dtype(items[c])]
+    text = [c for c in items.columns if c not in labels and not pd.api.types.is_numeric_dtype(items[c])]
     if text:
-        raise InputError(f"{csv}: column {text[0]!r} of the per-item CSV holds text; every column but 'ranker' "
-                         "holds numbers")
-    rankers = {r["ranker"] for r in doc.get("results", [])}
+        raise InputError(f"{csv}: column {text[0]!r} of the per-item CSV holds text; every column but "
+                         f"{' and '.join(map(repr, labels))} holds numbers")
+    from aipbench.leaderboard.rederive import attack_parts
+
+    rankers = {r["ranker"] for _, part, _ in attack_parts(doc) for r in part.get("results", [])}
     strangers = sorted(set(items["ranker"].astype(str)) - rankers)
     if strangers:
         raise InputError(f"{csv}: ranker {strangers[0][:60]!r} of the per-item CSV is none of the document's rows'")
@@ -118,12 +122,16 @@ def check_document(path: Path, doc: dict) -> dict[str, bytes]:
 
 def _check_budgets(path: Path, doc: dict) -> None:
     """Every row's largest L∞ change within its budget (the harness checked it; a document could lie)."""
-    own = (doc.get("submission", {}).get("threat") or {}).get("epsilon")
-    for row in doc["results"] if doc.get("kind") != "defense" else []:
-        budget = row["epsilon"] if row["epsilon"] is not None else own
-        worst = row["image_quality"]["max_linf"]
-        if budget is not None and worst > budget:
-            raise InputError(f"{path}: {row['ranker']}: max L∞ {worst} exceeds the budget epsilon = {budget}")
+    from aipbench.leaderboard.rederive import attack_parts
+
+    for attack, part, _ in attack_parts(doc) if doc.get("kind") != "defense" else []:
+        own = (part.get("submission", {}).get("threat") or {}).get("epsilon")
+        for row in part["results"]:
+            budget = row["epsilon"] if row["epsilon"] is not None else own
+            worst = row["image_quality"]["max_linf"]
+            if budget is not None and worst > budget:
+                where = f"{attack}: " if attack else ""
+                raise InputError(f"{path}: {where}{row['ranker']}: max L∞ {worst} exceeds the budget epsilon = {budget}")
 
 
 MAX_BESIDE = {"items.csv": 256 << 20, "examples.png": 16 << 20}  # bytes of the files beside a document
@@ -137,7 +145,7 @@ def _check_beside(path: Path, doc: dict) -> dict[str, bytes]:
     from aipbench.paths import read_regular
 
     listed = doc.get("files", {})
-    if doc.get("kind", "attack") == "attack" and "items.csv" not in listed:
+    if doc.get("kind", "attack") in ("attack", "ranker") and "items.csv" not in listed:
         raise InputError(f"{path}: lists no per-item CSV (files.items.csv); an attack's numbers are re-derived from it")
     found = {}
     for name, digest in listed.items():

@@ -15,11 +15,26 @@ from aipbench.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ABS_TOLERANCE", "REL_TOLERANCE", "check_rows", "row_items", "row_problems"]
+__all__ = ["ABS_TOLERANCE", "REL_TOLERANCE", "attack_parts", "check_rows", "row_items", "row_problems"]
 
 # The CSV keeps 6 significant digits (``items_csv``): a mean of rounded values lies within half a unit of the
 # last digit of the largest value from the document's own mean, far inside these.
 ABS_TOLERANCE, REL_TOLERANCE = 1e-5, 1e-5
+
+
+def attack_parts(doc: dict, items: "pd.DataFrame | None" = None) -> list[tuple[str | None, dict, "pd.DataFrame | None"]]:
+    """A document's rows as the attack documents they came from, each with its share of the per-item CSV: an
+    attack's document is one (named None); a ranker submission's is one per reference attack (its rows, threat
+    and interval spec; the CSV's rows whose ``attack`` column names it)."""
+    if doc.get("kind") != "ranker":
+        return [(None, doc, items)]
+    parts = []
+    for name, attack in doc["attacks"].items():
+        part = {**doc, "kind": "attack", "results": attack["results"], "intervals": attack["intervals"],
+                "submission": {**doc["submission"], "threat": attack["threat"]}}
+        mine = None if items is None else items[items["attack"].astype(str) == name].drop(columns="attack")
+        parts.append((name, part, mine))
+    return parts
 
 
 def row_items(items: "pd.DataFrame", row: dict) -> "pd.DataFrame":
@@ -89,6 +104,17 @@ def _claimed(row: dict, key: str):
 
 def row_problems(doc: dict, items: "pd.DataFrame") -> list[str]:
     """Every contradiction between ``doc``'s rows and its per-item CSV ``items``, as lines."""
+    if doc.get("kind") == "ranker":
+        problems = [f"{name}: {line}" for name, part, mine in attack_parts(doc, items)
+                    for line in _attack_problems(part, mine)]
+        strays = sorted(set(items["attack"].astype(str)) - set(doc["attacks"]))
+        if strays:
+            problems.append(f"the CSV holds rows of attack {strays[0][:60]!r}, which the document does not report")
+        return problems
+    return _attack_problems(doc, items)
+
+
+def _attack_problems(doc: dict, items: "pd.DataFrame") -> list[str]:
     problems = []
     level = doc["significance_level"]
     covered = 0

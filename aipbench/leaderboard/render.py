@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
 from aipbench.leaderboard.plots import histogram_svg, lines_svg
 from aipbench.leaderboard.status import STATUSES
 from aipbench.rankers import RANKER_NAMES as RANKER_ORDER
@@ -221,7 +222,8 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
     table4 = (references or {}).get("table4")
     everything = sorted(entries, key=lambda e: (e.protocol, e.name))
     defenses = [e for e in everything if e.document.get("kind") == "defense"]
-    entries = [e for e in everything if e.document.get("kind") != "defense"]
+    models = [e for e in everything if e.document.get("kind") == "ranker"]
+    entries = [e for e in everything if e.document.get("kind") not in ("defense", "ranker")]
     n = str(entries[0].document["hit_ranks"][0]) if entries else "5"
     names = sorted({e.protocol for e in entries} | (set(PAPER_DATASETS) if table4 is not None else set()))
     pages: dict[str, str] = {}
@@ -238,6 +240,11 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
             stem = f"protocol-{name}-{table['name']}"
             pages[f"{stem}.csv"], pages[f"{stem}.json"] = _downloads(table["rows"])
             table["csv"], table["json"] = f"{stem}.csv", f"{stem}.json"
+        model_table = protocol_models(mine + [m for m in models if m.protocol == name], n=n, protocol=name,
+                                      page=_submission_page)
+        if model_table:
+            stem = f"protocol-{name}-models"
+            pages[f"{stem}.csv"], pages[f"{stem}.json"] = model_downloads(model_table)
         if defense_rows:
             import json
 
@@ -247,10 +254,11 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
             pages[f"protocol-file-{name}.html"] = file_page
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
             name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from, rankers=tables,
-            defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
+            models=model_table, knowledge=KNOWLEDGE, models_csv=f"protocol-{name}-models.csv",
+            models_json=f"protocol-{name}-models.json", defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
             file_page=f"protocol-file-{name}.html" if file_page is not None else None, statuses=STATUSES)
-        protocols.append({"name": name, "sha256": sha, "entries": mine + [d for d in defenses if d.protocol == name],
-                          "page": _protocol_page(name)})
+        protocols.append({"name": name, "sha256": sha, "page": _protocol_page(name),
+                          "entries": mine + [e for e in defenses + models if e.protocol == name]})
     submissions = []
     for e in entries:
         pages[_submission_page(e)] = env.get_template("submission.html").render(**_submission_context(e, n))
@@ -259,6 +267,8 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
                             "knowledge": e.document["submission"]["knowledge"], "threat": _threat(e.document["submission"]),
                             "best_delta": best["delta"]["hr"][n], "best_ranker": best["ranker"],
                             "authors": ", ".join(e.document["submission"]["authors"]), "status": e.status["status"]})
+    for m in models:
+        pages[_submission_page(m)] = env.get_template("ranker.html").render(**ranker_context(m, protocol_page=_protocol_page(m.protocol)))
     for d in defenses:
         doc = d.document
         pages[_submission_page(d)] = env.get_template("defense.html").render(
@@ -273,6 +283,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
                              "strongest": [(r["ranker"], r["worst_case"]["hr"]) for r in strongest]})
     pages["index.html"] = env.get_template("index.html").render(protocols=protocols, submissions=submissions,
                                                                 defense_list=defense_list, n=n,
+                                                                model_list=model_list(models, page=_submission_page),
                                                                 default_protocol=DEFAULT_PROTOCOL)
     return pages
 

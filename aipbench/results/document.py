@@ -148,9 +148,11 @@ class DefenseResults:
 
 @dataclasses.dataclass(frozen=True)
 class RankerResults:
-    """One ranker submission's evaluation: ``document`` follows ``schemas/ranker-results.schema.json``."""
+    """One ranker submission's evaluation: ``document`` follows ``schemas/ranker-results.schema.json``;
+    ``per_item``: every attack's per-item rows, with an ``attack`` column."""
 
     document: dict[str, Any]
+    per_item: "pd.DataFrame"
 
     def table(self) -> str:
         """Its clean quality, then per reference attack its adversarial HR at each budget, and its robustness."""
@@ -159,7 +161,10 @@ class RankerResults:
         return ranker_table(self.document)
 
     def write(self, out: str | Path) -> Path:
-        return write_document(self.document, out)
+        """Write ``out`` (JSON) and its per-item CSV beside it (``.items.csv``), all or none."""
+        out = Path(out)
+        csv = items_csv(self.per_item)
+        return write_document(self.document, out, beside={out.with_suffix(".items.csv"): lambda p: p.write_bytes(csv)})
 
 
 def write_document(document: dict, out: str | Path, *, beside: dict | None = None) -> Path:
@@ -224,10 +229,14 @@ def parse_json(data: bytes, path: str | Path, *, max_depth: int = MAX_JSON_DEPTH
 
 def check_names(path: str | Path, document: dict) -> None:
     """Every name a document gives that becomes part of a path or a page address — its protocol, its
-    submission, each row's ranker and attacks — is a strict identifier (``IDENTIFIER``), checked before any
+    submission, each row's ranker and attacks, a ranker submission's attacks — is a strict identifier (``IDENTIFIER``), checked before any
     path is built from it."""
     names = [("protocol name", document["protocol"]["name"]), ("submission name", document["submission"]["name"])]
-    for row in document.get("results", []):
+    rows = list(document.get("results", []))
+    for attack, judged in (document.get("attacks") or {}).items() if document.get("kind") == "ranker" else []:
+        names.append(("attack", attack))
+        rows += judged.get("results", [])
+    for row in rows:
         names.append(("ranker", row.get("ranker")))
         names += [("attack", a) for a in row.get("attacks", {})]
     for what, name in names:
