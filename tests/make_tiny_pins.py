@@ -20,7 +20,7 @@ import test_defense_types as defenses  # noqa: E402
 import tiny_pipeline as regression  # noqa: E402
 
 from aipbench.reproduce import EXPERIMENTS  # noqa: E402
-from aipbench.rankers import RANKER_NAMES  # noqa: E402
+from aipbench.rankers.registry import ranker_names  # noqa: E402
 from aipbench.reproduce.pins import attack_pins, pins_from  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def main(out: Path) -> None:
             doc = defenses.defense_document(defense, home=scratch / "home", scratch=scratch)
             (scratch / "results" / "tiny" / f"{defense}.json").write_text(json.dumps(doc))
         pins = pins_from(scratch / "results", "tiny")
-        for ranker in RANKER_NAMES:  # the black-box reference attack, one document per ranker
+        for ranker in ranker_names():  # the black-box reference attack, one document per ranker
             pins.update(attack_pins(regression.attack_document("nes", ranker, home=scratch / "home", scratch=scratch)))
     out.write_text(json.dumps(pins, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(pins)} pins to {out}")

@@ -17,8 +17,9 @@ COMMAND = re.compile(r"aipbench((?: [a-z][a-z-]*)+)((?: +(?:\[?--[a-z][a-z-]*|[^
 
 
 def _commands(text: str) -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """(command words, options named after them) for every `aipbench ...` in code spans and blocks."""
-    blocks = re.findall(r"```.*?```", text, re.S)
+    """(command words, options named after them) for every `aipbench ...` in code spans and blocks (not in a
+    block that shows a file — TOML, Python, JSON — where "aipbench" is a word of its text)."""
+    blocks = [b for b in re.findall(r"```.*?```", text, re.S) if not re.match(r"```(toml|python|json)\b", b)]
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
     code = "\n".join(blocks + [span.replace("\n", " ") for span in re.findall(r"`[^`]+`", prose)])
     found = set()

@@ -5,6 +5,7 @@ importing a submission, and hostile rankers refused in one line through the comm
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -179,3 +180,100 @@ def test_a_hostile_ranker_is_one_line_and_leaves_nothing(home, tmp_path, case):
         assert cache_snapshot(home) == before and not leftovers()
         return
     evaluate_refused(home, folder, tmp_path / "r.json", rule, *extra, before=before, rankers=None)
+
+
+MMREC = REPO / "submissions" / "examples" / "mmrec-vbpr"
+
+
+def test_the_docs_show_the_examples_that_run():
+    """docs/rankers.md shows the example submission's files as they are (the ones the tests run and pin) and
+    the MMRec port's whole ranker.py."""
+    page = (REPO / "docs" / "rankers.md").read_text()
+    assert (EXAMPLE / "ranker.py").read_text().rstrip() in page
+    assert (EXAMPLE / "submission.toml").read_text().rstrip() in page
+    port = (MMREC / "ranker.py").read_text()
+    assert port[port.index("from model import"):].rstrip() in page
+
+
+@needs_sandbox
+def test_an_mmrec_style_model_is_trained_and_judged_through_the_adapter(home, tmp_path):
+    """VBPR written as an MMRec model (forward, calculate_loss, full_sort_predict), ported in a few lines: trained
+    in its sandbox by its own loss, attacked by INSA through its forward pass (a new image in a cold item's
+    slot); numbers pinned (tolerance 1e-4)."""
+    out = tmp_path / "m.json"
+    result = run_cli(["evaluate", str(MMREC), "--protocol", "tiny", "--attacks", "insa", "--eps", "32", "--items", "10",
+                      "--out", str(out)], home)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    insa = doc["attacks"]["insa"]["results"][0]
+    assert doc["ranker"]["instance"].startswith("mmrec-vbpr") and doc["ranker"]["side_dim"] == 32
+    assert doc["clean"]["test_auc"] == pytest.approx(MMREC_PINS["test_auc"], abs=1e-4)
+    assert insa["adversarial"]["hr"]["5"] == pytest.approx(MMREC_PINS["adversarial_hr5"], abs=1e-4)
+    assert insa["adversarial"]["hr"]["5"] > insa["cooperative"]["hr"]["5"]
+
+
+MMREC_PINS = {"test_auc": 0.5813, "adversarial_hr5": 0.031}
+
+
+@needs_sandbox
+def test_an_mmrec_model_that_is_not_one_product_is_refused_in_one_line(home, tmp_path):
+    folder = tmp_path / "mmrec-mlp"
+    shutil.copytree(MMREC, folder)
+    model = (folder / "model.py").read_text()
+    (folder / "model.py").write_text(model.replace("return user_e[interaction[0]] @ item_e.T",
+                                                   "return torch.sigmoid(user_e[interaction[0]] @ item_e.T)"))
+    evaluate_refused(home, folder, tmp_path / "r.json", "full_sort_predict is not the product of forward()'s user "
+                     "and item embeddings", "--attacks", "hook-copy", rankers=None)
+
+
+OWN_FAMILY_DEFENSE = '''
+import types
+
+from ranker import VisualMF, train as train_visual_mf
+
+
+class OwnFamily:
+    """A training defense that replaces VBPR by a ranker of its own family (VisualMF, defined in this folder)."""
+
+    def train(self, context):
+        fields = {f: getattr(context, f) for f in ("dataset", "feature_extractor", "features", "seed", "device")}
+        return train_visual_mf(types.SimpleNamespace(**fields, progress=lambda done, total: None))
+'''
+
+
+@needs_sandbox
+def test_a_training_defense_may_return_a_ranker_of_its_own_family(home, tmp_path):
+    """Its class is never imported here: the defense's worker trains it, a ranker worker serves it, and INSA's
+    adaptive run rebuilds it in its own sandbox; the defended system is that ranker."""
+    folder = tmp_path / "own-family"
+    folder.mkdir()
+    shutil.copy(EXAMPLE / "ranker.py", folder / "ranker.py")
+    (folder / "defense.py").write_text(OWN_FAMILY_DEFENSE)
+    (folder / "submission.toml").write_text(textwrap.dedent('''
+        entry = "defense.py:OwnFamily"
+
+        [submission]
+        name = "own-family"
+        kind = "defense"
+        authors = ["a test"]
+        description = "VBPR replaced by a visual MF of the defense's own making."
+        link = ""
+
+        [defense]
+        type = "training"
+        defends = "vbpr"
+        '''))
+    out = tmp_path / "d.json"
+    result = run_cli(["evaluate", str(folder), "--protocol", "tiny", "--attacks", "insa", "--items", "10",
+                      "--out", str(out)], home)
+    assert result.exit_code == 0, result.output
+    assert "serving its VisualMF (visual-mf, a family of its own)" in result.output
+    row = json.loads(out.read_text())["results"][0]
+    assert row["ranker"] == "vbpr" and len(row["defended_ranker"]["sha256"]) == 64
+    insa = row["attacks"]["insa"]
+    assert insa["adaptive"]["hr"] > row["clean"]["defended"]["cooperative_hr"]  # its own gradients, in INSA's sandbox
+    assert row["clean"]["defended"]["test_hr"] != row["clean"]["undefended"]["test_hr"]
+    # its gradients reach the pixels: computed in its worker, so the masked-gradient check does not fire
+    assert "masked-gradients" not in {f["flag"] for f in row["flags"]}
+    assert not any(str(folder) in str(getattr(m, "__file__", None) or "") for m in list(sys.modules.values()))
+    assert not leftovers()

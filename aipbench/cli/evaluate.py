@@ -22,7 +22,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, text: str | None) -> l
 @click.command("evaluate")
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--protocol", default=DEFAULT_PROTOCOL, show_default=True, help="Protocol name or .toml file.")
-@click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
+@click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all the protocol's).")
 @device_option
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Results JSON (default: results/<protocol>/<submission>.json); the per-item CSV goes beside it.")

@@ -51,9 +51,11 @@ def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | No
     store = open_store(proto, device=resolve_device(device))
     targets = [t.strip() for t in only.split(",")] if only else None
     if replicas > 1:
-        from aipbench.rankers.replicas import REPLICATED, replica_artifact
+        from aipbench.rankers.registry import ranker_names
+        from aipbench.rankers.replicas import is_replicated, replica_artifact
 
-        extra = [replica_artifact(base, r) for r in range(2, replicas + 1) for base in REPLICATED]
+        extra = [replica_artifact(base, r) for r in range(2, replicas + 1) for base in ranker_names(proto)
+                 if is_replicated(base)]
         targets = (targets or [n for n, s in store.steps.items() if not s.optional]) + extra
     started = time.perf_counter()
     built = store.prepare(targets, log=lambda m: click.echo(m, err=True))

@@ -19,18 +19,20 @@ def rankers() -> None:
 
 @rankers.command("report")
 @click.argument("protocol", default=DEFAULT_PROTOCOL)
-@click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all four).")
+@click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all the protocol's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @device_option
 def report_cmd(protocol: str, names: str | None, as_json: bool, device: str) -> None:
     """Clean quality per ranker: test AUC, test HR@N, cooperative cold HR@N (preparing what is missing)."""
     from aipbench.pipeline.prepared import Prepared
-    from aipbench.rankers.registry import RANKERS
+    from aipbench.protocol import load_protocol
+    from aipbench.rankers.registry import ranker_names, ranker_spec
     from aipbench.scoring.ranker_quality import format_quality, ranker_quality
 
-    chosen = [n.strip() for n in names.split(",")] if names else RANKERS.names()
+    proto = load_protocol(protocol)
+    chosen = [n.strip() for n in names.split(",")] if names else ranker_names(proto)
     for n in chosen:
-        RANKERS.get(n)  # unknown names fail before any work
-    prepared = Prepared(protocol, device=device, needs=chosen, log=lambda m: click.echo(m, err=True))
+        ranker_spec(n)  # unknown names fail before any work
+    prepared = Prepared(proto, device=device, needs=chosen, log=lambda m: click.echo(m, err=True))
     report = ranker_quality(prepared, chosen)
     click.echo(json.dumps(report, indent=2, sort_keys=True) if as_json else format_quality(report))

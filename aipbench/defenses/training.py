@@ -53,25 +53,28 @@ class _Returned:
         return getattr(self._artifacts, name)
 
 
-def rebuild_ranker(defense, store, payload: dict, *, n_items: int):
+def rebuild_ranker(defense, store, payload: dict, *, n_items: int, own_family=None):
     """A ranker trained in a worker process, rebuilt here by aipbench's own code for its family from the
-    tensors the worker returned (never an object of the submission's making): its family must be one of
-    aipbench's rankers, shaped as the protocol's section for that family says."""
+    tensors the worker returned (never an object of the submission's making): one of aipbench's rankers,
+    shaped as the protocol's section for that family says; or a family of the defense's own, which
+    ``own_family(payload)`` serves from a sandboxed worker (as a ranker submission is served)."""
     import torch
 
     from aipbench.errors import InputError, one_line
     from aipbench.pipeline.loaders import StoreArtifacts
-    from aipbench.rankers.registry import RANKERS
+    from aipbench.rankers.registry import ranker_class, ranker_names
 
     family, state, catalog = payload["family"], payload["state"], payload["catalog"]
-    if family not in RANKERS.names() or not isinstance(state, dict) or not isinstance(catalog, torch.Tensor):
+    if "class" in payload and own_family is not None:
+        return own_family(payload)
+    if family not in ranker_names() or not isinstance(state, dict) or not isinstance(catalog, torch.Tensor):
         raise InputError(f"{_source(defense)}: train() must return a ranker of one of aipbench's families "
-                         f"({', '.join(RANKERS.names())}), got {str(family)[:40]!r}")
+                         f"({', '.join(ranker_names())}), got {str(family)[:40]!r}")
     if catalog.ndim != 2 or catalog.shape[0] != n_items:
         raise InputError(f"{_source(defense)}: train() returned a {family} ranker whose catalog has shape "
                          f"{tuple(catalog.shape)}; the protocol's data set has {n_items} items")
     try:
-        ranker = RANKERS.get(family).load(_Returned(StoreArtifacts(store), state, catalog))
+        ranker = ranker_class(family).load(_Returned(StoreArtifacts(store), state, catalog))
         ranker.catalog = catalog.float()
     except Exception as err:  # noqa: BLE001 — a checkpoint of the wrong shape, a missing tensor
         raise InputError(f"{_source(defense)}: train() returned a {family} ranker that does not fit the protocol's "
@@ -95,10 +98,11 @@ def checked_ranker(defense, ranker, *, n_users: int, n_items: int):
     return ranker
 
 
-def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
+def train_defended(defense, *, store, dataset, undefended, device: str = "cpu", own_family=None):
     """Run ``defense.train`` (with torch's deterministic kernels, as ``aipbench prepare`` trains) and
     return its ranker frozen on ``device``; it must be an aipbench ``Ranker``. A defense in a worker
-    process (``harness.isolation.defense_worker``) trains there and its ranker is rebuilt here."""
+    process (``harness.isolation.defense_worker``) trains there and its ranker is rebuilt here (a family of
+    its own by ``own_family``, see ``rebuild_ranker``)."""
     from aipbench.defenses.guard import call_defense
     from aipbench.pipeline.loaders import load_extractor, load_features
     from aipbench.defenses.transforms import in_worker
@@ -108,9 +112,12 @@ def train_defended(defense, *, store, dataset, undefended, device: str = "cpu"):
                               protocol=store.protocol, undefended=undefended, seed=store.protocol.data.seed,
                               device=device)
     if in_worker(defense):  # its ranker comes back as tensors
-        ranker = rebuild_ranker(defense, store, call_defense(defense, "train", context), n_items=dataset.n_items)
+        ranker = rebuild_ranker(defense, store, call_defense(defense, "train", context), n_items=dataset.n_items,
+                                own_family=own_family)
     else:
         with deterministic_torch():
             ranker = trained_ranker(defense, call_defense(defense, "train", context))
     checked_ranker(defense, ranker, n_users=dataset.n_users, n_items=dataset.n_items)
+    if hasattr(ranker, "close"):  # served by its worker: scored where it lives, on the CPU
+        return ranker
     return ranker.to(device).eval().requires_grad_(False)

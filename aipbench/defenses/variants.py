@@ -110,9 +110,11 @@ def probe(sub, prepared: "Prepared", levels: Sequence[int] | None = None, *, ope
 
 
 def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequence[int] | None, gate: Gate | None,
-             log: Callable[[str], None], opener: Callable, loaded: dict | None = None) -> Iterator[Variant]:
+             log: Callable[[str], None], opener: Callable, loaded: dict | None = None,
+             own_family: Callable | None = None) -> Iterator[Variant]:
     """The defended systems to score against ``ranker``, built one at a time; ``opener`` and ``loaded`` as
-    for ``probe`` (a training defense's opener also takes the data set its worker may read)."""
+    for ``probe`` (a training defense's opener also takes the data set its worker may read); ``own_family``
+    serves a trained ranker of the defense's own family (``aipbench.defenses.training.rebuild_ranker``)."""
     from aipbench.defenses.defended import defend
     from aipbench.defenses.transforms import Transformed, in_worker
 
@@ -144,11 +146,12 @@ def variants(sub, ranker, prepared: "Prepared", *, sub_hash: str, levels: Sequen
         trainer = opener({}, dataset=prepared.dataset)
         try:
             trained = train_defended(trainer, store=prepared.store, dataset=prepared.dataset, undefended=ranker,
-                                     device=prepared.device)
+                                     device=prepared.device, own_family=own_family)
         finally:
             if in_worker(trainer):
                 trainer.close()
-        seconds, digest = time.perf_counter() - start, state_sha256(trained)
+        seconds = time.perf_counter() - start
+        digest = getattr(trained, "checkpoint_sha256", None) or state_sha256(trained)  # its own family: its checkpoint
         log(f"{ranker.name}: trained the defended ranker in {seconds:.0f} s (state {digest[:12]})")
         yield Variant(None, f"{prefix}-{digest[:12]}", trained, trained,
                       extra={"defended_ranker": {"sha256": digest, "training_s": seconds}})

@@ -105,7 +105,7 @@ def _replica_spread(prepared: "Prepared", name: str, source, cold: np.ndarray, r
                     first: str) -> dict:
     """The attack against each replica of ``name`` (replica 1: the row's own ranker), scored on it: the
     per-replica HR@N, lift and ΔHR@N, their mean and standard deviation across replicas."""
-    from aipbench.rankers.replicas import REPLICATED, replica_seed
+    from aipbench.rankers.replicas import is_replicated, replica_seed
     from aipbench.scoring.metrics import image_metrics
 
     values = {"cooperative_hr": [row["cooperative"]["hr"][first]], "adversarial_hr": [row["adversarial"]["hr"][first]],
@@ -117,7 +117,7 @@ def _replica_spread(prepared: "Prepared", name: str, source, cold: np.ndarray, r
         for key, v in (("cooperative_hr", coop.mean()), ("adversarial_hr", adv.mean()), ("delta_hr", (adv - coop).mean())):
             values[key].append(float(v))
     lifts = [a / c if c > 0 else None for a, c in zip(values["adversarial_hr"], values["cooperative_hr"])]
-    train = getattr(prepared.protocol.rankers, name).train.seed if name in REPLICATED else None
+    train = prepared.protocol.rankers.section(name).train.seed if is_replicated(name) else None
     out = {"count": replicas, "seeds": [None if train is None else replica_seed(train, r) for r in range(1, replicas + 1)],
            **values, "hr_lift": lifts}
     for key in ("cooperative_hr", "adversarial_hr", "delta_hr", "hr_lift"):

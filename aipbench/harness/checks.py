@@ -67,9 +67,12 @@ def determinism_flag(sub: "Submission", *, sub_hash: str, prepared: "Prepared", 
 def gradient_norms(ranker: "Ranker", images: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
     """Per image, the L2 norm of the gradient of Eq. 6's summed preference with respect to its float
     pixels, through ``ranker`` as an adaptive attack sees it (a defense in front included); 0 where no
-    gradient reaches the pixels, inf or nan where it is not finite."""
+    gradient reaches the pixels, inf or nan where it is not finite. A ranker served from a worker (a
+    submission's own class) is differentiated there."""
     import torch
 
+    if hasattr(ranker, "gradient_norms"):
+        return ranker.gradient_norms(images)
     summed = ranker.summed_preference()
     device = ranker.catalog.device
     out = []

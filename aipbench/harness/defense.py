@@ -71,6 +71,11 @@ def _evaluate_defense(
         return open_defense(sub.entry_file, sub.entry_class, params, isolation=isolation, precision=prepared.precision,
                             **where)
 
+    def own_family(payload: dict):  # a trained ranker of the defense's own family: served by its worker
+        from aipbench.harness.isolation.ranker_worker import returned_ranker
+
+        return returned_ranker(sub, payload, prepared, sandboxed=isolation == "sandbox", time_limit=time_limit, log=log)
+
     loaded = probe(sub, prepared, levels, opener=opener)  # broken defense code fails before any attack runs
     names = [spec.defends] if spec.type == "training" else list(rankers)
     attack_subs = {a: reference_submission(a, kind="attack") for a in attacks}
@@ -94,7 +99,7 @@ def _evaluate_defense(
         ranker = prepared.ranker(name)
         # a training defense trains before any attack runs (a broken trainer fails in seconds)
         systems = list(variants(sub, ranker, prepared, sub_hash=sub_hash, levels=levels, gate=gate, log=log,
-                                opener=opener, loaded=loaded))
+                                opener=opener, loaded=loaded, own_family=own_family))
         plan.append((name, ranker, systems))
         for a in attacks:
             transfer_sources[name, a] = source(a)

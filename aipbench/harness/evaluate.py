@@ -61,7 +61,7 @@ def evaluate(
     from aipbench.harness.isolation.trust import ISOLATIONS, check_in_process
     from aipbench.harness.submission import load_submission
     from aipbench.pipeline.prepared import Prepared
-    from aipbench.rankers.registry import RANKERS
+    from aipbench.rankers.registry import ranker_names, ranker_spec
 
     from aipbench.protocol import load_protocol
     from aipbench.protocol.schema import Protocol
@@ -72,9 +72,11 @@ def evaluate(
     kind = sub.submission.kind
     if kind == "ranker" and rankers:
         raise InputError(f"{source}: a ranker submission is the ranker evaluated; --rankers names the protocol's")
-    names = [] if kind == "ranker" else list(rankers) if rankers else RANKERS.names()
-    for name in names:
-        RANKERS.get(name)  # unknown names fail before any work
+    names = [] if kind == "ranker" else list(rankers) if rankers else ranker_names(proto)
+    for name in names:  # unknown names, and rankers the protocol has none of, fail before any work
+        if not ranker_spec(name).in_protocol(proto):
+            raise InputError(f"ranker {name!r}: protocol {proto.name} has no [rankers.{name}] section (its rankers: "
+                             f"{', '.join(ranker_names(proto))})")
     isolation = isolation or DEFAULT_ISOLATION
     if isolation not in ISOLATIONS:
         raise InputError(f"isolation {isolation!r} is not one of {', '.join(ISOLATIONS)}")

@@ -58,8 +58,9 @@ class CheckpointReader:
         return self._features
 
 
-def import_ranker(file: str, class_name: str) -> tuple[type, Any]:
-    """The submission's ranker class and its module's ``train`` (inside a sandbox only)."""
+def import_ranker(file: str, class_name: str, *, needs_train: bool = True) -> tuple[type, Any]:
+    """The submission's ranker class and its module's ``train`` (inside a sandbox only; a training defense's
+    ranker of its own family, or a ranker rebuilt from its checkpoint, needs no ``train``)."""
     from aipbench.rankers.base import Ranker
     from aipbench.registry import import_module_from_file
 
@@ -69,7 +70,7 @@ def import_ranker(file: str, class_name: str) -> tuple[type, Any]:
     if not (isinstance(cls, type) and issubclass(cls, Ranker)):
         raise InputError(f"{file}: {class_name} must be a subclass of aipbench.rankers.base.Ranker (encode, "
                          "item_side, user_side, n_users, load: every score one matrix product)")
-    if not callable(train):
+    if needs_train and not callable(train):
         raise InputError(f"{file}: defines no train(context) -> {class_name}")
     return cls, train
 
@@ -91,7 +92,7 @@ def restore_ranker(source: tuple[str, str, str, str], checkpoint: bytes, inputs:
 
     file, class_name, name, instance = source
     extractor, features, protocol = inputs
-    cls, _ = import_ranker(file, class_name)
+    cls, _ = import_ranker(file, class_name, needs_train=False)
     payload = torch.load(io.BytesIO(checkpoint), map_location="cpu", weights_only=True)
     ranker = cls.load(CheckpointReader(protocol, payload["state"], payload["catalog"], extractor, features))
     ranker.catalog = payload["catalog"].float()

@@ -11,7 +11,6 @@ import numpy as np
 from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
 from aipbench.leaderboard.plots import histogram_svg, lines_svg
 from aipbench.leaderboard.status import STATUSES
-from aipbench.rankers import RANKER_NAMES as RANKER_ORDER
 from aipbench.results.references import PAPER_DATASETS
 
 if TYPE_CHECKING:
@@ -58,9 +57,12 @@ def _paper_hr(table4: "pd.DataFrame | None", attack: str, ranker: str, n: str) -
 
 
 def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | None) -> list[dict]:
-    tables = []
-    names = sorted({r["ranker"] for e in entries for r in e.document["results"]} | (set(RANKER_ORDER) if paper_dataset else set()),
-                   key=lambda r: (RANKER_ORDER.index(r) if r in RANKER_ORDER else 99, r))
+    from aipbench.rankers.registry import ranker_names
+
+    tables, order = [], ranker_names()
+    paper = set(table4.ranker.dropna()) if paper_dataset and table4 is not None else set()
+    names = sorted({r["ranker"] for e in entries for r in e.document["results"]} | paper,
+                   key=lambda r: (order.index(r) if r in order else len(order), r))
     for ranker in names:
         rows = []
         for e in entries:

@@ -145,7 +145,7 @@ def load_ranker(store: ArtifactStore, name: str, device: str = "cpu", *, length:
     re-training with another derived seed), frozen (eval mode, no parameter gradients), on ``device``;
     pixels stay differentiable. Rankers loaded through one ``artifacts`` reader share its copy of the
     catalog features."""
-    from aipbench.rankers.registry import RANKERS
+    from aipbench.rankers.registry import ranker_class
 
-    ranker = RANKERS.get(name).load(artifacts or StoreArtifacts(store), length=length, replica=replica)
+    ranker = ranker_class(name).load(artifacts or StoreArtifacts(store), length=length, replica=replica)
     return ranker.eval().requires_grad_(False).to(device)

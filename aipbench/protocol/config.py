@@ -100,13 +100,20 @@ def _convert(source: str | Path, key: str, value: Any, tp: Any) -> Any:
 def build(cls: type, data: dict[str, Any], source: str | Path, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from ``data`` strictly; nested dataclass fields come from sub-tables.
 
-    Fields marked ``metadata={"internal": True}`` cannot be set from a file and keep their default.
+    Fields marked ``metadata={"internal": True}`` cannot be set from a file and keep their default. A field
+    marked ``metadata={"sections": known}`` gathers the open sub-tables: every other key that
+    ``known(those keys)`` ({name: dataclass}, asked at parse time) names, built as that dataclass, as sorted
+    (name, value) pairs.
     """
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    open_field = next((f for f in fields.values() if "sections" in f.metadata), None)
+    if open_field:
+        del fields[open_field.name]
+    known = open_field.metadata["sections"](set(data) - set(fields)) if open_field else {}
     for key in data:
-        if key not in fields:
-            raise ConfigError(source, f"{prefix}.{key}".lstrip("."), f"unknown key (allowed: {', '.join(fields)})")
+        if key not in fields and key not in known:
+            raise ConfigError(source, f"{prefix}.{key}".lstrip("."), f"unknown key (allowed: {', '.join([*fields, *known])})")
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         dotted = f"{prefix}.{name}".lstrip(".")
@@ -120,6 +127,9 @@ def build(cls: type, data: dict[str, Any], source: str | Path, prefix: str = "")
         value = _convert(source, dotted, data[name], tp)
         check_range(source, dotted, value, rng=f.metadata.get("range"))
         kwargs[name] = value
+    if open_field:
+        kwargs[open_field.name] = tuple((key, _convert(source, f"{prefix}.{key}".lstrip("."), data[key], known[key]))
+                                        for key in sorted(data) if key not in fields)
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -129,13 +139,18 @@ def build(cls: type, data: dict[str, Any], source: str | Path, prefix: str = "")
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass tree as plain JSON-able data (tuples become lists, None sections are dropped)."""
+    """A dataclass tree as plain JSON-able data (tuples become lists, None sections are dropped, open sections
+    are keys of their parent table, as in the file)."""
     if dataclasses.is_dataclass(obj):
-        return {
+        out = {
             f.name: to_dict(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if getattr(obj, f.name) is not None and not f.metadata.get("internal")
+            if getattr(obj, f.name) is not None and not f.metadata.get("internal") and "sections" not in f.metadata
         }
+        for f in dataclasses.fields(obj):
+            if "sections" in f.metadata:
+                out.update({name: to_dict(value) for name, value in getattr(obj, f.name)})
+        return out
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj

@@ -38,12 +38,12 @@ def secret_seed(secret: bytes, key: str) -> int:
 def held_out(protocol: Protocol, secret: bytes) -> Protocol:
     """``protocol`` with its private training seeds drawn from ``secret`` (its hash changes: the held-out build
     has a cache of its own); everything else as published."""
-    rankers = {}
-    for field in dataclasses.fields(protocol.rankers):
-        section = getattr(protocol.rankers, field.name)
+    sections = []
+    for name, section in protocol.rankers.sections:  # every trained ranker's; Φ's pre-training stays public
         train = getattr(section, "train", None)
-        if train is not None and hasattr(train, "seed"):  # a trained ranker; Φ's pre-training stays public
-            seed = secret_seed(secret, f"rankers.{field.name}.train.seed")
-            rankers[field.name] = dataclasses.replace(section, train=dataclasses.replace(train, seed=seed))
+        if train is not None and hasattr(train, "seed"):
+            seed = secret_seed(secret, f"rankers.{name}.train.seed")
+            section = dataclasses.replace(section, train=dataclasses.replace(train, seed=seed))
+        sections.append((name, section))
     return dataclasses.replace(protocol, bpr=dataclasses.replace(protocol.bpr, seed=secret_seed(secret, "bpr.seed")),
-                               rankers=dataclasses.replace(protocol.rankers, **rankers))
+                               rankers=dataclasses.replace(protocol.rankers, sections=tuple(sections)))

@@ -1,12 +1,17 @@
-"""Protocol sections for the visual feature extractor and the four second-stage rankers."""
+"""Protocol sections for the visual feature extractor and the second-stage rankers: ``[rankers.<name>]``, one
+per ranker the protocol trains. The sections a protocol may hold are those registered in ``SECTIONS``: the
+paper's three trained rankers' here, any other ranker's by its own module (``aipbench.rankers.spec``); a
+protocol without a ranker's section has no such ranker, so adding one changes no protocol file and no hash."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import field
-from typing import Literal
+from typing import Any, Literal
 
 from aipbench.protocol.config import NON_NEGATIVE, POSITIVE, SEED, Range, field_with
+from aipbench.registry import Registry
 
 __all__ = [
     "AMRConfig",
@@ -14,6 +19,7 @@ __all__ = [
     "ExtractorConfig",
     "PretrainConfig",
     "RankersConfig",
+    "SECTIONS",
     "TrainConfig",
     "VBPRConfig",
 ]
@@ -132,11 +138,34 @@ class DVBPRConfig:
             raise ValueError("CNN-F has 5 convolution widths and 2 fully-connected widths")
 
 
+SECTIONS: Registry[type] = Registry("ranker section")  # [rankers.<name>] → its frozen dataclass
+SECTIONS.register("vbpr")(VBPRConfig)
+SECTIONS.register("dvbpr")(DVBPRConfig)
+SECTIONS.register("amr")(AMRConfig)
+
+
+def _known_sections(wanted: set[str]) -> dict[str, type]:
+    """The sections a protocol may hold. A ranker beyond the paper's registers its section as its module is
+    imported: a protocol that names one loads aipbench's ranker registry (which imports every ranker module)."""
+    if any(name not in SECTIONS for name in wanted):
+        importlib.import_module("aipbench.rankers.registry")  # by name: the rankers come after the protocol
+    return {name: SECTIONS.get(name) for name in SECTIONS}
+
+
 @dataclasses.dataclass(frozen=True)
 class RankersConfig:
-    """The extractor Φ and the four visually-aware second-stage rankers."""
+    """The extractor Φ and a section per trained ranker of the protocol (``protocol.rankers.vbpr``)."""
 
     extractor: ExtractorConfig
-    vbpr: VBPRConfig
-    dvbpr: DVBPRConfig
-    amr: AMRConfig
+    sections: tuple[tuple[str, Any], ...] = field(default=(), metadata={"sections": _known_sections})
+
+    def section(self, name: str) -> Any | None:
+        """The ranker ``name``'s section, or None where the protocol has none."""
+        return dict(self.sections).get(name)
+
+    def __getattr__(self, name: str) -> Any:  # protocol.rankers.<name>: a section the protocol holds
+        if not name.startswith("_"):
+            for key, value in object.__getattribute__(self, "sections"):
+                if key == name:
+                    return value
+        raise AttributeError(f"the protocol has no [rankers.{name}] section")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from aipbench.rankers.base import Ranker, Side
+from aipbench.rankers.checkpoint import save_state
+from aipbench.rankers.spec import BuildInputs, RankerSpec, register_ranker
 
 __all__ = ["AlexRank", "user_profiles"]
 
@@ -67,3 +71,15 @@ class AlexRank(Ranker):
     def user_side(self, users: torch.Tensor) -> Side:
         m = self.mean[users]
         return Side(torch.cat([2 * m, -torch.ones_like(m[:, :1])], 1), -self.mean_sq[users])
+
+
+def _build(inputs: BuildInputs, section: None, out: Path) -> None:
+    dataset = inputs.dataset()
+    mean, mean_sq = user_profiles(inputs.features().to(inputs.device), dataset.train_indptr, dataset.train_items)
+    save_state({"mean": mean, "mean_sq": mean_sq}, out / "alexrank.pt")
+
+
+# No section: AlexRank has nothing to train (its profiles are means of Φ's features), so it is in every protocol.
+SPEC = register_ranker(RankerSpec(
+    name="alexrank", ranker=AlexRank, build=_build, files=("alexrank.pt",), needs=("dataset", "features"),
+    description="AlexRank user profiles (Eq. 1)", order=1))

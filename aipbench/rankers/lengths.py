@@ -1,12 +1,19 @@
-"""The paper's Figure 5: VBPR and DVBPR re-trained at other embedding lengths, all else equal."""
+"""The paper's Figure 5: a ranker re-trained at other embedding lengths, all else equal (the lengths its spec
+lists: VBPR's and DVBPR's)."""
 
 from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["EMBEDDING_LENGTHS", "length_artifact", "with_length"]
+from aipbench.rankers.spec import SPECS
 
-EMBEDDING_LENGTHS = {"vbpr": (20, 50, 100), "dvbpr": (10, 30, 50, 100)}
+__all__ = ["embedding_lengths", "length_artifact", "with_length"]
+
+
+def embedding_lengths(protocol=None) -> dict[str, tuple[int, ...]]:
+    """{ranker: its Figure 5 lengths} for every registered ranker that has them (of ``protocol``, where given)."""
+    return {name: SPECS.get(name).lengths for name in SPECS
+            if SPECS.get(name).lengths and (protocol is None or SPECS.get(name).in_protocol(protocol))}
 
 
 def with_length(cfg, length: int | None):
@@ -17,4 +24,4 @@ def with_length(cfg, length: int | None):
 def length_artifact(protocol, base: str, length: int) -> str:
     """The artifact holding ``base`` (vbpr or dvbpr) at embedding ``length``: the ranker itself at the
     protocol's own length, else the optional ``<base>-k<length>``."""
-    return base if length == getattr(protocol.rankers, base).embedding_length else f"{base}-k{length}"
+    return base if length == protocol.rankers.section(base).embedding_length else f"{base}-k{length}"

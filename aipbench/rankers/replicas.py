@@ -7,12 +7,18 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MAX_REPLICAS", "REPLICATED", "replica_artifact", "replica_seed", "with_replica"]
+from aipbench.rankers.spec import SPECS
+
+__all__ = ["MAX_REPLICAS", "is_replicated", "replica_artifact", "replica_seed", "with_replica"]
 
 MAX_REPLICAS = 10
-# The rankers with a training seed. AlexRank has none (its user profiles are means of the fixed Φ's
-# features): every replica of it is the ranker itself, so its spread across seeds is zero by construction.
-REPLICATED = ("vbpr", "dvbpr", "amr")
+
+
+def is_replicated(name: str) -> bool:
+    """Whether the ranker ``name`` has a training seed (its spec says so). AlexRank has none (its user profiles
+    are means of the fixed Φ's features): every replica of it is the ranker itself, so its spread across seeds
+    is zero by construction."""
+    return name in SPECS and SPECS.get(name).replicated
 
 
 def replica_seed(seed: int, replica: int) -> int:
@@ -33,4 +39,4 @@ def replica_artifact(name: str, replica: int | None) -> str:
     """The artifact of ``replica`` of the ranker stored as ``name`` (itself for None or 1, and for a ranker
     without a training seed)."""
     base = name.split("-")[0]
-    return name if replica in (None, 1) or base not in REPLICATED else f"{name}-r{replica}"
+    return name if replica in (None, 1) or not is_replicated(base) else f"{name}-r{replica}"

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from aipbench.errors import ArtifactError
+from aipbench.firststage.triples import BestEpoch, TripleSampler
+from aipbench.protocol.rankers import VBPRConfig
 from aipbench.rankers.base import Ranker, Side
+from aipbench.rankers.checkpoint import own_state, save_state, write_history
+from aipbench.rankers.fitting import catalog_auc, user_learning_rate
 from aipbench.rankers.lengths import with_length
 from aipbench.rankers.replicas import replica_artifact
+from aipbench.rankers.spec import BuildInputs, RankerSpec, register_ranker
 
-__all__ = ["VBPR"]
+if TYPE_CHECKING:
+    from aipbench.data.dataset import Dataset
+
+__all__ = ["VBPR", "fit_vbpr", "train_vbpr"]
 
 
 class VBPR(Ranker):
@@ -110,3 +121,98 @@ class VBPR(Ranker):
         if delta and "user_theta" in delta:
             t = t + delta["user_theta"]
         return Side(torch.cat([g, t, torch.ones_like(g[:, :1])], 1), g.new_zeros(g.shape[0]))
+
+
+# -- training (on the cached features) -------------------------------------------------------------------
+
+
+def _vbpr_difference(model: VBPR, u, i, j, delta: dict | None = None) -> torch.Tensor:
+    """x_uij = x_ui − x_uj for a batch; ``delta`` perturbs the embeddings (AMR): keys "user_gamma",
+    "user_theta" (Δγ_u, Δθ_u), "item" (Δγ for [i; j]) and "visual" (Δ of E·Φ for [i; j])."""
+    items = torch.cat([i, j])
+    user = model.user_side(u, delta=delta)
+    item = model.item_side(model.catalog[items], items, delta=delta)
+    s = (user.vec.repeat(2, 1) * item.vec).sum(1) + item.bias
+    return s[: u.numel()] - s[u.numel() :]
+
+
+def _vbpr_l2(model: VBPR, u, i, j, share: float) -> torch.Tensor:
+    """λ/2-weighted squared norms: the batch's rows, averaged per triple, and the shared E and β'
+    (weighted by the batch's share of an epoch, so an epoch pays them once)."""
+    rows = (model.gamma_user[u].pow(2).sum(1) + model.theta_user[u].pow(2).sum(1)
+            + model.gamma_item[i].pow(2).sum(1) + model.gamma_item[j].pow(2).sum(1)
+            + model.beta_item[i].pow(2) + model.beta_item[j].pow(2))
+    return 0.5 * (rows.mean() + share * (model.E.pow(2).sum() + model.beta_visual.pow(2).sum()))
+
+
+# Which perturbed embedding each protocol "perturb" name covers ("user" is γ_u and θ_u).
+_PERTURBED = {"user_gamma": ("user", "user_gamma"), "user_theta": ("user",), "item": ("item",), "visual": ("visual",)}
+
+
+def _adversarial_delta(model: VBPR, u, i, j, perturb: tuple[str, ...], epsilon: float, norm: str = "row") -> dict:
+    """AMR's fast-gradient perturbation: Δ = ε · g/‖g‖, g the gradient of the BPR loss with respect to
+    each perturbed embedding, evaluated at Δ = 0; ‖g‖ per row (``norm="row"``) or the Frobenius norm of
+    the batch's whole gradient of that embedding (``"batch"``, the AIP reference code)."""
+    b, f, e = u.numel(), model.gamma_user.shape[1], model.theta_user.shape[1]
+    shapes = {"user_gamma": (b, f), "user_theta": (b, e), "item": (2 * b, f), "visual": (2 * b, e)}
+    zeros = {k: torch.zeros(shape, device=u.device, requires_grad=True) for k, shape in shapes.items()
+             if any(p in perturb for p in _PERTURBED[k])}
+    loss = F.softplus(-_vbpr_difference(model, u, i, j, zeros)).sum()
+    grads = torch.autograd.grad(loss, list(zeros.values()))
+    if norm == "batch":
+        return {k: epsilon * g / g.norm().clamp_min(1e-12) for k, g in zip(zeros, grads)}
+    return {k: epsilon * F.normalize(g, dim=1) for k, g in zip(zeros, grads)}
+
+
+def fit_vbpr(model: VBPR, dataset: "Dataset", *, train, name: str, adversarial=None, device: str = "cpu",
+             progress: bool = False) -> dict:
+    """Adam on the BPR loss of Eq. 4 with λ-weighted L2 (and, for ``adversarial`` — an ``AMRConfig`` — Eq. 11's
+    adversarial term), keeping the best validation epoch; returns the history."""
+    gen = torch.Generator().manual_seed(train.seed)
+    sampler = TripleSampler(dataset, train.batch_size, gen)
+    users = [model.gamma_user, model.theta_user]
+    shared = [p for p in model.parameters() if p.requires_grad and all(p is not q for q in users)]
+    opt = torch.optim.Adam([{"params": shared}, {"params": users, "lr": user_learning_rate(train)}], lr=train.learning_rate)
+    share = train.batch_size / sampler.n_pairs
+    best = BestEpoch(name, train.epochs, progress=progress)
+    for epoch in best.epochs:
+        total = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
+        for u, i, j in sampler.epoch(device):
+            bpr = F.softplus(-_vbpr_difference(model, u, i, j)).mean()
+            loss = bpr + train.weight_decay * _vbpr_l2(model, u, i, j, share)
+            if adversarial is not None:  # Eq. 11: L_BPR(Θ) + λ_adv · L_BPR(Θ + Δ_adv)
+                delta = _adversarial_delta(model, u, i, j, adversarial.perturb, adversarial.adv_epsilon,
+                                           adversarial.adv_norm or "row")
+                loss = loss + adversarial.adv_weight * F.softplus(-_vbpr_difference(model, u, i, j, delta)).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += bpr.detach().double() * u.numel()
+        best.update(model, epoch, loss=float(total) / sampler.n_pairs,
+                    auc=catalog_auc(model, dataset, dataset.validation_items))
+    return best.restore(model, "lower its learning rate")
+
+
+# train_vbpr / train_amr keep four positional parameters: the committed reference submission submissions/amr
+# calls train_amr so, and editing it would change its hash and orphan every result made with it.
+def train_vbpr(dataset: "Dataset", extractor, features: torch.Tensor, cfg: "VBPRConfig", *, device: str = "cpu",
+               progress: bool = False):
+    """VBPR on the frozen extractor's catalog features, trained on ``device``; returns the model (best
+    validation epoch) and history."""
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    model = VBPR.from_config(cfg, extractor=extractor, catalog_features=features, n_users=dataset.n_users, generator=gen)
+    history = fit_vbpr(model.to(device), dataset, train=cfg.train, name="VBPR", device=device, progress=progress)
+    return model.eval(), history
+
+
+def _build(inputs: BuildInputs, section: VBPRConfig, out: Path) -> None:
+    model, history = train_vbpr(inputs.dataset(), inputs.extractor(), inputs.features(), section,
+                                device=inputs.device, progress=inputs.progress)
+    save_state(own_state(model), out / "vbpr.pt")
+    write_history(history, out)
+
+
+SPEC = register_ranker(RankerSpec(
+    name="vbpr", ranker=VBPR, section=VBPRConfig, build=_build, files=("vbpr.pt", "history.json"),
+    needs=("dataset", "features"), description="VBPR (Eq. 2, BPR loss of Eq. 4)", replicated=True,
+    lengths=(20, 50, 100), order=2))

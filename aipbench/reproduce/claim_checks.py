@@ -9,7 +9,6 @@ __all__ = ["DRAMATIC", "NEARLY_ALL", "amr_vulnerable", "attacks_generally_effect
 NEARLY_ALL = 2 / 3
 DRAMATIC = 10.0  # "the impact of the attack is dramatic": at least ten times the cooperative HR@5
 MAIN = ("insa", "expa", "c-sema")
-RANKERS = ("alexrank", "vbpr", "dvbpr", "amr")
 MILDEST = {"jpeg": 90, "bit_depth": 7}  # the weakest level of each family (the left of the paper's boxes)
 
 
@@ -26,8 +25,11 @@ def _sig(c) -> str:
 
 
 def _rankers(cells) -> list[str]:
+    """The rankers the cells hold, in table order (the registry's)."""
+    from aipbench.rankers.registry import ranker_names
+
     present = {c["ranker"] for c in cells}
-    return [r for r in RANKERS if r in present]
+    return [r for r in ranker_names() if r in present] + sorted(present - set(ranker_names()))
 
 
 def _signed(c) -> float:

@@ -117,9 +117,10 @@ def _n_sema(hook: np.ndarray, cold: np.ndarray) -> np.ndarray:
 
 def lengths_of(book: ResultsBook) -> dict[str, tuple[int, ...]]:
     """Figure 5's embedding lengths per ranker: the paper's, or the book's own choice."""
-    from aipbench.rankers.lengths import EMBEDDING_LENGTHS
+    import aipbench.rankers.registry  # noqa: F401 — every ranker registered
+    from aipbench.rankers.lengths import embedding_lengths
 
-    return dict(book.figure5_lengths or EMBEDDING_LENGTHS)
+    return dict(book.figure5_lengths or embedding_lengths())
 
 
 def figure4(book: ResultsBook, n: str) -> tuple[list[dict], dict[str, bytes]]:

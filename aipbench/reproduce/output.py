@@ -82,7 +82,9 @@ class Reproduction:
             return "(no cells)"
         frame = pd.DataFrame(self.cells)
         place = [k for k in PLACE if frame[k].notna().any()] + ["metric"]
-        from aipbench.rankers import RANKER_NAMES as order
+        from aipbench.rankers.registry import ranker_names
+
+        order = ranker_names()
 
         rankers = [r for r in order if r in set(frame.ranker)] + sorted(set(frame.ranker) - set(order))
         rows = {}

@@ -1,7 +1,7 @@
 """The ranker worker's side (``python -m aipbench.harness.isolation.ranker_child``, served by
 ``worker_child.serve``): import the submission's ranker class and ``train``, train it or rebuild it from its
 checkpoint, and answer the harness with tensors only — its checkpoint, every user's and catalog item's side,
-images' representations and new items' sides."""
+images' representations, new items' sides and the gradient norms of the masked-gradient check."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ class _Ranker:
             torch.set_num_threads(int(message["threads"]))
             apply_precision(message.get("precision"))
             self.source, self.name = message["file"], message["name"]
-            self.cls, self.train = contract.import_ranker(message["file"], message["class"])
+            self.cls, self.train = contract.import_ranker(message["file"], message["class"],
+                                                          needs_train=bool(message.get("train", True)))
             return {}, None
         if op == "train":
             from aipbench.pipeline.store import deterministic_torch
@@ -74,6 +75,11 @@ class _Ranker:
         import torch
 
         ranker = self.ranker
+        if op == "gradient_norms":  # through its own class, here where it lives (the harness never imports it)
+            from aipbench.harness.checks import gradient_norms
+
+            given = self._given(message, buffers)
+            return self._answer(op, gradient_norms(ranker, given), message, buffers)
         with torch.no_grad():
             if op == "sides":
                 users = self._side_array(ranker.user_side(ranker.all_users()))
@@ -81,15 +87,23 @@ class _Ranker:
                 buffer = io.BytesIO()
                 torch.save({"users": torch.from_numpy(users), "items": torch.from_numpy(items)}, buffer)
                 return {}, buffer.getvalue()
-            shape, out = tuple(message["in"]["shape"]), message["out"]
-            given = np.frombuffer(buffers["in"], message["in"]["dtype"], count=int(np.prod(shape))).reshape(shape)
-            x = torch.from_numpy(given.copy())
+            x = torch.from_numpy(self._given(message, buffers))
             if op == "encode":
                 result = torch.cat([ranker.encode(x[s : s + BATCH]).float() for s in range(0, len(x), BATCH)]).numpy()
             elif op == "item_side":
                 result = self._side_array(ranker.item_side(x))
             else:
                 raise ValueError(f"no such request {op!r}")
+        return self._answer(op, result, message, buffers)
+
+    @staticmethod
+    def _given(message: dict, buffers: dict) -> "np.ndarray":
+        shape = tuple(message["in"]["shape"])
+        return np.frombuffer(buffers["in"], message["in"]["dtype"], count=int(np.prod(shape))).reshape(shape).copy()
+
+    def _answer(self, op: str, result, message: dict, buffers: dict) -> tuple[dict, bytes | None]:
+        """``result`` left in the output buffer, if it has the shape the harness asked for."""
+        out = message["out"]
         result = np.ascontiguousarray(result, dtype=out["dtype"])
         if list(result.shape) != list(out["shape"]):
             raise InputError(f"{self.source}: {op} gave shape {tuple(result.shape)}; the ranker's representation "

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from aipbench.harness.submission import Submission
     from aipbench.pipeline.prepared import Prepared
 
-__all__ = ["MAX_RANKER_BYTES", "SandboxedRanker", "submitted_ranker"]
+__all__ = ["MAX_RANKER_BYTES", "SandboxedRanker", "returned_ranker", "submitted_ranker"]
 
 MAX_RANKER_BYTES = 2 << 30  # a submitted ranker's checkpoint, and the sides of its users and items
 
@@ -65,6 +65,10 @@ class SandboxedRanker(Ranker):
     def n_users(self) -> int:
         return int(self._users.vec.shape[0])
 
+    @property
+    def checkpoint_sha256(self) -> str:
+        return hashlib.sha256(self._checkpoint).hexdigest()
+
     @classmethod
     def load(cls, artifacts, *, length=None, replica=None):  # pragma: no cover - built by submitted_ranker
         raise TypeError("a submitted ranker is loaded by aipbench.harness.isolation.ranker_worker.submitted_ranker")
@@ -92,6 +96,15 @@ class SandboxedRanker(Ranker):
         out = self._worker.exchange({"op": "encode"}, x, out_dtype="float32", out_shape=(len(x), self.catalog.shape[1]),
                                     what=f"{self._source[1]}.encode")
         return self._finite(torch.from_numpy(out), "encode")
+
+    def gradient_norms(self, images: np.ndarray) -> np.ndarray:
+        """``harness.checks.gradient_norms`` of uint8 ``images``, computed in the worker through the ranker's own
+        class (its gradients exist only there)."""
+        x = np.ascontiguousarray(images)
+        if x.dtype != np.uint8:
+            raise InputError(f"{self._source[0]}: the harness scores a submitted ranker on uint8 images only")
+        return self._worker.exchange({"op": "gradient_norms"}, x, out_dtype="float64", out_shape=(len(x),),
+                                     what=f"{self._source[1]}'s gradients")
 
     def item_side(self, features: torch.Tensor, items: torch.Tensor | None = None) -> Side:
         if items is not None:
@@ -163,25 +176,64 @@ def submitted_ranker(sub: "Submission", sub_hash: str, prepared: "Prepared", *, 
             _, data = worker.request({"op": "train"}, payload=worker.pickled(fields), what=f"{cls}.train (training)",
                                      receive=MAX_RANKER_BYTES)
             trained_s = time.perf_counter() - start
-        source = f"{file}: the ranker {cls} trained"
-        payload = read_checkpoint(data, source=source, cap=MAX_RANKER_BYTES)
-        catalog = payload["catalog"].float()
-        if catalog.ndim != 2 or catalog.shape[0] != dataset.n_items:
-            raise InputError(f"{source}: its catalog representation has shape {tuple(catalog.shape)}; one row per "
-                             f"catalog item ({dataset.n_items}) of one vector each")
-        reply = worker.request({"op": "load", "instance": instance}, what=f"{cls}.load",
-                               payload=worker.pickled({"checkpoint": data, "extractor": extractor, "features": features,
-                                                       "protocol": protocol}))
-        users, items = _sides(worker, source=source, cls=cls, n_users=dataset.n_users, n_items=dataset.n_items)
-        image_model_name = "extractor" if reply.get("image_model_name") == "extractor" else "own"
+        ranker = _served(worker, (file, cls, name, instance), data, f"{file}: the ranker {cls} trained",
+                         dataset=dataset, inputs=(extractor, features, protocol))
         if not reused:  # kept only once it loads and scores as a ranker must
             _keep(folder, data, trained_s)
-        ranker = SandboxedRanker(worker, (file, cls, name, instance), data, catalog, users, items, image_model_name,
-                                 (extractor, features, protocol))
     except BaseException:
         worker.close()
         raise
     return ranker, {"sha256": hashlib.sha256(data).hexdigest(), "trained_s": trained_s, "reused": reused}
+
+
+def _served(worker: Worker, source: tuple[str, str, str, str], data: bytes, what: str, *, dataset,
+            inputs: tuple) -> SandboxedRanker:
+    """The ranker of checkpoint ``data`` rebuilt in ``worker`` by its own class (``source``: file, class, family,
+    instance), its catalog and every side checked, stood for here."""
+    file, cls, name, instance = source
+    payload = read_checkpoint(data, source=what, cap=MAX_RANKER_BYTES)
+    catalog = payload["catalog"].float()
+    if catalog.ndim != 2 or catalog.shape[0] != dataset.n_items:
+        raise InputError(f"{what}: its catalog representation has shape {tuple(catalog.shape)}; one row per "
+                         f"catalog item ({dataset.n_items}) of one vector each")
+    extractor, features, protocol = inputs
+    reply = worker.request({"op": "load", "instance": instance}, what=f"{cls}.load",
+                           payload=worker.pickled({"checkpoint": data, "extractor": extractor, "features": features,
+                                                   "protocol": protocol}))
+    users, items = _sides(worker, source=what, cls=cls, n_users=dataset.n_users, n_items=dataset.n_items)
+    image_model_name = "extractor" if reply.get("image_model_name") == "extractor" else "own"
+    return SandboxedRanker(worker, source, data, catalog, users, items, image_model_name, inputs)
+
+
+def returned_ranker(sub: "Submission", payload: dict, prepared: "Prepared", *, sandboxed: bool, time_limit: float,
+                    log: Callable[[str], None] = print) -> SandboxedRanker:
+    """A training defense's ranker of its own family (a class of its folder, ``payload``: what its worker
+    returned) served by a ranker worker of its own, as a ranker submission is: never imported here."""
+    from aipbench.pipeline.loaders import load_extractor, load_features
+    from aipbench.results.document import IDENTIFIER
+
+    folder, family, cls = Path(sub.folder).resolve(), payload.get("family"), payload.get("class")
+    file = Path(str(payload.get("file", ""))).resolve()
+    if not (isinstance(family, str) and IDENTIFIER.match(family) and isinstance(cls, str) and cls.isidentifier()):
+        raise InputError(f"{sub.entry_file}: train() returned a ranker whose name or class is not a plain name")
+    if not file.is_relative_to(folder) or not file.is_file():
+        raise InputError(f"{sub.entry_file}: train() returned a ranker whose class is not defined in the defense's "
+                         "own folder")
+    buffer = io.BytesIO()
+    torch.save({"family": family, "state": payload["state"], "catalog": payload["catalog"]}, buffer)
+    data = buffer.getvalue()
+    instance = f"{family}-{hashlib.sha256(data).hexdigest()[:12]}"
+    log(f"{sub.submission.name}: serving its {cls} ({family}, a family of its own) from its sandboxed worker")
+    worker = Worker("ranker", file, sandboxed=sandboxed, limit=lambda: time_limit, dataset=prepared.dataset)
+    try:
+        worker.request({"op": "init", "file": str(file), "class": cls, "name": family, "train": False,
+                        "threads": torch.get_num_threads(), "precision": prepared.precision}, what=f"importing {cls}")
+        return _served(worker, (str(file), cls, family, instance), data, f"{file}: the ranker {cls} trained",
+                       dataset=prepared.dataset, inputs=(load_extractor(prepared.store), load_features(prepared.store),
+                                                         prepared.protocol))
+    except BaseException:
+        worker.close()
+        raise
 
 
 def _sides(worker: Worker, *, source: str, cls: str, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,8 @@ def checkpoint_cap(undefended) -> int:
 
 
 def read_checkpoint(data: bytes, *, source: str, cap: int) -> dict:
-    """A trained ranker as tensors (``{"family", "state", "catalog"}``), from the bytes a worker sent: their
+    """A trained ranker as tensors (``{"family", "state", "catalog"}``, and ``"class"``/``"file"`` for a family
+    of its own), from the bytes a worker sent: their
     size checked first, read tensors-only (``weights_only``), and no tensor a view larger than its storage
     (a few bytes that claim gigabytes once copied); one-line errors naming ``source``."""
     import torch
@@ -34,9 +35,12 @@ def read_checkpoint(data: bytes, *, source: str, cap: int) -> dict:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 — whatever the worker sent
         raise InputError(f"{source}: not a readable tensors-only checkpoint ({one_line(err)})") from None
-    if not isinstance(payload, dict) or set(payload) != {"family", "state", "catalog"} \
+    own = {"class", "file"}  # a family of the submission's own: where its class is, rebuilt in a ranker worker
+    if not isinstance(payload, dict) or set(payload) - own != {"family", "state", "catalog"} \
+            or set(payload) & own not in (set(), own) or not all(isinstance(payload[k], str) for k in own & set(payload)) \
             or not isinstance(payload["state"], dict) or not isinstance(payload["catalog"], torch.Tensor):
-        raise InputError(f"{source}: malformed (a ranker is {{family, state, catalog}}, tensors only)")
+        raise InputError(f"{source}: malformed (a ranker is {{family, state, catalog}} and, for a family of its own, "
+                         "{class, file}; tensors and strings only)")
     tensors = {**payload["state"], "catalog": payload["catalog"]}
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
