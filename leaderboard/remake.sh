@@ -26,5 +26,9 @@ ev submissions/noise "${REP[@]}"
 for s in c-sema hook-copy taamr-fgsm taamr-pgd20 expa; do ev "submissions/$s"; done
 ev submissions/amr --rankers vbpr
 for d in bit-depth jpeg detector; do ev "submissions/$d" "${DR[@]}"; done
+# synthetic-v2 also holds NES on the protocol's seeded 100 cold items (1,000 oracle queries per item: ~45 min a
+# ranker on all 1,000) and the example ranker submission judged by every attack (~45 min); synthetic-v1's folder
+# predates both
+if [ "$P" = synthetic-v2 ]; then ev submissions/nes --items 100; ev submissions/examples/visual-mf; fi
 step "${A[@]}" reproduce all --protocol "$P" --results "$OUT"
 step "${A[@]}" leaderboard check --results "$OUT"

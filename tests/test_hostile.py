@@ -122,7 +122,9 @@ def test_the_time_limit_kills_the_attacks_whole_process_group(home, tmp_path):
 
 
 @needs_sandbox
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+# SIGKILL (nothing of the harness runs: the child's parent-death signal alone) by default; SIGTERM with -m slow
+@pytest.mark.parametrize("sig", [pytest.param(signal.SIGTERM, marks=pytest.mark.slow), signal.SIGKILL],
+                         ids=["SIGTERM", "SIGKILL"])
 def test_killing_the_harness_kills_the_attack(home, tmp_path, sig):
     marker = f"aipbench-child-{os.getpid()}-{int(sig)}"
     body = f"""

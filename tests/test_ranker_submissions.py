@@ -46,7 +46,7 @@ def test_the_example_ranker_is_trained_in_its_sandbox_and_judged_by_the_attacks(
     assert doc["clean"]["test_auc"] == pytest.approx(0.5787, abs=1e-4)
     insa = doc["attacks"]["insa"]["results"][0]
     assert insa["ranker"] == "visual-mf" and insa["cooperative"]["hr"]["5"] == pytest.approx(0.004, abs=1e-4)
-    assert insa["adversarial"]["hr"]["5"] == pytest.approx(0.3933, abs=1e-4) and insa["hr_test"]["significant"]
+    assert insa["adversarial"]["hr"]["5"] == pytest.approx(0.4217, abs=1e-4) and insa["hr_test"]["significant"]
     assert doc["robustness"]["worst_case"]["attack"] == "insa" and doc["attacks"]["hook-copy"]["control"]
     assert not any(m.startswith("aipbench_ranker_") for m in sys.modules)  # never imported here
     again = run_cli([*args, "--out", str(tmp_path / "again.json")], home)
@@ -212,7 +212,7 @@ def test_an_mmrec_style_model_is_trained_and_judged_through_the_adapter(home, tm
     assert insa["adversarial"]["hr"]["5"] > insa["cooperative"]["hr"]["5"]
 
 
-MMREC_PINS = {"test_auc": 0.5813, "adversarial_hr5": 0.031}
+MMREC_PINS = {"test_auc": 0.5813, "adversarial_hr5": 0.101}
 
 
 @needs_sandbox

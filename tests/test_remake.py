@@ -47,7 +47,8 @@ def test_a_first_sitting_prepares_the_replicas_and_makes_every_entry(tmp_path):
     calls = _sitting(tmp_path)
     assert calls[0] == "prepare synthetic-v2 --replicas 3"
     assert _evaluated(calls) == ["insa", "noise", "c-sema", "hook-copy", "taamr-fgsm", "taamr-pgd20", "expa", "amr",
-                                 "bit-depth", "jpeg", "detector"]
+                                 "bit-depth", "jpeg", "detector", "nes", "examples/visual-mf"]
+    assert any(c.startswith("evaluate submissions/nes --protocol synthetic-v2 --items 100 ") for c in calls)
     insa = next(c for c in calls if c.startswith("evaluate submissions/insa"))
     assert "--eps 4,8,16,32 --replicas 3" in insa and insa.endswith(f"--out {tmp_path}/out/synthetic-v2/insa.json")
     assert calls[-2:] == [f"reproduce all --protocol synthetic-v2 --results {tmp_path}/out",
@@ -82,7 +83,7 @@ def _remade_folder(tmp_path: Path, protocol: str, build: dict | None = None) -> 
     folder = REPO / "leaderboard" / "results" / protocol
     assert check_entries(folder.parent)["reference"] >= 11
     docs = _documents(folder)
-    assert sorted(docs) == sorted(_evaluated(_sitting(tmp_path, protocol)))
+    assert sorted(docs) == sorted(Path(s).name for s in _evaluated(_sitting(tmp_path, protocol)))
     reproductions = _documents(folder / "reproduce")
     assert sorted(reproductions) == sorted(EXPERIMENTS)
     build = build or docs["insa"]["artifacts"]
@@ -126,3 +127,35 @@ def test_the_committed_synthetic_v1_folder_is_one_build_with_intervals_and_flags
         assert all("flags" in row for row in doc["results"])
     raised = {(name, flag["flag"]) for name, doc in docs.items() for row in doc["results"] for flag in row["flags"]}
     assert {("amr", "clean-cost"), ("detector", "detector-false-alarms")} <= raised
+
+
+def test_the_committed_synthetic_v2_model_table_holds_the_paper_rankers_and_the_example(tmp_path):
+    """synthetic-v2's protocol page ranks five models — the paper's four from the committed attack entries, every
+    knowledge level judged (the black-box one by NES's entry on 100 cold items, said beside it), and the example
+    ranker submission from its robustness document — each by its worst case."""
+    import shutil
+
+    from aipbench.leaderboard.render import build_site
+
+    folder = REPO / "leaderboard" / "results" / "synthetic-v2"
+    results = tmp_path / "results"
+    shutil.copytree(folder, results / "synthetic-v2", ignore=shutil.ignore_patterns("reproduce"))
+    build_site(results, tmp_path / "site")
+    models = {m["name"]: m for m in json.loads((tmp_path / "site" / "protocol-synthetic-v2-models.json").read_text())}
+    assert sorted(models) == ["alexrank", "amr", "dvbpr", "vbpr", "visual-mf"]
+    levels = ("insider", "expert", "semantic", "classifier", "blackbox")
+    insa = json.loads((folder / "insa.json").read_text())
+    for name in ("alexrank", "vbpr", "dvbpr", "amr"):
+        model = models[name]
+        assert model["paper_ranker"] and all(model[f"{level}_hr"] is not None for level in levels)
+        assert (model["blackbox_attack"], model["blackbox_items"], model["insider_items"]) == ("nes", 100, 1000)
+        assert model["insider_hr"] == next(r["adversarial"]["hr"]["5"] for r in insa["results"]
+                                           if r["ranker"] == name and r["epsilon"] == 32)
+        assert model["worst_case_hr"] == max(model[f"{level}_hr"] for level in levels)
+    example = json.loads((folder / "visual-mf.json").read_text())
+    mine = models["visual-mf"]
+    assert not mine["paper_ranker"] and mine["worst_case_hr"] == example["robustness"]["score"]
+    assert mine["test_auc"] == example["clean"]["test_auc"] and all(mine[f"{level}_hr"] is not None for level in levels)
+    assert sorted(m["rank"] for m in models.values()) == [1, 2, 3, 4, 5]
+    page = (tmp_path / "site" / "protocol-synthetic-v2.html").read_text()
+    assert "nes, 100 items" in page and "(100 cold items)" in page

@@ -32,13 +32,19 @@ def _paper_models(entries: list["Entry"], n: str, epsilon: int) -> dict[str, dic
             model = models.setdefault(row["ranker"], {"name": row["ranker"], "page": None, "paper": True,
                                                       "test_auc": row["clean"]["test_auc"],
                                                       "test_hr": row["clean"]["test_hr"][n], "levels": {}})
-            _keep_worst(model["levels"], _ATTACK_KNOWLEDGE[name], name, row["adversarial"]["hr"][n])
+            _keep_worst(model["levels"], _ATTACK_KNOWLEDGE[name], name, row["adversarial"]["hr"][n], row["n_items"])
     return models
 
 
-def _keep_worst(levels: dict, knowledge: str, attack: str, hr: float) -> None:
+def _keep_worst(levels: dict, knowledge: str, attack: str, hr: float, items: int) -> None:
     if knowledge not in levels or hr > levels[knowledge]["hr"]:
-        levels[knowledge] = {"attack": attack, "hr": hr}
+        levels[knowledge] = {"attack": attack, "hr": hr, "n_items": items}
+
+
+def _items(doc: dict, attack: str) -> int | None:
+    """How many cold items a ranker document's ``attack`` ran on (NES: the protocol's subset)."""
+    rows = doc.get("attacks", {}).get(attack, {}).get("results", [])
+    return rows[0]["n_items"] if rows else None
 
 
 def model_rows(entries: list["Entry"], *, n: str, epsilon: int, page) -> list[dict]:
@@ -49,12 +55,15 @@ def model_rows(entries: list["Entry"], *, n: str, epsilon: int, page) -> list[di
         doc = entry.document
         if doc.get("kind") != "ranker":
             continue
-        levels = {k: {"attack": v["attack"], "hr": v["hr"]} for k, v in doc["robustness"]["by_knowledge"].items()}
+        levels = {k: {"attack": v["attack"], "hr": v["hr"], "n_items": _items(doc, v["attack"])}
+                  for k, v in doc["robustness"]["by_knowledge"].items()}
         models[entry.name] = {"name": entry.name, "page": page(entry), "paper": False, "status": entry.status["status"],
                               "test_auc": doc["clean"]["test_auc"], "test_hr": doc["clean"]["test_hr"][n],
                               "levels": levels}
-    rows = []
+    rows, full = [], max((c["n_items"] or 0 for m in models.values() for c in m["levels"].values()), default=0)
     for model in models.values():
+        for case in model["levels"].values():  # an attack run on a subset of the cold items says so
+            case["subset"] = case["n_items"] is not None and case["n_items"] < full
         worst = max(model["levels"].values(), key=lambda c: c["hr"]) if model["levels"] else None
         rows.append({**model, "status": model.get("status", "reference"), "worst": worst,
                      "by_level": [model["levels"].get(k) for k in KNOWLEDGE]})
@@ -102,7 +111,8 @@ def model_downloads(rows: list[dict]) -> tuple[str, str]:
                   "worst_case_hr": r["worst"]["hr"] if r["worst"] else None,
                   "worst_case_attack": r["worst"]["attack"] if r["worst"] else None}
         for level, case in zip(KNOWLEDGE, r["by_level"]):
-            record[f"{level}_hr"], record[f"{level}_attack"] = (case["hr"], case["attack"]) if case else (None, None)
+            record[f"{level}_hr"], record[f"{level}_attack"], record[f"{level}_items"] = \
+                (case["hr"], case["attack"], case["n_items"]) if case else (None, None, None)
         records.append(record)
     buf = io.StringIO()
     spreadsheet_safe(pd.DataFrame(records)).to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")

@@ -84,8 +84,10 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                     "noise": r.get("noise_floor"), "replicas": r.get("replicas"),
                     "reference": _paper_hr(table4, e.name, ranker, n), "status": e.status["status"],
                     "anchor": f"{ranker}-{e.name}", "held_out": None if h is None else h["delta_hr"],
-                    "held_out_ci": None if h is None else h["delta_hr_interval"],
+                    "held_out_ci": None if h is None else h["delta_hr_interval"], "n_items": r["n_items"],
                 })
+        full = max((r["n_items"] for r in rows), default=0)  # an entry run on a subset of the cold items says so
+        rows = [{**row, "subset": row["n_items"] < full} for row in rows]
         # scored on the held-out build first, by that score; then verified and reference entries, claimed, failed,
         # by ΔHR within each (tied ranks)
         rows.sort(key=lambda r: (_group(r), -(r["delta"] if r["held_out"] is None else r["held_out"]), r["name"]))
@@ -162,7 +164,7 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
             "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
             "reference": "", "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
             "replicas": None, "tied": False, "status": "paper", "anchor": f"{ranker}-paper-{attack}",
-            "held_out": None, "held_out_ci": None,
+            "held_out": None, "held_out_ci": None, "n_items": None, "subset": False,
         })
     return rows
 
