@@ -1,4 +1,4 @@
-"""The scoring engine against naive per-user, per-item loops of DESIGN.md's definitions."""
+"""The scoring engine against naive per-user, per-item loops of the metrics' definitions (docs/scoring.md, paper §5.2)."""
 
 from __future__ import annotations
 

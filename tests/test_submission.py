@@ -107,3 +107,25 @@ def test_missing_file_and_cli(tmp_path):
     (target / "attack.py").write_text("")
     ok = CliRunner().invoke(main, ["submission", "check", str(target)])
     assert ok.exit_code == 0 and ok.output.startswith("ok: new-attack")
+
+
+def test_init_makes_a_valid_name_of_any_folder_or_name(tmp_path):
+    made = CliRunner().invoke(main, ["submission", "init", str(tmp_path / "x"), "--name", "My Def v2!"])
+    assert made.exit_code == 0 and "(name my-def-v2)" in made.output
+    (tmp_path / "x" / "attack.py").write_text("")
+    assert load_submission(tmp_path / "x").submission.name == "my-def-v2"
+    none = CliRunner().invoke(main, ["submission", "init", str(tmp_path / "y"), "--name", "!!!"])
+    assert none.exit_code == 1 and none.output.count("\n") == 1 and "pass --name" in none.output
+    assert not (tmp_path / "y").exists()  # nothing left behind
+
+
+def test_a_training_defense_names_a_ranker_that_exists(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "defense.py").write_text("")
+    (folder / "submission.toml").write_text('entry = "defense.py:D"\n[submission]\nname = "d"\nkind = "defense"\n'
+                                            'authors = ["a"]\ndescription = ""\nlink = ""\n'
+                                            '[defense]\ntype = "training"\ndefends = "vbrp"\n')
+    result = CliRunner().invoke(main, ["submission", "check", str(folder)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "defends: unknown ranker 'vbrp'; did you mean 'vbpr'?" in result.output and "submission.toml" in result.output

@@ -1,4 +1,4 @@
-"""What an attack may see: a context that grants exactly its knowledge level (DESIGN.md, Attacks)."""
+"""What an attack may see: a context that grants exactly its knowledge level (docs/attacks.md, knowledge levels)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ KNOWLEDGE_LEVELS = ("insider", "expert", "semantic", "classifier", "blackbox")
 # attack's budget, seed and device come from the harness.
 PUBLIC = ("cold_items", "cold_images", "catalog_images", "epsilon", "seed", "device", "image_size")
 
-# What each level adds (DESIGN.md's table). The insider, inside the platform, has everything.
+# What each level adds (docs/attacks.md's table). The insider, inside the platform, has everything.
 GRANTS: dict[str, frozenset[str]] = {
     "insider": frozenset({"ranker", "user_embeddings", "feature_extractor", "training_interactions",
                           "hook_item", "hook_image", "image_model", "image_model_name", "classifier",

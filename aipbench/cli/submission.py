@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -25,9 +26,13 @@ def init_cmd(folder: Path, name: str | None) -> None:
     target = folder / SUBMISSION_FILE
     if target.exists():
         raise InputError(f"{target}: already exists; not overwriting")
+    name = name or folder.resolve().name
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]  # "My Def" -> "my-def": the rule a name obeys
+    if not slug:
+        raise InputError(f"{target}: no submission name can be made of {name!r}; pass --name with letters or digits")
     folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(template(name or folder.resolve().name.lower()))
-    click.echo(f"wrote {target}; edit it, add attack.py (or images/), then `aipbench evaluate {folder}`")
+    target.write_text(template(slug))
+    click.echo(f"wrote {target} (name {slug}); edit it, add attack.py (or images/), then `aipbench evaluate {folder}`")
 
 
 @submission.command("check")

@@ -8,7 +8,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
-from aipbench.errors import ConfigError
+from aipbench.errors import ConfigError, InputError
 from aipbench.hashing import folder_files
 from aipbench.protocol.config import Range, build, read_toml
 from aipbench.registry import Registry
@@ -78,8 +78,13 @@ class DefenseSpec:
             raise ValueError("only a transform defense takes parameter and levels")
         if (self.type == "training") != (self.defends is not None):
             raise ValueError("a training defense names the ranker it replaces (defends = \"vbpr\"); other types do not")
-        if self.defends is not None and not _NAME.match(self.defends):
-            raise ValueError(f"defends {self.defends!r} must be a ranker name")
+        if self.defends is not None:
+            from aipbench.rankers.registry import ranker_spec  # every ranker module: imported only when named
+
+            try:
+                ranker_spec(self.defends)
+            except InputError as err:  # "unknown ranker 'vbrp'; did you mean 'vbpr'?"
+                raise ValueError(f"defends: {err}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +204,7 @@ kind = "attack"
 #   expert     — the ranker's image model (Φ or Φ_e) and the catalog, no user data
 #   semantic   — the catalog images only, no model
 #   classifier — a public pre-trained image classifier only
+#   blackbox   — no model: the ranks a query image reaches for the merchant's own probe accounts (an oracle)
 knowledge = "expert"
 authors = ["Your Name"]
 description = "One paragraph: what the attack does."
