@@ -1,17 +1,22 @@
-"""Submission folders: the template validates, and each violation is one line naming the file and the rule."""
+"""Submission folders: the template validates, each violation is one line naming the file and the rule, and
+`submission check` imports the code in its sandbox and names a mistake in it in one line."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import leftovers, one_error, run_cli, sandbox_marker
 
 from aipbench.cli import main
 from aipbench.errors import ConfigError
 from aipbench.harness.submission import load_submission, template
 
 GOOD = template("my-attack")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make(tmp_path, text=GOOD, *, attack=True, images=False):
@@ -104,8 +109,8 @@ def test_missing_file_and_cli(tmp_path):
     assert result.exit_code == 0 and (target / "submission.toml").read_text() == template("new-attack")
     again = CliRunner().invoke(main, ["submission", "init", str(target)])
     assert again.exit_code == 1 and "already exists" in again.output
-    (target / "attack.py").write_text("")
-    ok = CliRunner().invoke(main, ["submission", "check", str(target)])
+    (target / "attack.py").write_text("class Attack:\n    def run(self, context):\n        return context.cold_images\n")
+    ok = CliRunner().invoke(main, ["submission", "check", str(target), "--unsandboxed"])  # the code is imported
     assert ok.exit_code == 0 and ok.output.startswith("ok: new-attack")
 
 
@@ -129,3 +134,29 @@ def test_a_training_defense_names_a_ranker_that_exists(tmp_path):
     result = CliRunner().invoke(main, ["submission", "check", str(folder)])
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert "defends: unknown ranker 'vbrp'; did you mean 'vbpr'?" in result.output and "submission.toml" in result.output
+
+
+CODE_CASES = {  # a planted mistake in a copy of a reference submission → its one line
+    "a class misspelled": ("insa", "attack.py", "class INSA:", "class INSa:", "defines no class INSA; did you mean 'INSa'?"),
+    "a syntax error": ("insa", "attack.py", "class INSA:", "class INSA(:", "importing it failed: SyntaxError"),
+    "an import that fails": ("noise", "attack.py", "import", "import no_such_module\nimport",
+                             "importing it failed: ModuleNotFoundError: No module named 'no_such_module'"),
+    "no run()": ("noise", "attack.py", "def run(", "def go(", "UniformNoise has no method run (the harness calls run())"),
+    "a ranker without train()": ("examples/visual-mf", "ranker.py", "\ndef train(", "\ndef fit(",
+                                 "defines no train(context) -> VisualMF"),
+}
+
+
+@sandbox_marker()
+@pytest.mark.parametrize("case", sorted(CODE_CASES))
+def test_check_imports_the_code_in_its_sandbox_and_names_the_mistake(tmp_path, case):
+    name, file, old, new, rule = CODE_CASES[case]
+    folder = tmp_path / "sub"
+    shutil.copytree(REPO / "submissions" / name, folder)
+    ok = run_cli(["submission", "check", str(folder)])
+    assert ok.exit_code == 0 and "() found)" in ok.output, ok.output
+    text = (folder / file).read_text()
+    assert old in text
+    (folder / file).write_text(text.replace(old, new, 1))
+    one_error(run_cli(["submission", "check", str(folder)]), f"{folder.resolve() / file}: {rule}")
+    assert not leftovers()

@@ -37,17 +37,25 @@ def init_cmd(folder: Path, name: str | None) -> None:
 
 @submission.command("check")
 @click.argument("folder", type=click.Path(path_type=Path))
-def check_cmd(folder: Path) -> None:
-    """Validate FOLDER's submission.toml and print the resolved submission."""
+@click.option("--unsandboxed", is_flag=True,
+              help="Import the code in a plain child process where no bubblewrap sandbox can run.")
+def check_cmd(folder: Path, unsandboxed: bool) -> None:
+    """Validate FOLDER's submission.toml, import its code in its sandbox and check its class has the methods
+    its kind needs (nothing is prepared or run); print the resolved submission."""
+    from aipbench.harness.code_check import check_code
     from aipbench.harness.submission import load_submission
 
     sub = load_submission(folder)
     info = sub.submission
-    source = f"code {sub.entry}" if sub.entry else f"images in {sub.images}"
+    methods = check_code(sub, sandboxed=not unsandboxed)
+    source = f"code {sub.entry}, {', '.join(f'{m}()' for m in methods)} found" if sub.entry else f"images in {sub.images}"
     if sub.defense is not None:
         d = sub.defense
         levels = f", {d.parameter} in {list(d.levels)}" if d.parameter else ""
         click.echo(f"ok: {info.name} ({info.kind}, {d.type}{levels}; {source})")
+        return
+    if info.kind == "ranker":
+        click.echo(f"ok: {info.name} (ranker; {source})")
         return
     threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
     click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")
