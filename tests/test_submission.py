@@ -109,7 +109,8 @@ def test_missing_file_and_cli(tmp_path):
     assert result.exit_code == 0 and (target / "submission.toml").read_text() == template("new-attack")
     again = CliRunner().invoke(main, ["submission", "init", str(target)])
     assert again.exit_code == 1 and "already exists" in again.output
-    (target / "attack.py").write_text("class Attack:\n    def run(self, context):\n        return context.cold_images\n")
+    (target / "attack.py").write_text("class Attack:\n    def run(self, context):\n"
+                                      "        return context.cold_images\n")
     ok = CliRunner().invoke(main, ["submission", "check", str(target), "--unsandboxed"])  # the code is imported
     assert ok.exit_code == 0 and ok.output.startswith("ok: new-attack")
 
@@ -133,15 +134,18 @@ def test_a_training_defense_names_a_ranker_that_exists(tmp_path):
                                             '[defense]\ntype = "training"\ndefends = "vbrp"\n')
     result = CliRunner().invoke(main, ["submission", "check", str(folder)])
     assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert "defends: unknown ranker 'vbrp'; did you mean 'vbpr'?" in result.output and "submission.toml" in result.output
+    assert "defends: unknown ranker 'vbrp'; did you mean 'vbpr'?" in result.output
+    assert "submission.toml" in result.output
 
 
 CODE_CASES = {  # a planted mistake in a copy of a reference submission → its one line
-    "a class misspelled": ("insa", "attack.py", "class INSA:", "class INSa:", "defines no class INSA; did you mean 'INSa'?"),
+    "a class misspelled": ("insa", "attack.py", "class INSA:", "class INSa:",
+                           "defines no class INSA; did you mean 'INSa'?"),
     "a syntax error": ("insa", "attack.py", "class INSA:", "class INSA(:", "importing it failed: SyntaxError"),
     "an import that fails": ("noise", "attack.py", "import", "import no_such_module\nimport",
                              "importing it failed: ModuleNotFoundError: No module named 'no_such_module'"),
-    "no run()": ("noise", "attack.py", "def run(", "def go(", "UniformNoise has no method run (the harness calls run())"),
+    "no run()": ("noise", "attack.py", "def run(", "def go(",
+                 "UniformNoise has no method run (the harness calls run())"),
     "a ranker without train()": ("examples/visual-mf", "ranker.py", "\ndef train(", "\ndef fit(",
                                  "defines no train(context) -> VisualMF"),
 }
@@ -160,3 +164,22 @@ def test_check_imports_the_code_in_its_sandbox_and_names_the_mistake(tmp_path, c
     (folder / file).write_text(text.replace(old, new, 1))
     one_error(run_cli(["submission", "check", str(folder)]), f"{folder.resolve() / file}: {rule}")
     assert not leftovers()
+
+
+def test_what_a_level_grants_is_printed_and_documented_from_grants():
+    """`submission context LEVEL` and docs/attacks.md's table come from GRANTS (and every context's own fields),
+    so neither can drift from what the harness hands an attack."""
+    from aipbench.attacks.context import GRANTS, PUBLIC, PUBLIC_DOCS, context_table
+
+    docs = (REPO / "docs" / "attacks.md").read_text()
+    block = docs.split("<!-- generated: aipbench.attacks.context.context_table();")[1]
+    block = block.split("<!-- end generated -->")[0]
+    assert block.split("\n", 1)[1] == context_table()
+    assert set(PUBLIC) <= set(PUBLIC_DOCS)
+    for level, granted in GRANTS.items():
+        out = run_cli(["submission", "context", level])
+        assert out.exit_code == 0
+        listed = [line.split()[0] for line in out.output.split("and, as every context:")[0].splitlines()[1:]]
+        assert sorted(listed) == sorted(granted)
+    one_error(run_cli(["submission", "context", "blackbx"]),
+              "unknown knowledge level 'blackbx'; did you mean 'blackbox'?")

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "AttackContext", "KnowledgeError", "levels_granting"]
+__all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "PUBLIC_DOCS", "AttackContext", "KnowledgeError", "context_table",
+           "level_grants", "levels_granting"]
 
 KNOWLEDGE_LEVELS = ("insider", "expert", "semantic", "classifier", "blackbox")
 
@@ -40,6 +41,43 @@ _DOCS = {
     "popular_class": "the class with the most training interactions (TAaMR's target)",
     "oracle": "query(images) -> each image's rank in the probe users' lists, against a budget of queried images",
 }
+
+
+# What every context has, whatever the level.
+PUBLIC_DOCS = {
+    "cold_items": "the ids of the cold items attacked (int64, N)",
+    "cold_images": "their uint8 images (N×3×H×W), aligned with cold_items; return yours in this order",
+    "catalog_images": "every catalog item's image, indexed by item id (the platform's public web site)",
+    "epsilon": "the L∞ budget in 8-bit units (None for an unbounded threat model)",
+    "seed": "the protocol's data seed",
+    "device": "the torch device to compute on",
+    "image_size": "the protocol's image side in pixels",
+    "knowledge": "the attack's knowledge level",
+    "n_items": "len(cold_items)",
+    "available()": "the names this context grants",
+    "item_rng(item)": "a random generator seeded by (seed, item): the same draws however the items are split",
+}
+
+
+def level_grants(level: str) -> list[tuple[str, str]]:
+    """(name, what it is) for everything a ``level`` context grants beyond the public fields, in ``_DOCS`` order."""
+    if level not in KNOWLEDGE_LEVELS:
+        from aipbench.errors import InputError
+        from aipbench.registry import suggestion
+
+        raise InputError(f"unknown knowledge level {level!r}{suggestion(level, KNOWLEDGE_LEVELS)}")
+    return [(name, doc) for name, doc in _DOCS.items() if name in GRANTS[level]]
+
+
+def context_table() -> str:
+    """docs/attacks.md's table of what each level's context holds, made from ``GRANTS`` (so the two agree)."""
+    lines = ["| granted | what it is | " + " | ".join(KNOWLEDGE_LEVELS) + " |",
+             "|---|---|" + "---|" * len(KNOWLEDGE_LEVELS)]
+    lines += [f"| `{name}` | {doc} | " + " | ".join("✓" if name in GRANTS[level] else "" for level in KNOWLEDGE_LEVELS)
+              + " |" for name, doc in _DOCS.items()]
+    lines += ["", "| every context has | what it is |", "|---|---|"]
+    lines += [f"| `{name}` | {doc} |" for name, doc in PUBLIC_DOCS.items()]
+    return "\n".join(lines) + "\n"
 
 
 class KnowledgeError(PermissionError):

@@ -48,7 +48,8 @@ def check_cmd(folder: Path, unsandboxed: bool) -> None:
     sub = load_submission(folder)
     info = sub.submission
     methods = check_code(sub, sandboxed=not unsandboxed)
-    source = f"code {sub.entry}, {', '.join(f'{m}()' for m in methods)} found" if sub.entry else f"images in {sub.images}"
+    found = ", ".join(f"{m}()" for m in methods)
+    source = f"code {sub.entry}, {found} found" if sub.entry else f"images in {sub.images}"
     if sub.defense is not None:
         d = sub.defense
         levels = f", {d.parameter} in {list(d.levels)}" if d.parameter else ""
@@ -59,6 +60,23 @@ def check_cmd(folder: Path, unsandboxed: bool) -> None:
         return
     threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
     click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")
+
+
+@submission.command("context")
+@click.argument("level")
+def context_cmd(level: str) -> None:
+    """What an attack of knowledge LEVEL finds in its context (insider, expert, semantic, classifier, blackbox):
+    the names its level grants and the fields every context has."""
+    from aipbench.attacks.context import PUBLIC_DOCS, level_grants
+
+    grants = level_grants(level)
+    width = max(len(name) for name in [*dict(grants), *PUBLIC_DOCS])
+    click.echo(f"{'an' if level[0] in 'aeiou' else 'a'} {level} attack's context grants:")
+    for name, doc in grants:
+        click.echo(f"  {name:<{width}}  {doc}")
+    click.echo("and, as every context:")
+    for name, doc in PUBLIC_DOCS.items():
+        click.echo(f"  {name:<{width}}  {doc}")
 
 
 @submission.command("package")
