@@ -332,3 +332,35 @@ def test_a_budget_above_the_protocols_is_refused_before_any_work(tmp_path, epsil
     out = tmp_path / "r.json"
     _refused(cli(tmp_path / "home", folder, out, *extra), out, rule)
     assert not (tmp_path / "home").exists()
+
+
+def test_exported_cold_images_edited_elsewhere_are_an_image_submission(tiny_rankers, tmp_path):
+    """`data export-cold` writes the cold items' catalog photos (exact pixels, hook.png, the ids); edited with
+    any tool (here: +4 on every pixel) and put in images/, they evaluate as an image-folder submission; a
+    second export into the same folder is one line and changes nothing."""
+    import json as _json
+
+    home = tiny_rankers.root.parent
+    out = tmp_path / "cold"
+    export = ["data", "export-cold", "tiny", "--out", str(out)]
+    made = CliRunner().invoke(main, export, env={"AIPBENCH_HOME": str(home)})
+    assert made.exit_code == 0, made.output
+    dataset = load_dataset(tiny_rankers)
+    listing = _json.loads((out / "cold_items.json").read_text())
+    assert listing["cold_items"] == [int(i) for i in dataset.cold_items] and listing["hook_item"] == dataset.hook_item
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{i}.png" for i in dataset.cold_items), "hook.png",
+                                                            "cold_items.json"])
+    item = int(dataset.cold_items[0])
+    assert np.array_equal(np.asarray(Image.open(out / f"{item}.png")).transpose(2, 0, 1), dataset.images[item])
+    again = CliRunner().invoke(main, export, env={"AIPBENCH_HOME": str(home)})
+    assert again.exit_code == 1 and "exists and is not an empty folder" in again.output
+    folder = tmp_path / "edited"
+    (folder / "images").mkdir(parents=True)
+    (folder / "submission.toml").write_text(toml(knowledge="semantic", epsilon=8, entry='images = "images/"'))
+    for i in listing["cold_items"]:
+        edited = np.clip(np.asarray(Image.open(out / f"{i}.png")).astype(int) + 4, 0, 255).astype(np.uint8)
+        Image.fromarray(edited).save(folder / "images" / f"{i}.png")
+    result = cli(home, folder, tmp_path / "r.json", "--rankers", "vbpr")
+    assert result.exit_code == 0, result.output
+    row = _json.loads((tmp_path / "r.json").read_text())["results"][0]
+    assert row["n_items"] == len(listing["cold_items"]) and row["image_quality"]["max_linf"] == 4

@@ -33,6 +33,25 @@ def preview_cmd(protocol: str, out_path: Path, size: int | None) -> None:
     click.echo(f"wrote {out_path}")
 
 
+@data.command("export-cold")
+@click.argument("protocol")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A folder to create (or an empty one) for the PNG files.")
+def export_cold_cmd(protocol: str, out_dir: Path) -> None:
+    """Write PROTOCOL's cold items' catalog images as OUT/<cold_item_id>.png (with hook.png and cold_items.json)
+    to edit with any tool; put the edited ones in an image-folder submission's images/ (docs/attacks.md)."""
+    from aipbench.data.export import export_cold_images
+    from aipbench.pipeline.loaders import load_dataset
+    from aipbench.pipeline.steps import open_store
+    from aipbench.protocol import load_protocol
+
+    proto = load_protocol(protocol)
+    store = open_store(proto)
+    store.prepare(["dataset"], log=lambda m: click.echo(m, err=True))
+    n = export_cold_images(load_dataset(store), out_dir, protocol=proto.name)
+    click.echo(f"wrote {n} cold items' images, hook.png and cold_items.json to {out_dir}")
+
+
 @data.command("import")
 @click.argument("protocol")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
