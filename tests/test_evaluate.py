@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import copy_artifacts
+from conftest import copy_artifacts, one_error
 from PIL import Image
 
 import aipbench
@@ -220,6 +220,10 @@ def test_bad_manifest_and_unknown_ranker(tiny_rankers, tmp_path):
     result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json")
     assert result.exit_code == 1 and "submission.toml" in result.output and "knowledge" in result.output
     assert not (tmp_path / "r.json").exists()
+    (folder / "submission.toml").write_text(toml())  # its name is "t"; a leaderboard folder files it as t.json
+    misnamed = tmp_path / "results" / "tiny" / "other-name.json"
+    one_error(cli(tiny_rankers.root.parent, folder, misnamed), f"write it as {misnamed.with_name('t.json')}")
+    assert not misnamed.parent.exists() or not any(misnamed.parent.iterdir())
 
 
 # -- a good evaluation ------------------------------------------------------------------------------------

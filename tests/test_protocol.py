@@ -166,3 +166,20 @@ def test_released_synthetic_hashes_are_pinned():
     assert (pretrain.pop("epochs"), v1_pretrain.pop("epochs")) == (30, 10)
     del v1["protocol"], v2["protocol"]
     assert v1 == v2
+
+
+def test_a_real_data_protocol_with_a_synthetic_extractor_is_refused_when_checked(tmp_path):
+    """'alexnet-style' pre-trains on the synthetic generator's images: a real-data protocol that names it is one
+    line at `protocols show`, not a traceback from `prepare`."""
+    text = (PROTOCOLS / "amazon-men-v1.toml").read_text()
+    pretrain = TINY.split("[rankers.extractor.pretrain]")[1].split("\n\n")[0]
+    text = text.replace('kind = "torchvision-alexnet"', 'kind = "alexnet-style"', 1).replace(
+        "conv_widths = [64, 192, 384, 256, 256]\nfc_width = 4096\nbatch_size = 256\n",
+        "conv_widths = [64, 192, 384, 256, 256]\nfc_width = 4096\nbatch_size = 256\n\n[rankers.extractor.pretrain]"
+        + pretrain + "\n", 1)
+    path = tmp_path / "amazon-men-v1.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["protocols", "show", str(path)])
+    assert result.exit_code == 1
+    (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert line.startswith(f"Error: {path}") and "rankers.extractor.kind" in line and "'torchvision-alexnet'" in line

@@ -108,6 +108,10 @@ def evaluate(
         raise InputError(f"--eps {bad[0]} is outside 1..{proto.threat.epsilon}, protocol '{proto.name}''s budgets")
     if out is not None:
         _check_out(Path(out))
+        if Path(out).parent.name == proto.name and Path(out).stem != sub.submission.name:
+            # the leaderboard's layout, <protocol>/<name>.json: refused now, not when the entry is filed
+            raise InputError(f"{out}: a results folder of {proto.name} holds <submission name>.json; write it as "
+                             f"{Path(out).with_name(sub.submission.name + '.json')}")
     if sub.submission.kind == "defense" and sub.defense.type == "training":
         if sub.defense.defends not in names:
             raise InputError(f"{source}: defends = {sub.defense.defends!r} is not among the rankers evaluated "

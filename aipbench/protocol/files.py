@@ -62,4 +62,8 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     proto = dataclasses.replace(build(Protocol, raw, path), source=str(path))
     if proto.name != path.stem:
         raise ConfigError(path, "protocol.name", f"must equal the file name '{path.stem}', got {proto.name!r}")
+    if proto.data.source != "synthetic" and proto.rankers.extractor.kind == "alexnet-style":
+        raise ConfigError(path, "rankers.extractor.kind", "'alexnet-style' is pre-trained on the synthetic "
+                          "generator's images, which a real-data protocol has not; use 'torchvision-alexnet' "
+                          "(ImageNet weights, handed over with `aipbench data weights`)")
     return proto
