@@ -111,6 +111,7 @@ class Spy(FeatureDetector):
 '''
 
 
+@pytest.mark.slow  # INSA and EXPA made for 40 training items (22 s); the detector's pins and flags run by default
 def test_fitting_a_detector_sees_no_evaluated_cold_image(tiny_prepared, tmp_path):
     """End to end through the harness: everything the detector's ``fit`` receives is an image of a
     training item — no image equals any cold item's image, and asking for the cold items fails."""
@@ -179,7 +180,7 @@ def test_threshold_flags_exactly_the_false_alarm_rate_or_less_with_ties():
         ('type = "training"\n', "a training defense names the ranker it replaces"),
         ('type = "transform"\ndefends = "vbpr"\n', "a training defense names the ranker it replaces"),
         ('type = "detector"\nparameter = "x"\nlevels = [1]\n', "only a transform defense takes parameter and levels"),
-        ('type = "training"\ndefends = "VBPR!"\n', "must be a ranker name"),
+        ('type = "training"\ndefends = "VBPR!"\n', "defends: unknown ranker 'VBPR!'"),
     ],
 )
 def test_a_malformed_training_or_detector_submission_is_one_line(tmp_path, defense, rule):
