@@ -241,6 +241,7 @@ class OwnFamily:
 '''
 
 
+@pytest.mark.slow  # a ranker trained in a defense worker, served by a ranker worker, attacked by INSA (13 s)
 @needs_sandbox
 def test_a_training_defense_may_return_a_ranker_of_its_own_family(home, tmp_path):
     """Its class is never imported here: the defense's worker trains it, a ranker worker serves it, and INSA's
