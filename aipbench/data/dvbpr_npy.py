@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,8 @@ def _validate_images(item: Any, n_items: int, path: Path):
         try:
             check_image(data)
         except Exception as err:  # noqa: BLE001 — UnidentifiedImageError, OSError (truncated), bomb errors
-            msg = (str(err).splitlines() or [""])[0][:100]
+            msg = (str(err).splitlines() or [""])[0]
+            msg = re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", msg)[:100]  # Pillow names its buffer's address
             raise InputError(f"{path}: item {i}: image cannot be decoded ({type(err).__name__}: {msg})") from None
         return data
 
