@@ -119,6 +119,11 @@ def test_counts_that_differ_from_table2_show_both(tmp_path):
     msg = _one_line(err, data)
     assert f"the file has users {users}, items {items}, interactions {records}" in msg
     assert f"expects users {users}, items {items}, interactions {records + 1}" in msg
+    from aipbench.hashing import sha256_file
+
+    # a protocol of the author's own: its own counts named (not the paper's), and the file's SHA-256 to pin
+    assert f"interactions {records + 1} (its [data.file] users, items, interactions)" in msg
+    assert f"The file's SHA-256 is {sha256_file(data)}" in msg
 
 
 def test_a_pinned_sha256_is_checked(tmp_path):

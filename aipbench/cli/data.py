@@ -58,7 +58,7 @@ def export_cold_cmd(protocol: str, out_dir: Path) -> None:
 def import_cmd(protocol: str, file: Path) -> None:
     """Import FILE (a DVBPR-format .npy, e.g. AmazonMenWithImgPartitioned.npy) for the real-data PROTOCOL.
 
-    Checked against the protocol: the paper's Table 2 counts, the file's structure, the listed cold items
+    Checked against the protocol: its counts (the paper's Table 2 on the paper's protocols), the file's structure, the listed cold items
     (no user may have interacted with them), every image. Its SHA-256 is measured, printed and recorded
     (every result carries it). The file is read where it lies, not copied; its JPEGs are kept as they are.
     """
@@ -70,7 +70,7 @@ def import_cmd(protocol: str, file: Path) -> None:
     click.echo(f"imported {file} for {protocol}\n"
                f"  SHA-256   {source['sha256']}\n"
                f"  counts    {counts['users']:,} users, {counts['items']:,} items, "
-               f"{counts['interactions']:,} interactions (the protocol's Table 2 counts)\n"
+               f"{counts['interactions']:,} interactions (the protocol's counts)\n"
                f"  hook      item {hook['item']}" + (f" (asin {hook['asin']})" if hook.get("asin") else "") + "\n"
                f"  images    {source['image_bytes'] / 1e9:.2f} GB of JPEG bytes, packed as distributed")
 

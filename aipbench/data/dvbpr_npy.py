@@ -145,8 +145,14 @@ def _check_counts(file: DVBPRFile, protocol: Protocol) -> None:
     cfg = protocol.data.file
     want = FileCounts(cfg.users, cfg.items, cfg.interactions)
     if file.counts != want:
+        from aipbench.hashing import sha256_file
+        from aipbench.results.references import PAPER_DATASETS
+
+        pinned = "the paper's Table 2" if protocol.name in PAPER_DATASETS else \
+            "its [data.file] users, items, interactions"
         raise InputError(f"{file.path}: the file has {file.counts.text()}; protocol '{protocol.name}' expects "
-                         f"{want.text()} (the paper's Table 2) — not the distributed {cfg.name}?")
+                         f"{want.text()} ({pinned}) — not the distributed {cfg.name}? The file's SHA-256 is "
+                         f"{sha256_file(file.path)} (a protocol of its own for it: docs/real-data.md)")
 
 
 def _held_out(lists: list, path: Path, name: str, n_items: int) -> np.ndarray:
