@@ -122,7 +122,7 @@ def test_counts_that_differ_from_table2_show_both(tmp_path):
     from aipbench.hashing import sha256_file
 
     # a protocol of the author's own: its own counts named (not the paper's), and the file's SHA-256 to pin
-    assert f"interactions {records + 1} (its [data.file] users, items, interactions)" in msg
+    assert f"interactions {records + 1} (its [data.file] counts;" in msg
     assert f"The file's SHA-256 is {sha256_file(data)}" in msg
 
 

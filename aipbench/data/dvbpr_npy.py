@@ -146,12 +146,10 @@ def _check_counts(file: DVBPRFile, protocol: Protocol) -> None:
     want = FileCounts(cfg.users, cfg.items, cfg.interactions)
     if file.counts != want:
         from aipbench.hashing import sha256_file
-        from aipbench.results.references import PAPER_DATASETS
 
-        pinned = "the paper's Table 2" if protocol.name in PAPER_DATASETS else \
-            "its [data.file] users, items, interactions"
         raise InputError(f"{file.path}: the file has {file.counts.text()}; protocol '{protocol.name}' expects "
-                         f"{want.text()} ({pinned}) — not the distributed {cfg.name}? The file's SHA-256 is "
+                         f"{want.text()} (its [data.file] counts; the paper's Table 2 on the paper's protocols) — "
+                         f"not the distributed {cfg.name}? The file's SHA-256 is "
                          f"{sha256_file(file.path)} (a protocol of its own for it: docs/real-data.md)")
 
 
