@@ -72,8 +72,10 @@ def import_module_from_file(path: str | Path, *, module: str) -> Any:
 def import_from_file(path: str | Path, name: str, *, module: str) -> Any:
     """The object ``name`` defined in the Python file ``path`` (a submission's ``file.py:Name``), imported
     as module ``module`` (``import_module_from_file``). A file that defines no such object is a one-line
-    InputError."""
+    InputError naming the closest class it does define."""
     loaded = import_module_from_file(path, module=module)
     if not hasattr(loaded, name):
-        raise InputError(f"{Path(path).resolve()}: defines no {name}")
+        classes = [n for n, v in vars(loaded).items() if isinstance(v, type) and v.__module__ == module]
+        raise InputError(f"{Path(path).resolve()}: defines no {name}"
+                         + (suggestion(name, classes) if classes else " (it defines no class at all)"))
     return getattr(loaded, name)

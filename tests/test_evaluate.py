@@ -181,7 +181,7 @@ def test_a_missing_class_is_named(tiny_rankers, tmp_path):
     folder = code_submission(tmp_path, "return ctx.cold_images")
     (folder / "submission.toml").write_text(toml(entry='entry = "attack.py:Nope"'))
     result = cli(tiny_rankers.root.parent, folder, tmp_path / "r.json", "--rankers", "vbpr")
-    assert result.exit_code == 1 and "attack.py: defines no Nope" in result.output
+    assert result.exit_code == 1 and "attack.py: defines no Nope; known: Attack" in result.output
 
 
 BAD_FOLDERS = [

@@ -140,7 +140,7 @@ def test_a_training_defense_names_a_ranker_that_exists(tmp_path):
 
 CODE_CASES = {  # a planted mistake in a copy of a reference submission → its one line
     "a class misspelled": ("insa", "attack.py", "class INSA:", "class INSa:",
-                           "defines no class INSA; did you mean 'INSa'?"),
+                           "defines no INSA; did you mean 'INSa'?"),
     "a syntax error": ("insa", "attack.py", "class INSA:", "class INSA(:", "importing it failed: SyntaxError"),
     "an import that fails": ("noise", "attack.py", "import", "import no_such_module\nimport",
                              "importing it failed: ModuleNotFoundError: No module named 'no_such_module'"),

@@ -36,19 +36,16 @@ class _Check:
             except Exception as err:  # noqa: BLE001 — as below
                 raise InputError(f"{file}: importing it failed: {one_line(err)}") from None
             return {"methods": ["train"]}, None
-        from aipbench.registry import import_module_from_file
+        from aipbench.registry import import_from_file
 
         try:
-            module = import_module_from_file(file, module=f"aipbench_check_{Path(file).stem}")
+            cls = import_from_file(file, name, module=f"aipbench_check_{Path(file).stem}")
+        except InputError:  # no such name: the closest class it defines
+            raise
         except Exception as err:  # noqa: BLE001 — a syntax error, an import that fails: the line says which
             raise InputError(f"{file}: importing it failed: {one_line(err)}") from None
-        cls = getattr(module, name, None)
         if not isinstance(cls, type):
-            from aipbench.registry import suggestion
-
-            classes = [n for n, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__]
-            raise InputError(f"{file}: defines no class {name}" + (suggestion(name, classes) if classes else
-                                                                     " (it defines no class at all)"))
+            raise InputError(f"{file}: {name} is not a class")
         wanted = METHODS[kind]
         missing = [m for m in wanted if not callable(getattr(cls, m, None))]
         if missing:
