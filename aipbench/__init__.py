@@ -1,6 +1,8 @@
 """aipbench: a benchmark for Adversarial Item Promotion on visually-aware recommenders.
 
-``aipbench.evaluate(submission, protocol=...)`` mirrors ``aipbench evaluate`` and returns ``Results``.
+``aipbench.evaluate(submission, protocol=...)`` mirrors ``aipbench evaluate`` and returns ``Results``;
+``aipbench.dry_run(aipbench.load_submission(folder))`` mirrors ``aipbench submission check --dry-run``;
+``aipbench.load_protocol(name)`` reads a protocol. docs/api.md is the reference.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 from importlib.metadata import PackageNotFoundError, version
 
-__all__ = ["CPU_KERNEL_CAPS", "__version__", "evaluate"]
+__all__ = ["CPU_KERNEL_CAPS", "__version__", "dry_run", "evaluate", "load_protocol", "load_submission"]
 
 try:
     __version__ = version("aipbench")
@@ -47,4 +49,16 @@ def __getattr__(name: str):
         from aipbench.harness.evaluate import evaluate
 
         return evaluate
+    if name == "dry_run":
+        from aipbench.harness.dry_run import dry_run
+
+        return dry_run
+    if name == "load_submission":
+        from aipbench.harness.submission import load_submission
+
+        return load_submission
+    if name == "load_protocol":
+        from aipbench.protocol import load_protocol
+
+        return load_protocol
     raise AttributeError(f"module 'aipbench' has no attribute {name!r}")

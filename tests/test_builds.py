@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def archive(tiny_rankers, tmp_path_factory):
     """tiny's build (the session's cache: every core step) exported once."""
     out = tmp_path_factory.mktemp("export") / "tiny.tar"
-    result = run_cli(["build", "export", "tiny", "--out", str(out)], tiny_rankers.root.parent)
+    result = run_cli(["build", "export", "--protocol", "tiny", "--out", str(out)], tiny_rankers.root.parent)
     assert result.exit_code == 0, result.output
     return out
 
@@ -81,7 +81,7 @@ def test_an_export_is_deterministic_and_names_its_build_by_content(tiny_rankers,
     from aipbench.pipeline.builds import build_id, store_build
 
     again = tmp_path / "again.tar"
-    assert run_cli(["build", "export", "tiny", "--out", str(again)], tiny_rankers.root.parent).exit_code == 0
+    assert run_cli(["build", "export", "--protocol", "tiny", "--out", str(again)], tiny_rankers.root.parent).exit_code == 0
     assert again.read_bytes() == archive.read_bytes()
     manifest = _manifest(archive)
     assert manifest["build_id"] == store_build(tiny_rankers)["id"] == build_id(tiny_rankers.protocol, tiny_rankers.hashes())
@@ -105,7 +105,7 @@ def test_an_import_resumes_a_dropped_download_and_gives_the_same_numbers(tiny_ra
     assert server.requests[0] is None and server.requests[1].startswith("bytes=")  # resumed, not started over
     (root,) = [p for p in home.iterdir() if p.name.startswith("tiny-")]
     assert not list(home.glob("downloads/*"))  # the download is in the cache now, not twice
-    prepared = run_cli(["prepare", "tiny"], home)
+    prepared = run_cli(["prepare", "--protocol", "tiny"], home)
     assert prepared.exit_code == 0 and "nothing to do" in prepared.output and "imported build" in prepared.output
     runs = [aipbench.evaluate(REPO / "submissions" / "noise", protocol="tiny", rankers=["vbpr"], items=10, home=h,
                               isolation="none", log=lambda m: None).document for h in (tiny_rankers.root.parent, home)]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import run_cli
 
 from aipbench.cli import main
 
@@ -53,7 +54,7 @@ def test_unknown_command_suggests_the_closest():
 def test_prepare_show_rerun_and_heal(home, tiny_rankers):
     """A second build from scratch gives the session's artifacts to the byte (training is deterministic);
     a re-run does nothing; a damaged artifact is detected and rebuilt to the same bytes."""
-    first = run("prepare", "tiny")
+    first = run("prepare", "--protocol", "tiny")
     assert first.exit_code == 0, first.output
     assert "built dataset, bpr, candidates, extractor, features, alexrank, vbpr, dvbpr, amr" in first.output
     (root,) = home.iterdir()
@@ -67,7 +68,7 @@ def test_prepare_show_rerun_and_heal(home, tiny_rankers):
     theirs = tiny_rankers.hashes()
     assert {k: v["files"] for k, v in manifest["artifacts"].items()} == {k: theirs[k] for k in manifest["artifacts"]}
 
-    again = run("prepare", "tiny")
+    again = run("prepare", "--protocol", "tiny")
     assert again.exit_code == 0 and again.output.startswith("nothing to do: 9 artifacts up to date")
 
     # show reports measured Table-2 statistics once prepared
@@ -82,28 +83,28 @@ def test_prepare_show_rerun_and_heal(home, tiny_rankers):
     candidates = root / "candidates" / "candidates.npy"
     good = candidates.read_bytes()
     candidates.write_bytes(good[:-4] + b"\x00\x00\x00\x00")
-    healed = run("prepare", "tiny")
+    healed = run("prepare", "--protocol", "tiny")
     assert "candidates: corrupt, building" in healed.output
     assert "built candidates" in healed.output
     assert candidates.read_bytes() == good  # deterministic rebuild
 
     # a deleted file is rebuilt and what depends on it is rebuilt if it changed (here it does not)
     (root / "bpr" / "bpr.pt").unlink()
-    rebuilt = run("prepare", "tiny")
+    rebuilt = run("prepare", "--protocol", "tiny")
     assert "bpr: missing, building" in rebuilt.output
-    assert run("prepare", "tiny").output.startswith("nothing to do")
+    assert run("prepare", "--protocol", "tiny").output.startswith("nothing to do")
 
 
 def test_prepare_only_builds_what_is_asked(home):
-    result = run("prepare", "tiny", "--only", "dataset")
+    result = run("prepare", "--protocol", "tiny", "--only", "dataset")
     assert result.exit_code == 0 and "built dataset in" in result.output
-    bad = CliRunner().invoke(main, ["prepare", "tiny", "--only", "rankrs"])
+    bad = CliRunner().invoke(main, ["prepare", "--protocol", "tiny", "--only", "rankrs"])
     assert bad.exit_code == 1 and "unknown artifact 'rankrs'" in bad.output
 
 
 def test_data_preview_writes_a_png(home, tmp_path):
     out = tmp_path / "sheet.png"
-    result = run("data", "preview", "tiny", "--out", str(out))
+    result = run("data", "preview", "--protocol", "tiny", "--out", str(out))
     assert result.exit_code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -120,7 +121,7 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(home, device, r
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for args in (["prepare", "tiny", "--device", device], ["evaluate", "submissions/insa", "--protocol", "tiny",
+    for args in (["prepare", "--protocol", "tiny", "--device", device], ["evaluate", "submissions/insa", "--protocol", "tiny",
                                                            "--device", device]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1 and result.output.count("\n") == 1 and rule in result.output, result.output
@@ -137,3 +138,21 @@ def test_auto_is_the_cpu_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"
+
+
+def test_the_protocol_is_one_option_everywhere_and_the_old_spellings_warn(tiny_rankers):
+    home = tiny_rankers.root.parent
+    old = run_cli(["prepare", "tiny", "--only", "dataset"], home)  # the positional of earlier releases
+    assert old.exit_code == 0 and "Warning: the positional PROTOCOL is deprecated; use `aipbench prepare " \
+        "--protocol tiny`" in old.output
+    both = run_cli(["prepare", "tiny", "--protocol", "synthetic-v2"], home)
+    assert both.exit_code == 2 and "two protocols given" in both.output
+    assert "Missing option '--protocol'" in run_cli(["data", "preview", "--out", "x.png"], home).output
+    for command in (["prepare"], ["rankers", "report"], ["data", "preview"], ["data", "export-cold"], ["data", "import"],
+                    ["build", "export"], ["evaluate"], ["reproduce"], ["submission", "check"]):
+        assert "--protocol NAME|FILE" in run_cli([*command, "--help"]).output or \
+            "--protocol TEXT" in run_cli([*command, "--help"]).output, command
+    # one name for the protocol's subset of N cold items (--items), another for a random draw (verify --draw)
+    renamed = run_cli(["reproduce", "table3", "--subset", "5", "--protocol", "no-such-protocol"], home)
+    assert "Warning: --subset is deprecated; use --items" in renamed.output and renamed.exit_code == 1
+    assert "--draw" in run_cli(["verify", "--help"]).output and "--items" not in run_cli(["verify", "--help"]).output

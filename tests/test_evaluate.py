@@ -319,10 +319,17 @@ def test_a_reference_attack_makes_the_same_images_in_a_child_and_in_process(tiny
     entry = REPO / "submissions" / "insa" / "attack.py"
     ranker = tiny_prepared.ranker("vbpr")
     context = build_context(tiny_prepared, ranker, "insider", epsilon=32, items=tiny_prepared.dataset.cold_items[:5])
-    child = run_attack(entry, "INSA", context, workdir=tmp_path / "child", isolation="process")
-    here = run_attack(entry, "INSA", context, workdir=tmp_path / "here", isolation="none")
+    reports = {"child": [], "here": []}
+    child = run_attack(entry, "INSA", context, workdir=tmp_path / "child", isolation="process",
+                       progress=lambda done, total: reports["child"].append((done, total)))
+    here = run_attack(entry, "INSA", context, workdir=tmp_path / "here", isolation="none",
+                      progress=lambda done, total: reports["here"].append((done, total)))
     assert child.shape == (5, 3, 64, 64) and np.array_equal(child, here)
     assert not np.array_equal(here, context.cold_images)
+    # its progress (image-steps of Algorithm 1, 5 images x 50 steps) reaches the harness from the child too,
+    # throttled there, ending with the whole
+    assert reports["child"][-1] == reports["here"][-1] == (250.0, 250.0)
+    assert len(reports["here"]) == 51 and 2 <= len(reports["child"]) <= 51
 
 
 @pytest.mark.parametrize(("epsilon", "extra", "rule"), [
@@ -346,7 +353,7 @@ def test_exported_cold_images_edited_elsewhere_are_an_image_submission(tiny_rank
 
     home = tiny_rankers.root.parent
     out = tmp_path / "cold"
-    export = ["data", "export-cold", "tiny", "--out", str(out)]
+    export = ["data", "export-cold", "--protocol", "tiny", "--out", str(out)]
     made = CliRunner().invoke(main, export, env={"AIPBENCH_HOME": str(home)})
     assert made.exit_code == 0, made.output
     dataset = load_dataset(tiny_rankers)

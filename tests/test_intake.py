@@ -56,7 +56,7 @@ def test_an_entry_that_drops_its_bad_items_is_refused_and_not_verified(foreign, 
                                               "items; item")
     filed = copy_document(foreign, tmp_path / "by-hand" / "tiny")  # a pull request that adds the files itself
     one_error(run_cli(["leaderboard", "check", "--results", str(tmp_path / "by-hand")], home), "must hold exactly")
-    failed = run_cli(["verify", str(filed), "--items", "12", "--seed", "0", "--unsandboxed"], home)
+    failed = run_cli(["verify", str(filed), "--draw", "12", "--seed", "0", "--unsandboxed"], home)
     assert failed.exit_code == 1 and "verification failed" in failed.output, failed.output
     record = json.loads((filed.parent / "verifications" / "insa.json").read_text())
     assert not record["passed"] and "(not in the entry's CSV)" in {d["column"] for d in record["differences"]}
@@ -158,10 +158,10 @@ def test_a_held_out_build_scores_an_entry_and_the_site_ranks_by_it(tiny_document
     shutil.copytree(tiny_rankers.root, home / tiny_rankers.root.name)  # the public build, as the maintainers have it
     short = tmp_path / "short.seed"
     short.write_bytes(b"123")
-    one_error(run_cli(["prepare", "tiny", "--seed-file", str(short)], home), "a seed file holds at least 16 secret bytes")
+    one_error(run_cli(["prepare", "--protocol", "tiny", "--seed-file", str(short)], home), "a seed file holds at least 16 secret bytes")
     secret = tmp_path / "maintainers.seed"
     secret.write_bytes(os.urandom(32))
-    built = run_cli(["prepare", "tiny", "--only", "vbpr", "--seed-file", str(secret)], home)
+    built = run_cli(["prepare", "--protocol", "tiny", "--only", "vbpr", "--seed-file", str(secret)], home)
     assert built.exit_code == 0, built.output
     public, (held,) = tiny_rankers.root, [p for p in home.iterdir() if p != home / tiny_rankers.root.name]
     results = tmp_path / "results"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aipbench"
-TOP_LEVEL = {"__init__", "__main__", "errors", "registry", "hashing", "paths"}
+TOP_LEVEL = {"__init__", "__main__", "errors", "registry", "hashing", "paths", "progress"}
 MAX_LINES = 320
 
 

@@ -57,9 +57,9 @@ def test_ties_count_against_the_cold_and_the_test_item():
 
 def test_rankers_report_cli(tiny_rankers, monkeypatch):
     monkeypatch.setenv("AIPBENCH_HOME", str(tiny_rankers.root.parent))
-    result = CliRunner().invoke(main, ["rankers", "report", "tiny", "--json", "--rankers", "vbpr,dvbpr"])
+    result = CliRunner().invoke(main, ["rankers", "report", "--protocol", "tiny", "--json", "--rankers", "vbpr,dvbpr"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[result.output.index("{"):])
     assert set(data["rankers"]) == {"vbpr", "dvbpr"}
-    bad = CliRunner().invoke(main, ["rankers", "report", "tiny", "--rankers", "vbpr,alexrnk"])
+    bad = CliRunner().invoke(main, ["rankers", "report", "--protocol", "tiny", "--rankers", "vbpr,alexrnk"])
     assert bad.exit_code == 1 and "did you mean 'alexrank'" in bad.output

@@ -109,7 +109,7 @@ def test_a_ranker_added_as_one_file_is_prepared_attacked_and_shown(tmp_path):
     seen = seen.stdout
     assert seen.split()[0].startswith(str(package)) and seen.split()[1] == load_protocol("tiny").sha256
     assert "['alexrank', 'vbpr', 'dvbpr', 'amr'] ['alexrank', 'vbpr', 'dvbpr', 'amr', 'vmf']" in seen
-    assert "vmf: missing, building (visual MF" in aipbench("prepare", "tiny-vmf", "--only", "vmf")
+    assert "vmf: missing, building (visual MF" in aipbench("prepare", "--protocol", "tiny-vmf", "--only", "vmf")
     results = tmp_path / "results" / "tiny-vmf"
     aipbench("evaluate", str(REPO / "submissions" / "insa"), "--protocol", "tiny-vmf", "--rankers", "vmf,vbpr",
              "--items", "10", "--eps", "32", "--skip-determinism-check", "--out", str(results / "insa.json"))

@@ -63,6 +63,9 @@ def test_import_measures_the_file_and_keeps_one_file_per_protocol(world):
     assert result.exit_code == 0, result.output
     digest = sha256_file(data)
     assert digest in result.output and "hook      item 3 (asin B0000003)" in result.output
+    # make_raw's users 0 and 1 trained on their own test and validation items; user 2 twice on one item
+    assert "dropped   2 training records of a user's own validation or test item" in result.output
+    assert "1 repeated training records merged" in result.output
     root = _cache(tmp / "home")
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["artifacts"]["dataset"]["inputs"] == {"AmazonMenWithImgPartitioned.npy": digest}
@@ -97,14 +100,13 @@ def test_a_failed_import_is_one_line_naming_the_file_and_leaves_nothing(world, m
     raw, _, tmp = world
     bad = tmp / "AmazonMenWithImgPartitioned-bad.npy"
     make(raw, bad)
-    line = _error(run("data", "import", NAME, bad))
+    line = _error(run("data", "import", "--protocol", NAME, bad))
     assert line.startswith(f"Error: {bad}: ") and rule in line
-    root = _cache(tmp / "home")
-    assert not (root / "dataset").exists() and not list(root.glob(".tmp-*")) and _no_copy_of(bad, tmp / "home")
-    assert "dataset" not in json.loads((root / "manifest.json").read_text())["artifacts"] \
-        if (root / "manifest.json").exists() else True
-    line = _error(run("prepare", NAME))  # and the protocol's other steps point back at the import
-    assert f"aipbench data import {NAME}" in line
+    # a refused first import leaves no cache folder at all (not even its lock) and no copy of the file
+    assert not list((tmp / "home").iterdir()) and _no_copy_of(bad, tmp / "home")
+    line = _error(run("prepare", "--protocol", NAME))  # and the protocol's other steps point back at the import
+    assert f"aipbench data import --protocol {NAME}" in line
+    assert not list((tmp / "home").iterdir())
 
 
 # SIGKILL by default (the next build removes what it left); SIGTERM (unwound on the way out) with -m slow
@@ -126,14 +128,16 @@ def test_a_killed_import_leaves_no_build_folder_behind(world, sig):
         time.sleep(0.02)
     proc.send_signal(sig)
     proc.communicate(timeout=60)
-    root = _cache(tmp / "home")
-    assert not (root / "dataset").exists()
-    if sig == signal.SIGTERM:
-        assert proc.returncode == 128 + signal.SIGTERM and not list(root.glob(".tmp-*"))
+    roots = list((tmp / "home").glob(f"{NAME}-*"))
+    if sig == signal.SIGTERM:  # unwound: nothing left, not even the cache folder's lock
+        assert proc.returncode == 128 + signal.SIGTERM and not roots
     else:
+        (root,) = roots
         assert proc.returncode == -signal.SIGKILL and list(root.glob(".tmp-dataset-*"))
-    result = run("data", "import", NAME, data)
+        assert not (root / "dataset").exists()
+    result = run("data", "import", "--protocol", NAME, data)
     assert result.exit_code == 0, result.output
+    root = _cache(tmp / "home")
     assert not list(root.glob(".tmp-*")) and (root / "dataset" / "images.bin").is_file()
 
 
@@ -141,8 +145,8 @@ def test_a_real_data_protocol_runs_end_to_end(world, test_weights, alexnet_file,
     raw, data, tmp = world
     _, weights_file, weights_digest = alexnet_file
     assert run("data", "weights", weights_file).exit_code == 0
-    assert run("data", "import", NAME, data).exit_code == 0
-    prepared = run("prepare", NAME)
+    assert run("data", "import", "--protocol", NAME, data).exit_code == 0
+    prepared = run("prepare", "--protocol", NAME)
     assert prepared.exit_code == 0, prepared.output
     results = tmp / "results"
     out = results / NAME / "insa.json"
@@ -165,7 +169,11 @@ def test_a_real_data_protocol_runs_end_to_end(world, test_weights, alexnet_file,
     site = tmp / "site"
     built = run("leaderboard", "build", "--results", results, "--out", site)
     assert built.exit_code == 0, built.output
-    assert sha256_file(data) in (site / f"protocol-{NAME}.html").read_text()
+    page = (site / f"protocol-{NAME}.html").read_text()
+    assert sha256_file(data) in page
+    # the author's own results: labelled as such, never as the project's references; no paper columns
+    assert 'class="text status">own<' in page and 'class="text status">reference<' not in page
+    assert "paper, real data" not in page
 
     # a document made from another copy of the data file is never mixed in under the same name
     from aipbench.results.document import seal
@@ -185,3 +193,31 @@ def test_a_real_data_protocol_runs_end_to_end(world, test_weights, alexnet_file,
     monkeypatch.delenv("AIPBENCH_PROTOCOLS")
     line = _error(run("leaderboard", "build", "--results", results, "--out", site))
     assert f"protocol '{NAME}' is not found" in line and "AIPBENCH_PROTOCOLS" in line
+
+
+def _settings(table: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_a_protocol_of_another_file_changes_only_what_the_docs_say_may_change(world):
+    """The protocol the author's path above runs is amazon-men-v1 with the settings docs/real-data.md lists as
+    those another file may change — and nothing else (the extractor stays torchvision-alexnet)."""
+    import fnmatch
+    import re
+    import tomllib
+
+    _, _, tmp = world
+    docs = (ROOT / "docs" / "real-data.md").read_text()
+    table = docs.split("<!-- settings another file may change -->")[1].split("<!-- end settings -->")[0]
+    allowed = [name for row in table.splitlines()[3:] for name in re.findall(r"`([\w.*]+)`", row.split("|")[1])]
+    ours = _settings(tomllib.loads((tmp / "protocols" / f"{NAME}.toml").read_text()))
+    paper = _settings(tomllib.loads((ROOT / "protocols" / "amazon-men-v1.toml").read_text()))
+    changed = sorted(k for k in ours.keys() | paper.keys() if ours.get(k) != paper.get(k) and k != "protocol.description")
+    assert changed and ours["rankers.extractor.kind"] == "torchvision-alexnet"
+    assert [k for k in changed if not any(fnmatch.fnmatch(k, a) for a in allowed)] == []

@@ -13,7 +13,8 @@ from conftest import leftovers, one_error, run_cli, sandbox_marker
 
 from aipbench.cli import main
 from aipbench.errors import ConfigError
-from aipbench.harness.submission import load_submission, template
+from aipbench.harness.scaffold import template
+from aipbench.harness.submission import load_submission
 
 GOOD = template("my-attack")
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def make(tmp_path, text=GOOD, *, attack=True, images=False):
 
 def test_template_is_valid(tmp_path):
     sub = load_submission(make(tmp_path))
-    assert sub.submission.name == "my-attack" and sub.submission.knowledge == "expert"
+    assert sub.submission.name == "my-attack" and sub.submission.knowledge == "insider"
     assert sub.threat.norm == "linf" and sub.threat.epsilon == 32
     assert sub.entry_class == "Attack" and sub.entry_file.name == "attack.py"
 
@@ -48,7 +49,7 @@ def test_image_submission(tmp_path):
     ("old", "new", "rule"),
     [
         ('kind = "attack"', 'kind = "poison"', "key 'submission.kind': expected one of"),
-        ('knowledge = "expert"', 'knowledge = "oracle"', "key 'submission.knowledge': expected one of"),
+        ('knowledge = "insider"', 'knowledge = "oracle"', "key 'submission.knowledge': expected one of"),
         ('name = "my-attack"', 'name = "My Attack!"', "must be 1-63 lowercase"),
         ('authors = ["Your Name"]', "authors = []", "at least one"),
         ('link = ""', 'link = "javascript:alert(1)"', "must be an http(s) URL"),

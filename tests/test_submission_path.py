@@ -42,7 +42,7 @@ def test_a_foreign_document_is_added_as_claimed(foreign, tiny_rankers, tmp_path)
     record = json.loads((results / "tiny" / "claimed" / "insa.json").read_text())
     assert record["status"] == "claimed" and record["entry_sha256"] == json.loads(foreign.read_text())["sha256"]
     assert run_cli(["leaderboard", "check", "--results", str(results)], home).output.startswith(
-        "ok: 1 entries (0 verified, 0 reference, 1 claimed")
+        "ok: 1 entries (0 verified, 0 reference, 0 own, 1 claimed")
     site = tmp_path / "site"
     assert run_cli(["leaderboard", "build", "--results", str(results), "--out", str(site)]).exit_code == 0
     page = (site / "protocol-tiny.html").read_text()

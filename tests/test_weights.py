@@ -93,7 +93,7 @@ def test_a_file_that_is_no_alexnet_state_is_refused(env, monkeypatch, tmp_path):
 
 def test_missing_weights_say_where_to_put_them_without_downloading(env):
     spec, protocol, _ = env
-    line = _one_error_line(run("prepare", protocol.source, "--only", "extractor"))
+    line = _one_error_line(run("prepare", "--protocol", protocol.source, "--only", "extractor"))
     assert "no download is attempted" in line and spec.url in line and f"aipbench data weights {spec.name}" in line
 
 
@@ -103,8 +103,8 @@ def test_torch_hub_cache_is_used_only_when_it_passes_the_rule(env, alexnet_file,
     cached = tmp_path / "hub" / "checkpoints" / spec.name
     cached.parent.mkdir(parents=True)
     torch.save({"weight": torch.zeros(3)}, cached)  # a file of the right name, unchecked until now
-    line = _one_error_line(run("prepare", protocol.source, "--only", "extractor"))
+    line = _one_error_line(run("prepare", "--protocol", protocol.source, "--only", "extractor"))
     assert str(cached) in line and "does not begin with" in line
     cached.write_bytes(path.read_bytes())
-    assert run("prepare", protocol.source, "--only", "extractor").exit_code == 0
+    assert run("prepare", "--protocol", protocol.source, "--only", "extractor").exit_code == 0
     assert open_store(protocol).hashes()["extractor"][f"input:{spec.name}"] == digest

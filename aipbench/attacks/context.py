@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from aipbench.progress import parse, report
+
 __all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "PUBLIC_DOCS", "AttackContext", "KnowledgeError", "context_table",
            "level_grants", "levels_granting"]
 
@@ -56,6 +58,7 @@ PUBLIC_DOCS = {
     "n_items": "len(cold_items)",
     "available()": "the names this context grants",
     "item_rng(item)": "a random generator seeded by (seed, item): the same draws however the items are split",
+    "progress(done, total)": "report how far the attack is (any unit); the harness shows a live bar with an estimate",
 }
 
 
@@ -132,7 +135,18 @@ class AttackContext:
 
     @property
     def n_items(self) -> int:
+        """How many cold items the attack gets: ``len(cold_items)``."""
         return int(np.asarray(self.cold_items).shape[0])
+
+    def progress(self, done: float, total: float) -> None:
+        """Report how far the attack is — ``done`` of ``total`` in any unit (items, steps, queries) — as often as
+        it likes: the harness shows one live bar per run with a count and an estimate of the time left
+        (``AIPBENCH_PROGRESS=0`` hides it); a report costs nothing when nobody listens."""
+        checked = parse(done, total)
+        if checked is None:
+            raise ValueError(f"progress(done, total) takes two finite numbers, 0 <= done and total > 0; got "
+                             f"{done!r}, {total!r}")
+        report(*checked)
 
     def item_rng(self, item: int) -> np.random.Generator:
         """A random generator for one cold item, seeded by (the protocol's seed, the item's id): an attack

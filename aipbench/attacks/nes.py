@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from aipbench.attacks.perturb import quantize
+from aipbench.progress import report
 
 __all__ = ["nes_rank_attack"]
 
@@ -33,7 +34,7 @@ def nes_rank_attack(oracle, images: np.ndarray, noise: list[np.random.Generator]
     delta = torch.zeros_like(x)
     eps = epsilon / 255
     steps = oracle.remaining // (n * 2 * pairs)
-    for _ in range(steps):
+    for k in range(steps):
         low = torch.from_numpy(np.stack([g.standard_normal((pairs, 3, resolution, resolution)) for g in noise]))
         u = F.interpolate(low.reshape(n * pairs, 3, resolution, resolution), size=(s, s), mode="nearest")
         u = u.reshape(n, pairs, 3, s, s)
@@ -45,4 +46,5 @@ def nes_rank_attack(oracle, images: np.ndarray, noise: list[np.random.Generator]
         grad = (diff * u).mean(1) / (2 * sigma)
         delta = (delta - step * grad.sign()).clamp(-eps, eps)
         delta = (x + delta).clamp(0, 1) - x
+        report(k + 1, steps)  # the harness's live bar, when it listens
     return quantize((x + delta).float(), x.float(), epsilon).numpy()

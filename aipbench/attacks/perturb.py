@@ -9,6 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from aipbench.progress import LiveBar, report
+
 __all__ = ["adam_perturbation", "quantize", "sign_perturbation"]
 
 # A loss maps a batch of [0, 1] images (and the indices of those images in the full input) to one value
@@ -23,13 +25,29 @@ def quantize(x: torch.Tensor, original: torch.Tensor, epsilon: int) -> torch.Ten
     return torch.minimum(torch.maximum(adv, orig - epsilon), orig + epsilon).clamp(0, 255).to(torch.uint8)
 
 
-def _batches(n: int, batch_size: int, progress: bool, desc: str):
-    starts = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
+class _Ticks:
+    """Image-steps done, reported as they happen: to ``progress`` when it is a callable (``context.progress``);
+    with ``True`` to the harness's live bar when the harness listens (``aipbench.progress``), else to a tqdm bar
+    of our own; nowhere with ``False``."""
 
-        return tqdm(starts, desc=desc, unit="batch")
-    return starts
+    def __init__(self, progress: bool | Callable[[float, float], None], total: int, desc: str) -> None:
+        self.done, self.total, self.bar = 0, total, None
+        if callable(progress):
+            self.send = progress
+        elif progress and not report(0, total):
+            self.bar = LiveBar(desc, enabled=True)
+            self.send = self.bar
+        else:
+            self.send = report if progress else None
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.send is not None:
+            self.send(self.done, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _project(delta: torch.Tensor, x: torch.Tensor, eps: float) -> None:
@@ -39,7 +57,8 @@ def _project(delta: torch.Tensor, x: torch.Tensor, eps: float) -> None:
 
 def adam_perturbation(
     images: np.ndarray, loss: Loss, *, epsilon: int, steps: int, learning_rate: float, device="cpu",
-    schedule: str = "constant", batch_size: int = 250, progress: bool = False, desc: str = "attack",
+    schedule: str = "constant", batch_size: int = 250, progress: bool | Callable[[float, float], None] = False,
+    desc: str = "attack",
 ) -> np.ndarray:
     """Algorithm 1: Adam on δ (in [0, 1] pixel units, from 0) minimizing ``loss`` per image; after every
     step δ is clipped to ±ε/255 and x + δ to [0, 1]; the result is quantized to 8 bits. ``schedule``
@@ -50,7 +69,8 @@ def adam_perturbation(
         raise ValueError(f"schedule {schedule!r} is not 'constant' or 'cosine'")
     out = np.empty_like(images)
     eps = epsilon / 255.0
-    for s in _batches(len(images), batch_size, progress, desc):
+    ticks = _Ticks(progress, len(images) * steps, desc)
+    for s in range(0, len(images), batch_size):
         part = slice(s, min(s + batch_size, len(images)))
         x = torch.from_numpy(np.asarray(images[part])).to(device).float() / 255
         delta = torch.zeros_like(x, requires_grad=True)
@@ -65,20 +85,23 @@ def adam_perturbation(
             opt.step()
             with torch.no_grad():
                 _project(delta, x, eps)
+            ticks(len(x))
         with torch.no_grad():
             out[part] = quantize(x + delta, x, epsilon).cpu().numpy()
+    ticks.close()
     return out
 
 
 def sign_perturbation(
     images: np.ndarray, loss: Loss, *, epsilon: int, steps: int, step_size: float, device="cpu",
-    batch_size: int = 250, progress: bool = False, desc: str = "attack",
+    batch_size: int = 250, progress: bool | Callable[[float, float], None] = False, desc: str = "attack",
 ) -> np.ndarray:
     """FGSM (``steps=1``, ``step_size=ε``) and PGD (Madry et al.: ``steps`` signed-gradient steps of
     ``step_size`` 8-bit units from x, projected onto the ε-ball and [0, 1]), minimizing ``loss``."""
     out = np.empty_like(images)
     eps, alpha = epsilon / 255.0, step_size / 255.0
-    for s in _batches(len(images), batch_size, progress, desc):
+    ticks = _Ticks(progress, len(images) * steps, desc)
+    for s in range(0, len(images), batch_size):
         part = slice(s, min(s + batch_size, len(images)))
         x = torch.from_numpy(np.asarray(images[part])).to(device).float() / 255
         delta = torch.zeros_like(x)
@@ -89,6 +112,8 @@ def sign_perturbation(
             with torch.no_grad():
                 delta = delta - alpha * grad.sign()
                 _project(delta, x, eps)
+            ticks(len(x))
         with torch.no_grad():
             out[part] = quantize(x + delta, x, epsilon).cpu().numpy()
+    ticks.close()
     return out

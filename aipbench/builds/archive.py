@@ -193,7 +193,7 @@ def _check_present(store: "ArtifactStore", manifest: dict, source: str) -> None:
                 or mine.get("inputs", {}) != record.get("inputs", {}):
             named = ", ".join(f"{n} (SHA-256 {h[:12]})" for n, h in record.get("inputs", {}).items()) or "its data"
             raise InputError(f"{source}: this build leaves out {step!r}, made from {named}: import that file first "
-                             f"(`aipbench data import {store.protocol.name} FILE`), then the build")
+                             f"(`aipbench data import --protocol {store.protocol.name} FILE`), then the build")
     for step, record in manifest["artifacts"].items():
         for dep in record.get("deps", []):
             if dep not in manifest["artifacts"]:

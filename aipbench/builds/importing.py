@@ -23,7 +23,7 @@ def _pinned_source(build: str, protocol: str | None) -> tuple[str, str]:
 
     if protocol is None:
         raise InputError(f"build {build[:12]}: a build id is looked up in its protocol's pin; name the protocol "
-                         "(`aipbench prepare PROTOCOL --build ID`)")
+                         "(`aipbench prepare --protocol PROTOCOL --build ID`)")
     proto = load_protocol(protocol)
     pin = load_pin(proto)
     if pin is None or pin.id != build:

@@ -16,7 +16,7 @@ __all__ = ["pin_text"]
 def pin_text(protocol: "Protocol", manifest: dict, *, archive_sha256: str, archive_bytes: int) -> str:
     """``protocols/builds/<protocol>.toml`` for an exported build (its ``urls`` empty until it is published)."""
     lines = [f"# The reference build of {protocol.name}: the artifacts its committed entries were made on. Import it",
-             "# with `aipbench build import URL --sha256 ARCHIVE_SHA256` (or `aipbench prepare PROTOCOL --build ID` once",
+             "# with `aipbench build import URL --sha256 ARCHIVE_SHA256` (or `aipbench prepare --protocol PROTOCOL --build ID` once",
              "# a maintainer has published the archive — a release asset — and listed it in urls).",
              "", "[protocol]", f'name = "{protocol.name}"', f'sha256 = "{protocol.sha256}"', "", "[build]",
              f'id = "{manifest["build_id"]}"', f'archive_sha256 = "{archive_sha256}"', f"archive_bytes = {archive_bytes}",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aipbench.cli.options import chosen_protocol, protocol_option
+
 __all__ = ["build"]
 
 
@@ -15,7 +17,7 @@ def build() -> None:
 
 
 @build.command("export")
-@click.argument("protocol")
+@protocol_option(default=None)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The archive to write (.tar).")
 @click.option("--steps", default=None, metavar="A,B",
               help="Only these artifacts and what they need (default: every built one, replicas and lengths included).")
@@ -23,8 +25,10 @@ def build() -> None:
               help="Real-data protocols: also pack the imported data set (left out by default: not ours to redistribute).")
 @click.option("--pin", "pin", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Maintainers: also write the build's pin (e.g. protocols/builds/PROTOCOL.toml).")
-def export_cmd(protocol: str, out: Path, steps: str | None, include_data: bool, pin: Path | None) -> None:
-    """Write PROTOCOL's prepared build (under $AIPBENCH_HOME) to one deterministic archive; print its build id."""
+def export_cmd(legacy_protocol: str | None, protocol: str | None, out: Path, steps: str | None, include_data: bool,
+               pin: Path | None) -> None:
+    """Write the protocol's prepared build (under $AIPBENCH_HOME) to one deterministic archive; print its build id."""
+    protocol = chosen_protocol(protocol, legacy_protocol, default=None)
     from aipbench.builds.archive import export_build
     from aipbench.builds.pins import pin_text
     from aipbench.hashing import sha256_file

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from aipbench.cli.options import chosen_protocol, protocol_option
+
 __all__ = ["data"]
 
 
@@ -15,13 +17,14 @@ def data() -> None:
 
 
 @data.command("preview")
-@click.argument("protocol")
+@protocol_option(default=None)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write the contact sheet to: PNG, or JPEG for a .jpg/.jpeg name.")
 @click.option("--size", type=click.IntRange(8, 1024), default=None,
               help="Show each photo at SIZE pixels (antialiased); default: as stored.")
-def preview_cmd(protocol: str, out_path: Path, size: int | None) -> None:
-    """Write a contact sheet of PROTOCOL's item images (hook and some cold items marked)."""
+def preview_cmd(legacy_protocol: str | None, protocol: str | None, out_path: Path, size: int | None) -> None:
+    """Write a contact sheet of the protocol's item images (hook and some cold items marked)."""
+    protocol = chosen_protocol(protocol, legacy_protocol, default=None)
     from aipbench.data.preview import contact_sheet
     from aipbench.pipeline.loaders import load_dataset
     from aipbench.pipeline.steps import open_store
@@ -34,13 +37,15 @@ def preview_cmd(protocol: str, out_path: Path, size: int | None) -> None:
 
 
 @data.command("export-cold")
-@click.argument("protocol")
+@protocol_option(default=None)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A folder to create (or an empty one) for the PNG files.")
-def export_cold_cmd(protocol: str, out_dir: Path) -> None:
-    """Write PROTOCOL's cold items' catalog images as OUT/<cold_item_id>.png (with hook.png and cold_items.json)
+def export_cold_cmd(legacy_protocol: str | None, protocol: str | None, out_dir: Path) -> None:
+    """Write the protocol's cold items' catalog images as OUT/<cold_item_id>.png (with hook.png and cold_items.json)
     to edit with any tool; put the edited ones in an image-folder submission's images/ (docs/attacks.md)."""
     from aipbench.data.export import export_cold_images
+
+    protocol = chosen_protocol(protocol, legacy_protocol, default=None)
     from aipbench.pipeline.loaders import load_dataset
     from aipbench.pipeline.steps import open_store
     from aipbench.protocol import load_protocol
@@ -53,10 +58,11 @@ def export_cold_cmd(protocol: str, out_dir: Path) -> None:
 
 
 @data.command("import")
-@click.argument("protocol")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def import_cmd(protocol: str, file: Path) -> None:
-    """Import FILE (a DVBPR-format .npy, e.g. AmazonMenWithImgPartitioned.npy) for the real-data PROTOCOL.
+@click.argument("args", nargs=-1, metavar="FILE")
+@click.option("--protocol", "protocol", default=None, metavar="NAME|FILE", help="The real-data protocol (required).")
+def import_cmd(args: tuple[str, ...], protocol: str | None) -> None:
+    """Import FILE (a DVBPR-format .npy, e.g. AmazonMenWithImgPartitioned.npy) for the real-data protocol
+    (`aipbench data import --protocol amazon-men-v1 FILE`; the positional `PROTOCOL FILE` is deprecated).
 
     Checked against the protocol: its counts (the paper's Table 2 on the paper's protocols), the file's structure, the listed cold items
     (no user may have interacted with them), every image. Its SHA-256 is measured, printed and recorded
@@ -64,6 +70,10 @@ def import_cmd(protocol: str, file: Path) -> None:
     """
     from aipbench.pipeline.importer import import_data_file
 
+    if len(args) not in (1, 2):
+        raise click.UsageError("give one FILE (and --protocol NAME)")
+    protocol = chosen_protocol(protocol, args[0] if len(args) == 2 else None, default=None)
+    file = Path(args[-1])
     source = import_data_file(protocol, file, log=lambda m: click.echo(m, err=True))
     counts = source["counts"]
     hook = source["hook"]
@@ -72,7 +82,16 @@ def import_cmd(protocol: str, file: Path) -> None:
                f"  counts    {counts['users']:,} users, {counts['items']:,} items, "
                f"{counts['interactions']:,} interactions (the protocol's counts)\n"
                f"  hook      item {hook['item']}" + (f" (asin {hook['asin']})" if hook.get("asin") else "") + "\n"
-               f"  images    {source['image_bytes'] / 1e9:.2f} GB of JPEG bytes, packed as distributed")
+               f"  images    {source['image_bytes'] / 1e9:.2f} GB of JPEG bytes, packed as distributed\n"
+               + _dropped(source.get("dropped_training_records")))
+
+
+def _dropped(dropped: dict | None) -> str:
+    """The training records the import left out, counted (a file imported before they were counted: unknown)."""
+    if dropped is None:
+        return "  dropped   not counted (imported by an earlier aipbench)"
+    return (f"  dropped   {dropped['held_out_repeats']:,} training records of a user's own validation or test item "
+            f"(the three must be disjoint); {dropped['merged_repeats']:,} repeated training records merged")
 
 
 @data.command("weights")

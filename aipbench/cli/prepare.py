@@ -6,14 +6,13 @@ from pathlib import Path
 
 import click
 
-from aipbench.cli.options import device_option
-from aipbench.protocol import DEFAULT_PROTOCOL
+from aipbench.cli.options import chosen_protocol, device_option, protocol_option
 
 __all__ = ["prepare"]
 
 
 @click.command()
-@click.argument("protocol", default=DEFAULT_PROTOCOL)
+@protocol_option()
 @click.option("--only", "only", default=None, metavar="A,B",
               help="Build only these artifacts (and what they need), comma-separated.")
 @click.option("--replicas", type=click.IntRange(1, 10), default=1, show_default=True,
@@ -26,9 +25,10 @@ __all__ = ["prepare"]
               help="Import this build (the id the protocol's pin names, an archive file or its URL) instead of "
                    "training what it holds; then build whatever it lacks.")
 @device_option
-def prepare(protocol: str, only: str | None, replicas: int, seed_file: Path | None, build: str | None,
-            device: str) -> None:
-    """Build PROTOCOL's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench), or import a build of them."""
+def prepare(legacy_protocol: str | None, protocol: str | None, only: str | None, replicas: int, seed_file: Path | None,
+            build: str | None, device: str) -> None:
+    """Build the protocol's artifacts under $AIPBENCH_HOME (default ~/.cache/aipbench), or import a build of them."""
+    protocol = chosen_protocol(protocol, legacy_protocol)
     import time
 
     from aipbench.pipeline.device import resolve_device

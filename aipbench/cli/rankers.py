@@ -6,8 +6,7 @@ import json
 
 import click
 
-from aipbench.cli.options import device_option
-from aipbench.protocol import DEFAULT_PROTOCOL
+from aipbench.cli.options import chosen_protocol, device_option, protocol_option
 
 __all__ = ["rankers"]
 
@@ -18,12 +17,13 @@ def rankers() -> None:
 
 
 @rankers.command("report")
-@click.argument("protocol", default=DEFAULT_PROTOCOL)
+@protocol_option()
 @click.option("--rankers", "names", default=None, metavar="A,B", help="Only these rankers (default: all the protocol's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @device_option
-def report_cmd(protocol: str, names: str | None, as_json: bool, device: str) -> None:
+def report_cmd(legacy_protocol: str | None, protocol: str | None, names: str | None, as_json: bool, device: str) -> None:
     """Clean quality per ranker: test AUC, test HR@N, cooperative cold HR@N (preparing what is missing)."""
+    protocol = chosen_protocol(protocol, legacy_protocol)
     from aipbench.pipeline.prepared import Prepared
     from aipbench.protocol import load_protocol
     from aipbench.rankers.registry import ranker_names, ranker_spec

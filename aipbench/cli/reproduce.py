@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from aipbench.cli.options import device_option
+from aipbench.cli.options import device_option, renamed
 from aipbench.protocol import DEFAULT_PROTOCOL
 from aipbench.reproduce import EXPERIMENTS
 
@@ -36,11 +36,13 @@ def _parse_levels(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where the reproduction files go (default: <results>/<protocol>/reproduce/).")
 @device_option
-@click.option("--subset", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Cold items (the protocol's subset) for Tables 6 and 8 and the figures; the paper's: 100.")
+@click.option("--items", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Only the protocol's subset of N cold items for Tables 6 and 8 and the figures; the paper's: 100.")
+@renamed("--subset", "--items")
 @click.option("--levels", "defense_levels", multiple=True, metavar="DEFENSE=L1,L2,…", callback=_parse_levels,
               help="Table 8: evaluate a defense family at these levels instead of its own (e.g. jpeg=90,10). Repeatable.")
-def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, subset: int,
+def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | None, device: str, items: int,
+              items_alias: int | None,
               defense_levels: dict[str, tuple[int, ...]]) -> None:
     """Reproduce EXPERIMENT (a table, a figure, the paper's claims, or all) on a protocol.
 
@@ -63,5 +65,5 @@ def reproduce(experiment: str, protocol: str, results_dir: Path, out: Path | Non
         click.echo(rep.table())
         click.echo(f"wrote {', '.join(p.name for p in written)} to {folder}")
 
-    run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=subset, defense_levels=defense_levels,
+    run(experiment, protocol=protocol, results_dir=results_dir, device=device, subset=items_alias or items, defense_levels=defense_levels,
         log=log, on_done=done)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
+
+from aipbench.protocol import DEFAULT_PROTOCOL
 
 __all__ = ["submission"]
 
@@ -17,49 +18,69 @@ def submission() -> None:
 
 @submission.command("init")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--name", default=None, help="Submission name (default: the folder's name).")
-def init_cmd(folder: Path, name: str | None) -> None:
-    """Write a commented submission.toml template into FOLDER (never overwrites)."""
-    from aipbench.errors import InputError
-    from aipbench.harness.submission import SUBMISSION_FILE, template
+@click.option("--kind", default="attack", show_default=True, metavar="attack|defense|ranker",
+              help="What the submission is.")
+@click.option("--knowledge", default=None, metavar="LEVEL",
+              help="An attack's knowledge level: insider (default), expert, semantic, classifier or blackbox.")
+@click.option("--type", "defense_type", default=None, metavar="TYPE",
+              help="A defense's type: transform (default), detector or training.")
+@click.option("--name", default=None, help="Submission name (default: the folder's name), made valid.")
+def init_cmd(folder: Path, kind: str, knowledge: str | None, defense_type: str | None, name: str | None) -> None:
+    """Write a commented submission.toml and a runnable stub of that kind and level into FOLDER (never
+    overwrites): the attack stub is a whole small attack using exactly what its level grants."""
+    from aipbench.harness.scaffold import scaffold
 
-    target = folder / SUBMISSION_FILE
-    if target.exists():
-        raise InputError(f"{target}: already exists; not overwriting")
-    name = name or folder.resolve().name
-    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]  # "My Def" -> "my-def": the rule a name obeys
-    if not slug:
-        raise InputError(f"{target}: no submission name can be made of {name!r}; pass --name with letters or digits")
-    folder.mkdir(parents=True, exist_ok=True)
-    target.write_text(template(slug))
-    click.echo(f"wrote {target} (name {slug}); edit it, add attack.py (or images/), then `aipbench evaluate {folder}`")
+    slug, files = scaffold(folder, kind=kind, knowledge=knowledge, defense_type=defense_type, name=name)
+    click.echo(f"wrote {', '.join(str(f) for f in files)} (name {slug})")
+    click.echo(f"next: aipbench submission check {folder} --dry-run   (runs it on `tiny` in seconds), then "
+               f"aipbench evaluate {folder}")
 
 
 @submission.command("check")
 @click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--protocol", default=DEFAULT_PROTOCOL, show_default=True,
+              help="The protocol its fields are checked against (its budget, its rankers).")
+@click.option("--dry-run", is_flag=True,
+              help="Also run it on the tiny protocol (prepared on demand) on a few cold items: seconds, not the "
+                   "hours of an evaluation; nothing is written.")
 @click.option("--unsandboxed", is_flag=True,
-              help="Import the code in a plain child process where no bubblewrap sandbox can run.")
-def check_cmd(folder: Path, unsandboxed: bool) -> None:
-    """Validate FOLDER's submission.toml, import its code in its sandbox and check its class has the methods
-    its kind needs (nothing is prepared or run); print the resolved submission."""
-    from aipbench.harness.code_check import check_code
+              help="Import (and dry-run) the code in a plain child process where no bubblewrap sandbox can run.")
+def check_cmd(folder: Path, protocol: str, dry_run: bool, unsandboxed: bool) -> None:
+    """Validate FOLDER's submission.toml against a protocol, import its code in its sandbox and check its class
+    has the methods its kind needs; with --dry-run run it on `tiny`. Prints the resolved submission."""
+    from aipbench.harness.code_check import check_code, check_fields
     from aipbench.harness.submission import load_submission
+    from aipbench.protocol import load_protocol
 
     sub = load_submission(folder)
-    info = sub.submission
+    check_fields(sub, load_protocol(protocol))
     methods = check_code(sub, sandboxed=not unsandboxed)
+    click.echo(f"ok: {sub.submission.name} ({_described(sub, methods)})")
+    if dry_run:
+        import time
+
+        from aipbench.harness.dry_run import DRY_RUN_ITEMS, DRY_RUN_PROTOCOL, dry_run as run
+
+        start = time.perf_counter()
+        results = run(sub, sandboxed=not unsandboxed, log=lambda m: click.echo(m, err=True))
+        click.echo(results.table())
+        click.echo(f"ok: dry run on {DRY_RUN_PROTOCOL}, {DRY_RUN_ITEMS} cold items, in "
+                   f"{time.perf_counter() - start:.0f} s; next: aipbench evaluate {folder}"
+                   + ("" if protocol == DEFAULT_PROTOCOL else f" --protocol {protocol}"))
+
+
+def _described(sub, methods: list[str]) -> str:
     found = ", ".join(f"{m}()" for m in methods)
     source = f"code {sub.entry}, {found} found" if sub.entry else f"images in {sub.images}"
+    info = sub.submission
     if sub.defense is not None:
         d = sub.defense
         levels = f", {d.parameter} in {list(d.levels)}" if d.parameter else ""
-        click.echo(f"ok: {info.name} ({info.kind}, {d.type}{levels}; {source})")
-        return
+        return f"{info.kind}, {d.type}{levels}; {source}"
     if info.kind == "ranker":
-        click.echo(f"ok: {info.name} (ranker; {source})")
-        return
+        return f"ranker; {source}"
     threat = "unbounded" if sub.threat.norm == "unbounded" else f"linf, epsilon {sub.threat.epsilon}/255"
-    click.echo(f"ok: {info.name} ({info.kind}, {info.knowledge} knowledge, {threat}; {source})")
+    return f"{info.kind}, {info.knowledge} knowledge, {threat}; {source}"
 
 
 @submission.command("context")

@@ -7,19 +7,20 @@ from pathlib import Path
 
 import click
 
-from aipbench.cli.options import device_option, memory_limit_option, sandbox_limits
+from aipbench.cli.options import device_option, memory_limit_option, renamed, sandbox_limits
 
 __all__ = ["verify"]
 
 
 @click.command()
 @click.argument("results_file", type=click.Path(path_type=Path))
-@click.option("--items", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--draw", type=click.IntRange(min=1), default=100, show_default=True,
               help="Cold items to re-run, drawn at random from the set the entry evaluated (as the protocol defines it).")
+@renamed("--items", "--draw")
 @click.option("--seed", type=int, default=None, help="Seed of the draw (default: a random one, recorded).")
 @click.option("--held-out", "seed_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Maintainers: instead, score the entry on the protocol's held-out build made from this secret seed "
-                   "file (`aipbench prepare PROTOCOL --seed-file`), on every cold item it evaluated; the record goes to "
+                   "file (`aipbench prepare --protocol PROTOCOL --seed-file`), on every cold item it evaluated; the record goes to "
                    "<protocol>/held-out/<name>.json and the site ranks by it.")
 @click.option("--submission", "submission", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The entry's submission folder (default: submissions/<name> of this checkout); its hash must match.")
@@ -30,7 +31,7 @@ __all__ = ["verify"]
 @click.option("--unsandboxed", is_flag=True, help="Run the attack code without the OS sandbox (trusted code only).")
 @memory_limit_option
 @device_option
-def verify(results_file: Path, items: int, seed: int | None, seed_file: Path | None, submission: Path | None,
+def verify(results_file: Path, draw: int, draw_alias: int | None, seed: int | None, seed_file: Path | None, submission: Path | None,
            by: str | None, record: Path | None, unsandboxed: bool, memory_limit: float | None, device: str) -> None:
     """Re-run RESULTS_FILE's submission on a seeded random subset of its cold items, on every ranker it
     reports, and compare each item's HR@N with the entry's per-item CSV (and the entry's rows with that CSV).
@@ -50,7 +51,7 @@ def verify(results_file: Path, items: int, seed: int | None, seed_file: Path | N
             return
         from aipbench.leaderboard.verify import verify_entry
 
-        result = verify_entry(results_file, items=items, seed=seed, submission=submission, by=by, record=record,
+        result = verify_entry(results_file, items=draw_alias or draw, seed=seed, submission=submission, by=by, record=record,
                               device=device, isolation=isolation, log=click.echo)
     if not result["passed"]:
         first = (result["self_consistency"] or [""])[0] or (

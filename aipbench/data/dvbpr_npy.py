@@ -214,6 +214,8 @@ def import_dvbpr_npy(path: str | Path, protocol: Protocol, out: str | Path, *, p
     train_users = np.repeat(np.arange(n_users, dtype=np.int64), train_counts)
     keep = (train_items != validation_items[train_users]) & (train_items != test_items[train_users])
     train_indptr, train_items = to_csr(train_users[keep], train_items[keep], n_users)
+    # what the import left out of the file's training records, counted (source.json; `data import` prints it)
+    dropped = {"held_out_repeats": int((~keep).sum()), "merged_repeats": int(keep.sum()) - len(train_items)}
     size = protocol.data.image_size
     placeholder = np.zeros((n_items, 3, 1, 1), dtype=np.uint8)  # the cold-item and hook rules need no pixels
     try:
@@ -228,7 +230,7 @@ def import_dvbpr_npy(path: str | Path, protocol: Protocol, out: str | Path, *, p
     n_bytes = pack_images(images, out / "images.bin", out / "image_offsets.npy")
     dataset = dataclasses.replace(dataset, images=PackedImages(out / "images.bin", out / "image_offsets.npy", size))
     source = {"file": protocol.data.file.name, "sha256": digest, "bytes": path.stat().st_size,
-              "counts": dataclasses.asdict(file.counts), "image_bytes": n_bytes,
+              "counts": dataclasses.asdict(file.counts), "image_bytes": n_bytes, "dropped_training_records": dropped,
               "hook": {"item": int(dataset.hook_item), "asin": item_asin(file.item, int(dataset.hook_item))}}
     return dataset, source
 

@@ -44,6 +44,7 @@ class DetectorContext(Handover):
             raise ValueError("detector training images are not aligned with train_items")
 
     def missing(self, name: str) -> Exception:
+        """What asking for ``name`` raises: a KnowledgeError (a detector never sees the cold items)."""
         return KnowledgeError(f"{name} is not available to a detector's training: it sees only catalog training "
                               f"items ({', '.join(DETECTOR_FIELDS)}), never the evaluated cold items")
 

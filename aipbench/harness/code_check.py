@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aipbench.harness.submission import Submission
+    from aipbench.protocol.schema import Protocol
 
-__all__ = ["IMPORT_TIME_LIMIT", "check_code"]
+__all__ = ["IMPORT_TIME_LIMIT", "check_code", "check_fields"]
 
 IMPORT_TIME_LIMIT = 60.0  # seconds for importing the file (torch alone takes a few)
 
@@ -29,3 +30,19 @@ def check_code(sub: "Submission", *, sandboxed: bool = True, time_limit: float =
     finally:
         worker.close()
     return [str(m) for m in reply.get("methods", [])]
+
+
+def check_fields(sub: "Submission", proto: "Protocol") -> None:
+    """The fields that depend on a protocol: an attack's budget within the protocol's, a training defense's
+    ``defends`` among the protocol's rankers (a one-line InputError naming the file, the key and the rule)."""
+    from aipbench.errors import InputError
+    from aipbench.rankers.registry import ranker_names, ranker_spec
+
+    source = sub.folder / "submission.toml"
+    if sub.submission.kind == "attack" and sub.threat.norm != "unbounded" and sub.threat.epsilon > proto.threat.epsilon:
+        raise InputError(f"{source}: key 'threat.epsilon': {sub.threat.epsilon} is above protocol {proto.name}'s "
+                         f"budget of {proto.threat.epsilon}")
+    defends = sub.defense.defends if sub.defense is not None else None
+    if defends is not None and not ranker_spec(defends).in_protocol(proto):
+        raise InputError(f"{source}: key 'defense.defends': protocol {proto.name} has no ranker {defends!r} (its "
+                         f"rankers: {', '.join(ranker_names(proto))})")

@@ -7,7 +7,6 @@ rebuilt from that checkpoint — only ever inside a sandbox (its worker, or an a
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,7 @@ class RankerTrainingContext(Handover):
     (``feature_extractor``) and its ``features`` of every catalog image, the ``protocol``, the ``seed`` and the
     ``device``, and ``progress(done, total)`` to report how far training is."""
 
-    FIELDS = ("dataset", "feature_extractor", "features", "protocol", "seed", "device", "progress")
-
-
-def progress_line(done: float, total: float) -> None:
-    """What a sandboxed ``progress`` does: one line on the worker's stderr (kept beside the run)."""
-    print(f"progress {done}/{total}", file=sys.stderr, flush=True)
+    FIELDS = ("dataset", "feature_extractor", "features", "protocol", "seed", "device")
 
 
 class CheckpointReader:

@@ -109,9 +109,15 @@ class ImageSource:
 
         holds = {"ranker", "image_model"} & GRANTS[self.sub.submission.knowledge]
         reads = (*self.reads, *(getattr(ranker, "code_folders", ()) if holds else ()))
-        images = run_attack(self.sub.entry_file, self.sub.entry_class, context, workdir=self.run_dir / f"{stem}.work",
-                            time_limit=self.time_limit, isolation=self.isolation, precision=self.prepared.precision,
-                            reads=reads)
+        from aipbench.progress import LiveBar
+
+        bar = LiveBar(f"{self.sub.submission.name} → {target}")  # one live bar per run, from context.progress
+        try:
+            images = run_attack(self.sub.entry_file, self.sub.entry_class, context,
+                                workdir=self.run_dir / f"{stem}.work", time_limit=self.time_limit,
+                                isolation=self.isolation, precision=self.prepared.precision, reads=reads, progress=bar)
+        finally:
+            bar.close()
         seconds = time.perf_counter() - start
         images = self._check(images, items)  # only valid images are kept for a resume
         buffer = io.BytesIO()

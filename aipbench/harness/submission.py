@@ -14,7 +14,7 @@ from aipbench.protocol.config import Range, build, read_toml
 from aipbench.registry import Registry
 
 __all__ = ["REFERENCE_ATTACKS", "SUBMISSION_FILE", "DefenseSpec", "Submission", "SubmissionInfo", "ThreatModel",
-           "load_submission", "reference_submission", "reference_submissions", "template"]
+           "load_submission", "reference_submission", "reference_submissions"]
 
 SUBMISSION_FILE = "submission.toml"
 _ENTRY = re.compile(r"^(?P<file>[A-Za-z0-9_][A-Za-z0-9_\-]*\.py):(?P<cls>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -186,31 +186,3 @@ def reference_submissions(kind: Literal["attack", "defense", "ranker"]) -> Regis
 def reference_submission(name: str, *, kind: Literal["attack", "defense", "ranker"]) -> Submission:
     """The reference submission ``name`` of ``kind``, loaded (an unknown name: a did-you-mean error)."""
     return load_submission(reference_submissions(kind).get(name))
-
-
-def template(name: str) -> str:
-    """A commented ``submission.toml`` to start from (``aipbench submission init``)."""
-    return f'''# aipbench submission — validated by `aipbench evaluate`; every key below is required unless marked.
-
-# Exactly one of the two (top-level keys come before the first [table]):
-entry = "attack.py:Attack"     # code: a class in a file of this folder (reviewed before it is run)
-# images = "images/"           # pre-made images: <cold_item_id>.png for every cold item (fully validated)
-
-[submission]
-name = "{name}"                # lowercase letters, digits, dashes; the leaderboard key
-kind = "attack"
-# What the attack may see (the harness grants exactly this, nothing more):
-#   insider    — the trained ranker, its user embeddings, the catalog
-#   expert     — the ranker's image model (Φ or Φ_e) and the catalog, no user data
-#   semantic   — the catalog images only, no model
-#   classifier — a public pre-trained image classifier only
-#   blackbox   — no model: the ranks a query image reaches for the merchant's own probe accounts (an oracle)
-knowledge = "expert"
-authors = ["Your Name"]
-description = "One paragraph: what the attack does."
-link = ""                      # a paper or repository URL (http/https), or empty
-
-[threat]
-norm = "linf"                  # "linf" (pixel budget) or "unbounded" (semantic edits, no epsilon)
-epsilon = 32                   # 8-bit units: every pixel moves at most 32/255
-'''

@@ -18,18 +18,19 @@ _ATTACK_KNOWLEDGE = {"insa": "insider", "expa": "expert", "c-sema": "semantic", 
 
 
 def _paper_models(entries: list["Entry"], n: str, epsilon: int) -> dict[str, dict]:
-    """The protocol's own rankers as its trusted attack entries (the reference ones, or verified) judge them."""
+    """The protocol's own rankers as its trusted attack entries (the reference ones, one's own, or verified) judge them."""
     models: dict[str, dict] = {}
     for entry in entries:
         doc = entry.document
         name = doc["submission"]["name"]
         if doc.get("kind", "attack") != "attack" or name not in _ATTACK_KNOWLEDGE or \
-                entry.status["status"] not in ("reference", "verified"):
+                entry.status["status"] not in ("reference", "own", "verified"):
             continue
         for row in doc["results"]:
             if row["epsilon"] not in (None, epsilon):
                 continue
             model = models.setdefault(row["ranker"], {"name": row["ranker"], "page": None, "paper": True,
+                                                      "status": entry.status["status"],  # who judged it
                                                       "test_auc": row["clean"]["test_auc"],
                                                       "test_hr": row["clean"]["test_hr"][n], "levels": {}})
             _keep_worst(model["levels"], _ATTACK_KNOWLEDGE[name], name, row["adversarial"]["hr"][n], row["n_items"])

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aipbench.leaderboard.downloads import ranker_downloads
 from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
 from aipbench.leaderboard.plots import histogram_svg, lines_svg
 from aipbench.leaderboard.status import STATUSES
@@ -54,6 +55,17 @@ def _paper_hr(table4: "pd.DataFrame | None", attack: str, ranker: str, n: str) -
     cells = table4[(table4.attack == attack) & (table4.ranker == ranker) & (table4.item_set == "adversarial_cold")]
     by = dict(zip(cells.dataset, cells.value))
     return " / ".join(f"{by[d]:.4f}" for d in ("amazon-men", "tradesy") if d in by) or "–"
+
+
+def _project_protocols() -> set[str]:
+    """The names of the project's own protocols (the checkout's or installation's ``protocols/``)."""
+    from aipbench.errors import InputError
+    from aipbench.paths import protocols_dir
+
+    try:
+        return {p.stem for p in protocols_dir().glob("*.toml")}
+    except InputError:
+        return set()
 
 
 def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | None) -> list[dict]:
@@ -105,37 +117,12 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
     return tables
 
 
-_TRUST = {"verified": 0, "reference": 0, "claimed": 1, "failed": 2}  # rank groups (aipbench.leaderboard.status)
+_TRUST = {"verified": 0, "reference": 0, "own": 0, "claimed": 1, "failed": 2}  # rank groups (aipbench.leaderboard.status)
 
 
 def _group(row: dict) -> int:
     """A row's rank group: scored on the held-out build (-1), else by how far its entry is trusted."""
     return -1 if row["held_out"] is not None else _TRUST[row["status"]]
-# the columns of a ranker table's downloads (CSV and JSON), as the page shows them
-_DOWNLOAD = ("rank", "tied", "name", "status", "knowledge", "epsilon", "coop", "adv", "adv_ci", "delta", "delta_ci",
-             "held_out", "held_out_ci", "lift", "avail", "shift", "p", "significant", "noise", "psnr", "ssim", "flags",
-             "reference")
-
-
-def _downloads(rows: list[dict]) -> tuple[str, str]:
-    """A table's rows as CSV and JSON text (numbers as numbers; intervals as [low, high])."""
-    import io
-    import json
-
-    import pandas as pd
-
-    from aipbench.results.document import spreadsheet_safe
-
-    records = [{k: (None if r.get(k) == "–" else r.get(k)) for k in _DOWNLOAD} for r in rows]
-    flat = pd.DataFrame([{**rec, "adv_ci": json.dumps(rec["adv_ci"]), "delta_ci": json.dumps(rec["delta_ci"]),
-                          "held_out_ci": json.dumps(rec["held_out_ci"]),
-                          "noise": json.dumps(rec["noise"]), "flags": " ".join(rec["flags"] or [])} for rec in records],
-                        columns=list(_DOWNLOAD))
-    buf = io.StringIO()
-    spreadsheet_safe(flat).to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
-    return buf.getvalue(), json.dumps(records, indent=1, sort_keys=True, allow_nan=False) + "\n"
-
-
 def tied_ranks(intervals: list[list[float]]) -> list[int]:
     """Ranks of entries sorted best first, each entry's ΔHR interval given: an entry's rank is one plus the
     number of entries whose interval lies wholly above its own, so entries whose intervals overlap share
@@ -238,11 +225,14 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         alpha = mine[0].document["significance_level"] if mine else 0.01
         paper = PAPER_DATASETS.get(name)
         built_from = sorted({kv for e in everything if e.protocol == name for kv in e.inputs.items()})
-        tables = _ranker_tables(mine, table4, n, paper)
+        # the paper's numbers sit beside the project's protocols only (its real data sets and the embedded worlds
+        # built to mirror them), never beside a protocol of one's own
+        paper_columns = name in _project_protocols()
+        tables = _ranker_tables(mine, table4 if paper_columns else None, n, paper)
         defense_rows = _defense_rows([d for d in defenses if d.protocol == name])
         for table in tables:  # each table downloadable as CSV and JSON
             stem = f"protocol-{name}-{table['name']}"
-            pages[f"{stem}.csv"], pages[f"{stem}.json"] = _downloads(table["rows"])
+            pages[f"{stem}.csv"], pages[f"{stem}.json"] = ranker_downloads(table["rows"])
             table["csv"], table["json"] = f"{stem}.csv", f"{stem}.json"
         model_table = protocol_models(mine + [m for m in models if m.protocol == name], n=n, protocol=name,
                                       page=_submission_page)
@@ -258,6 +248,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
             pages[f"protocol-file-{name}.html"] = file_page
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
             name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from, rankers=tables,
+            paper_columns=paper_columns,
             models=model_table, knowledge=KNOWLEDGE, models_csv=f"protocol-{name}-models.csv",
             models_json=f"protocol-{name}-models.json", defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
             file_page=f"protocol-file-{name}.html" if file_page is not None else None, statuses=STATUSES)

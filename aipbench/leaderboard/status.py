@@ -12,7 +12,8 @@ from pathlib import Path
 
 from aipbench.errors import InputError
 
-__all__ = ["CLAIMED_DIR", "HELD_OUT_DIR", "STATUSES", "VERIFICATIONS_DIR", "check_one_build", "claim_path", "entry_status",
+__all__ = ["CLAIMED_DIR", "HELD_OUT_DIR", "STATUSES", "VERIFICATIONS_DIR", "check_one_build", "claim_path", "committed",
+           "entry_status",
            "held_out_path", "verification_path"]
 
 CLAIMED_DIR, VERIFICATIONS_DIR, HELD_OUT_DIR = "claimed", "verifications", "held-out"
@@ -20,6 +21,8 @@ CLAIMED_DIR, VERIFICATIONS_DIR, HELD_OUT_DIR = "claimed", "verifications", "held
 STATUSES = {
     "verified": "claimed by its submitter and re-run on a random subset of its cold items by a maintainer, within tolerance",
     "reference": "made by the maintainers with this checkout's aipbench (the reference methods; pinned by the test suite)",
+    "own": "results of your own, made with aipbench on your machine and never filed (neither the project's references "
+           "nor a leaderboard entry)",
     "claimed": "someone else's evaluation, checked (schema, seal, protocol and artifact hashes, budgets) but not re-run",
     "failed": "a maintainer's re-run disagreed with the claimed numbers (shown, not deleted; see the record)",
 }
@@ -37,9 +40,21 @@ def held_out_path(entry: Path) -> Path:
     return entry.parent / HELD_OUT_DIR / entry.name
 
 
+def committed(entry: Path) -> bool:
+    """Whether ``entry`` is one of the project's committed documents (under the checkout's ``leaderboard/``)."""
+    from aipbench.errors import InputError
+    from aipbench.paths import project_dir
+
+    try:
+        return Path(entry).resolve().is_relative_to(project_dir("leaderboard").resolve())
+    except InputError:  # an installation without the committed results
+        return False
+
+
 def entry_status(entry: Path, document: dict) -> dict:
     """{"status": one of ``STATUSES``, "claim": the add record or None, "verification": the record or None,
-    "held_out": the held-out record or None}."""
+    "held_out": the held-out record or None}. Where it comes from decides an unfiled entry's status: the
+    project's committed folder (``reference``), anywhere else (``own``)."""
     claim = _read(claim_path(entry))
     record = _read(verification_path(entry))
     if record is not None and record.get("entry_sha256") != document["sha256"]:
@@ -48,7 +63,7 @@ def entry_status(entry: Path, document: dict) -> dict:
     if held is not None and held.get("entry_sha256") != document["sha256"]:
         held = None
     if claim is None:
-        status = "reference"
+        status = "reference" if committed(entry) else "own"
     elif record is None:
         status = "claimed"
     else:

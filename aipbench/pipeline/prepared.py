@@ -122,7 +122,7 @@ class Prepared:
             bad = [int(i) for i, h in zip(ids, image_hashes(images)) if h != self._image_sha256[int(i)]]
             if bad:
                 raise ArtifactError(f"{self.store.dir('dataset')}: the catalog image of item {bad[0]} differs from "
-                                    f"its recorded SHA-256 ({len(bad)} items); run `aipbench prepare {self.protocol.name}`")
+                                    f"its recorded SHA-256 ({len(bad)} items); run `aipbench prepare --protocol {self.protocol.name}`")
             self._images[key] = images
         return self._images[key]
 

@@ -51,7 +51,7 @@ def _build_dataset(store: ArtifactStore, out: Path) -> None:
 
     if DATA_FILE not in store.inputs:
         raise ArtifactError(f"{store.dir('dataset')}: protocol '{protocol.name}' has no imported data set; run "
-                            f"`aipbench data import {protocol.name} PATH/{protocol.data.file.name}`")
+                            f"`aipbench data import --protocol {protocol.name} PATH/{protocol.data.file.name}`")
     dataset, source = import_dvbpr_npy(store.inputs[DATA_FILE], protocol, out, progress=PROGRESS)
     dataset.save_interactions(out / "interactions.npz")
     (out / "source.json").write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")

@@ -161,13 +161,31 @@ class ArtifactStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
+        """Hold the cache folder's lock (one builder at a time, across processes). A folder left holding nothing
+        but its lock — a refused import, a first build that failed — is removed on the way out; whoever waited
+        on that lock finds its file gone and takes the lock of a fresh folder."""
+        path = self.root / ".lock"
+        while True:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a")
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+                if os.fstat(fh.fileno()).st_ino == os.stat(path).st_ino:
+                    break  # the lock of the folder as it is now
+            except FileNotFoundError:
+                pass
+            fh.close()  # the folder was removed while we waited: lock the new one
+        try:
+            yield
+        finally:
+            try:
+                if [p.name for p in self.root.iterdir()] == [".lock"]:
+                    path.unlink()
+                    self.root.rmdir()
+            except OSError:
+                pass
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     # -- building -------------------------------------------------------------------------------------
 
@@ -268,7 +286,7 @@ class ArtifactStore:
         state = self.state(name)
         if state != "ok":
             raise ArtifactError(
-                f"{self.dir(name) / fname}: artifact '{name}' is {state}; run `aipbench prepare {self.protocol.name}`"
+                f"{self.dir(name) / fname}: artifact '{name}' is {state}; run `aipbench prepare --protocol {self.protocol.name}`"
             )
         return self.dir(name) / fname
 
@@ -280,15 +298,15 @@ class ArtifactStore:
         record = manifest["artifacts"].get(name)
         path = self.dir(name) / fname
         if record is None or fname not in record["files"] or not path.is_file():
-            raise ArtifactError(f"{path}: artifact '{name}' is missing; run `aipbench prepare {self.protocol.name}`")
+            raise ArtifactError(f"{path}: artifact '{name}' is missing; run `aipbench prepare --protocol {self.protocol.name}`")
         for dep in self.steps[name].deps:
             dep_record = manifest["artifacts"].get(dep)
             if dep_record is None or record["deps"].get(dep) != self.record_digest(dep_record):
-                raise ArtifactError(f"{path}: artifact '{name}' is stale; run `aipbench prepare {self.protocol.name}`")
+                raise ArtifactError(f"{path}: artifact '{name}' is stale; run `aipbench prepare --protocol {self.protocol.name}`")
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != record["files"][fname]:
             raise ArtifactError(f"{path}: content differs from the manifest's SHA-256 (artifact '{name}' is corrupt); "
-                                f"run `aipbench prepare {self.protocol.name}`")
+                                f"run `aipbench prepare --protocol {self.protocol.name}`")
         return data
 
     def hashes(self) -> dict[str, dict[str, str]]:

@@ -4,6 +4,7 @@ out-of-range values are one-line errors that name the file and the dotted key.""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 import types
 import typing
@@ -70,7 +71,9 @@ def _convert(source: str | Path, key: str, value: Any, tp: Any) -> Any:
         return _convert(source, key, value, inner[0])
     if origin is Literal:
         if value not in get_args(tp) or isinstance(value, bool):
-            raise ConfigError(source, key, f"expected {_type_name(tp)}, got {value!r}")
+            near = difflib.get_close_matches(value, [str(a) for a in get_args(tp)], n=1) if isinstance(value, str) else []
+            close = f"; did you mean '{near[0]}'?" if near else ""
+            raise ConfigError(source, key, f"expected {_type_name(tp)}, got {value!r}{close}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, list):

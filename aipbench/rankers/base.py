@@ -151,6 +151,7 @@ class Ranker(nn.Module, abc.ABC):
         return summed
 
     def all_users(self) -> torch.Tensor:
+        """The ids of every user, 0 .. n_users − 1, on the ranker's device."""
         return torch.arange(self.n_users, device=self.catalog.device)
 
     def catalog_side(self, items: torch.Tensor | None = None) -> Side:

@@ -75,9 +75,11 @@ class Results:
 
     @property
     def rows(self) -> list[dict]:
+        """The document's result rows: one per ranker and budget."""
         return self.document["results"]
 
     def row(self, ranker: str, epsilon: int | None = None) -> dict:
+        """The row of ``ranker`` (at budget ``epsilon`` where given); a KeyError if there is none."""
         for r in self.rows:
             if r["ranker"] == ranker and (epsilon is None or r["epsilon"] == epsilon):
                 return r
@@ -143,6 +145,7 @@ class DefenseResults:
         return defense_table(self.document)
 
     def write(self, out: str | Path) -> Path:
+        """Write the document to ``out`` (JSON), validated first, atomically."""
         return write_document(self.document, out)
 
 

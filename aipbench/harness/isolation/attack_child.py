@@ -14,9 +14,10 @@ import numpy as np
 
 from aipbench.errors import one_line
 
-__all__ = ["MappedFile", "PackedFiles", "RESULT", "FAILED", "attack_images", "main", "unpack"]
+__all__ = ["FAILED", "PROGRESS", "RESULT", "MappedFile", "PackedFiles", "attack_images", "main", "unpack"]
 
 RESULT, FAILED = b"R", b"X"  # the child's last message: its images (.npy), or its error (JSON)
+PROGRESS = b"P"  # before it: [done, total] (JSON) as often as context.progress is called, throttled
 
 
 class MappedFile:
@@ -86,11 +87,13 @@ def main(argv: list[str]) -> int:
     try:
         import torch
 
+        from aipbench.progress import Throttle, reporting
         from aipbench.rankers.precision import apply_precision
 
         loaded = torch.load(context_file, weights_only=False)  # the harness's own objects
         apply_precision(loaded.get("precision"))
-        arr = attack_images(entry_file, class_name, unpack(loaded, channel))
+        with reporting(Throttle(lambda done, total: channel.send(PROGRESS + json.dumps([done, total]).encode()))):
+            arr = attack_images(entry_file, class_name, unpack(loaded, channel))
         buffer = io.BytesIO()
         np.save(buffer, arr, allow_pickle=False)
         channel.send(RESULT + buffer.getvalue())

@@ -14,12 +14,15 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
-from aipbench.harness.isolation.attack_child import FAILED, RESULT, MappedFile, PackedFiles, attack_images
+from aipbench.progress import parse as parse_progress
+from aipbench.progress import reporting
+from aipbench.harness.isolation.attack_child import FAILED, PROGRESS, RESULT, MappedFile, PackedFiles, attack_images
 from aipbench.harness.isolation.channel import ChannelClosed, ChannelTimeout, ChannelTooLarge
 from aipbench.harness.isolation.limits import current_limits, limit_hit
 from aipbench.harness.isolation.oracle_link import QUERY, answer, client_for
@@ -31,6 +34,7 @@ __all__ = ["DEFAULT_TIME_LIMIT", "run_attack"]
 
 DEFAULT_TIME_LIMIT = 3600  # seconds per attack run
 MAX_QUERY_BYTES = 1 << 30  # one oracle query message (a larger one ends the run)
+MAX_PROGRESS = 200  # bytes of a progress message read
 
 
 def pack(context, binds: Binds, precision: str | None) -> tuple[dict, object | None]:
@@ -55,11 +59,13 @@ def pack(context, binds: Binds, precision: str | None) -> tuple[dict, object | N
 
 
 def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, time_limit: float = DEFAULT_TIME_LIMIT,
-               isolation: str = "sandbox", precision: str | None = None, reads: tuple[Path, ...] = ()) -> np.ndarray:
+               isolation: str = "sandbox", precision: str | None = None, reads: tuple[Path, ...] = (),
+               progress: Callable[[float, float], None] | None = None) -> np.ndarray:
     """Instantiate ``class_name`` from ``entry_file``, call ``run(context)`` and return what it returned as
     an array (validated by the caller). ``reads``: other submission folders the child may read (the defense
-    an adaptive attack runs against, whose code it imports). Errors are one-line InputErrors; the traceback
-    goes to ``workdir/traceback.txt``."""
+    an adaptive attack runs against, whose code it imports); ``progress``: gets the (done, total) the attack
+    reports (``context.progress``). Errors are one-line InputErrors; the traceback goes to
+    ``workdir/traceback.txt``."""
     entry_file, workdir = Path(entry_file).resolve(), Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if isolation not in ISOLATIONS:
@@ -67,7 +73,8 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
     if isolation == "none":
         check_in_process(entry_file.parent, *reads)
         try:
-            return attack_images(entry_file, class_name, context)
+            with reporting(progress):
+                return attack_images(entry_file, class_name, context)
         except Exception as err:  # noqa: BLE001 — everything the attack does wrong is reported
             (workdir / "traceback.txt").write_text(traceback.format_exc())
             raise InputError(f"{entry_file}: {class_name} failed: {one_line(err)} "
@@ -92,7 +99,8 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
         # a message: float64 images of the right shape at most, or an oracle query of up to 1 GiB
         cap = max(8 * int(np.prod(context.cold_images.shape)) + (1 << 20), MAX_QUERY_BYTES)
         return _converse(child, oracle, entry_file=entry_file, class_name=class_name, workdir=workdir,
-                         deadline=time.monotonic() + time_limit, time_limit=time_limit, cap=cap, limits=limits)
+                         deadline=time.monotonic() + time_limit, time_limit=time_limit, cap=cap, limits=limits,
+                         progress=progress)
     finally:
         if child is not None:
             child.close()
@@ -104,14 +112,29 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
             shutil.rmtree(binds.scratch, ignore_errors=True)
 
 
+def _pass_on(progress, data: bytes) -> None:
+    """A progress message to the live bar; one that is not two numbers is dropped (it is only a display)."""
+    try:
+        done, total = json.loads(data)
+    except (ValueError, TypeError):
+        return
+    checked = parse_progress(done, total)
+    if progress is not None and checked is not None:
+        progress(*checked)
+
+
 def _converse(child: Child, oracle, *, entry_file: Path, class_name: str, workdir: Path, deadline: float,
-              time_limit: float, cap: int, limits) -> np.ndarray:
-    """Answer the child's oracle queries until it sends its images or its error, exits, or runs out of time."""
+              time_limit: float, cap: int, limits, progress=None) -> np.ndarray:
+    """Answer the child's oracle queries and pass on its progress until it sends its images or its error, exits,
+    or runs out of time."""
     while True:
         try:
             message = child.channel.recv(max_bytes=cap, deadline=deadline)
             if message[:1] == QUERY and oracle is not None:
                 child.channel.send(answer(oracle, message[1:]), deadline=deadline)
+                continue
+            if message[:1] == PROGRESS:
+                _pass_on(progress, message[1:MAX_PROGRESS])
                 continue
         except ChannelTimeout:
             raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None

@@ -6,14 +6,26 @@ unpickled only inside those attacks' own sandboxes."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 from aipbench.errors import InputError
 from aipbench.harness.isolation.trust import check_in_process
 from aipbench.harness.isolation.worker import Worker, close_all
+from aipbench.progress import LiveBar
 
 __all__ = ["SandboxedDefense", "close_all", "open_defense"]
+
+
+@contextlib.contextmanager
+def _bar(what: str):
+    """A live bar for one long call (``fit``, ``train``), fed by the code's ``context.progress``."""
+    bar = LiveBar(what)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 _MAX_STATE = 1 << 30  # bytes of a defense's state handed to adaptive attacks
 
@@ -78,7 +90,9 @@ class SandboxedDefense:
 
     def fit(self, context) -> None:
         """Fit the detector on ``context``'s fields (the harness has checked them: no cold item among them)."""
-        self._worker.request({"op": "fit"}, payload=self._worker.pickled(context._fields), what=self._what("fit"))
+        with _bar(self._what("fit")) as bar:
+            self._worker.request({"op": "fit"}, payload=self._worker.pickled(context._fields), what=self._what("fit"),
+                                 progress=bar)
 
     def state_sha256(self) -> str | None:
         """The fitted detector's state digest (``hashing.state_sha256``), if it is a torch module."""
@@ -94,8 +108,9 @@ class SandboxedDefense:
         from aipbench.harness.isolation.returns import checkpoint_cap, read_checkpoint
 
         cap = checkpoint_cap(context.undefended)
-        _, data = self._worker.request({"op": "train"}, payload=self._worker.pickled(context._fields),
-                                       what=self._what("train"), receive=cap)
+        with _bar(self._what("train")) as bar:
+            _, data = self._worker.request({"op": "train"}, payload=self._worker.pickled(context._fields),
+                                           what=self._what("train"), receive=cap, progress=bar)
         file, cls = self._aipbench_source[:2]
         return read_checkpoint(data, source=f"{file}: the ranker {cls}.train returned", cap=cap)
 

@@ -44,7 +44,7 @@ class _Ranker:
             from aipbench.pipeline.store import deterministic_torch
 
             fields = load_object(payload)
-            context = contract.RankerTrainingContext(**fields, progress=contract.progress_line)
+            context = contract.RankerTrainingContext(**fields)
             torch.manual_seed(fields["seed"])
             with deterministic_torch():
                 ranker = self.train(context)

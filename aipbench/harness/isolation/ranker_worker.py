@@ -173,8 +173,14 @@ def submitted_ranker(sub: "Submission", sub_hash: str, prepared: "Prepared", *, 
             start = time.perf_counter()
             fields = {"dataset": dataset, "feature_extractor": extractor, "features": features, "protocol": protocol,
                       "seed": protocol.data.seed, "device": "cpu"}
-            _, data = worker.request({"op": "train"}, payload=worker.pickled(fields), what=f"{cls}.train (training)",
-                                     receive=MAX_RANKER_BYTES)
+            from aipbench.progress import LiveBar
+
+            bar = LiveBar(f"{name}: training")  # from the code's context.progress
+            try:
+                _, data = worker.request({"op": "train"}, payload=worker.pickled(fields),
+                                         what=f"{cls}.train (training)", receive=MAX_RANKER_BYTES, progress=bar)
+            finally:
+                bar.close()
             trained_s = time.perf_counter() - start
         ranker = _served(worker, (file, cls, name, instance), data, f"{file}: the ranker {cls} trained",
                          dataset=dataset, inputs=(extractor, features, protocol))

@@ -28,11 +28,19 @@ from aipbench.harness.isolation.limits import current_limits, limit_hit
 from aipbench.harness.isolation.process import Child
 from aipbench.harness.isolation.scratch import Binds, make_scratch
 from aipbench.harness.isolation.trust import require_sandbox
+from aipbench.progress import parse as parse_progress
 
 __all__ = ["MAX_REPLY", "Worker", "close_all"]
 
 MAX_REPLY = 1 << 16  # bytes of one JSON reply
 _LIVE: set["Worker"] = set()
+
+
+def _pass_on(progress, value) -> None:
+    """A progress report to the live bar; one that is not two numbers is dropped (it is only a display)."""
+    checked = parse_progress(*value) if isinstance(value, list) and len(value) == 2 else None
+    if progress is not None and checked is not None:
+        progress(*checked)
 
 
 def close_all() -> None:
@@ -81,9 +89,10 @@ class Worker:
     # -- the conversation -------------------------------------------------------------------------------------
 
     def request(self, message: dict, *, what: str, payload: bytes | None = None, fds: tuple[int, ...] = (),
-                receive: int | None = None):
+                receive: int | None = None, progress: Callable[[float, float], None] | None = None):
         """Send a request (and its ``payload``), read the JSON reply (and, with ``receive``, the bytes after it,
-        at most that many), all before the call's time limit. Any failure of the conversation closes the worker."""
+        at most that many), all before the call's time limit; the progress the code reports on the way goes to
+        ``progress``. Any failure of the conversation closes the worker."""
         if self.child is None or self.closed:
             raise InputError(f"{self.file}: the {self.role}'s process is gone (an earlier call failed)")
         channel, deadline = self.child.channel, time.monotonic() + self.limit()
@@ -92,6 +101,9 @@ class Worker:
             if payload is not None:
                 channel.send(payload, deadline=deadline)
             reply = json.loads(channel.recv(max_bytes=MAX_REPLY, deadline=deadline), parse_constant=_no_constant)
+            while isinstance(reply, dict) and list(reply) == ["progress"]:  # the code's progress(done, total)
+                _pass_on(progress, reply["progress"])
+                reply = json.loads(channel.recv(max_bytes=MAX_REPLY, deadline=deadline), parse_constant=_no_constant)
             if not isinstance(reply, dict):
                 raise ValueError("not a JSON object")
             data = channel.recv(max_bytes=receive, deadline=deadline) if receive and "error" not in reply else None

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
+from aipbench.progress import Throttle, reporting
 
 __all__ = ["load_object", "serve"]
 
@@ -61,7 +62,8 @@ def serve(fd: str, setup: str, handler: Handler, *, source: Callable[[], str]) -
         data = None
         try:
             _receive_buffers(message, fds, buffers, held)
-            reply, data = handler(message, buffers, payload)
+            with reporting(Throttle(lambda done, total: channel.send(json.dumps({"progress": [done, total]}).encode()))):
+                reply, data = handler(message, buffers, payload)
         except InputError as err:
             reply = {"error": str(err)[:MAX_MESSAGE], "traceback": getattr(err, "traceback_text", None),
                      "report": getattr(err, "report_path", None)}
