@@ -52,10 +52,7 @@ def test_a_stub_s_dry_run_on_tiny(tmp_path, tiny_rankers):
 @pytest.mark.parametrize("plant,rule", [
     (lambda f: f.write_text(f.read_text().replace("class Attack:", "class Atack:")), "did you mean 'Atack'"),
     (lambda f: f.write_text(f.read_text().replace("class Attack:", "class Attack(:")), "importing it failed"),
-    (lambda f: f.write_text(f.read_text().replace("import numpy as np", "import nunpy as np")), "No module named 'nunpy'"),
-    (lambda f: f.write_text(f.read_text().replace("    def run(self, context):", "    def runn(self, context):")),
-     "has no method run"),
-])
+])  # an import that fails and a missing run(): tests/test_submission.py, on copies of the reference attacks
 def test_a_planted_mistake_in_the_code_is_one_line(tmp_path, plant, rule):
     folder = init(tmp_path, "attack", "--knowledge", "insider")
     plant(folder / "attack.py")

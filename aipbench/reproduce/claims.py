@@ -21,7 +21,7 @@ from aipbench.reproduce.claim_checks import (DRAMATIC, amr_vulnerable, attacks_g
                                               integrity_over_availability, larger_eps_improves, shifts_positive,
                                               shorter_embeddings_vulnerable, small_eps_suffices, taamr_like_csema)
 
-__all__ = ["CLAIMS", "NOT_CHECKED", "Claim", "check_claims"]
+__all__ = ["CLAIMS", "NOT_CHECKED", "Claim", "check_claims", "claims_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,3 +118,17 @@ def check_claims(cells_of: Callable[[str], list[dict]]) -> list[dict]:
                     "holds": None if holds is None else bool(holds), "evidence": evidence,
                     "experiments": list(claim.needs)})
     return out
+
+
+def claims_markdown(document: str) -> str:
+    """The claims of a committed ``claims.json`` (a repository path) as docs/reproduction.md's table: verdict,
+    claim, evidence (generated into the page, so the two cannot drift)."""
+    import json
+
+    from aipbench.paths import project_dir
+
+    claims = json.loads((project_dir("leaderboard").parent / document).read_text())["claims"]
+    verdict = {True: "holds", False: "**does not hold**", None: "undecided"}
+    lines = ["| | claim (the paper's sentence: `aipbench reproduce claims` prints it) | evidence |", "|---|---|---|"]
+    lines += [f"| {verdict[c['holds']]} | {c['claim']} | {c['evidence'].replace('|', chr(92) + '|')} |" for c in claims]
+    return "\n".join(lines) + "\n"
