@@ -122,6 +122,27 @@ def test_build_from_the_committed_results(tmp_path):
     # and synthetic-v1's, re-made the same way: intervals, and the AMR defense's and the detector's flags
     v1 = pages["protocol-synthetic-v1.html"]
     assert re.search(r"\[0\.\d+, 0\.\d+\]", v1) and "clean-cost" in v1 and "detector-false-alarms" in v1
+    # charts drawn by matplotlib: on synthetic-v2's page a lift heatmap and one budget curve per ranker, every
+    # bounded attack entry a series (controls included, dotted) with the cooperative baseline; the controls are
+    # listed after the attacks and never ranked
+    curves = re.findall(r'<figure class="chart budget-curve">(.*?)</figure>', v2, flags=re.S)
+    bounded = {p.stem for p in (COMMITTED / "synthetic-v2").glob("*.json")
+               if json.loads(p.read_text()).get("kind", "attack") == "attack"
+               and json.loads(p.read_text())["submission"]["threat"]["norm"] == "linf"}
+    assert len(curves) == 4 and all(c.count('id="series-') == len(bounded) for c in curves)
+    assert all('id="baseline-cooperative"' in c and 'id="band-insa"' in c for c in curves)
+    attacks = [p for p in (COMMITTED / "synthetic-v2").glob("*.json") if json.loads(p.read_text()).get("kind", "attack") == "attack"]
+    assert 'id="lift-heatmap"' in v2 and v2.count('id="cell-') == 4 * len(attacks)
+    ranks = {name: rank for name, rank in re.findall(r'<tr id="vbpr-([\w-]+)"[^>]*>\s*<td>(.*?)</td>', v2)}
+    assert "control" in ranks["noise"] and "control" in ranks["hook-copy"]
+    assert all(re.fullmatch(r"=?\d+", rank) for name, rank in ranks.items() if name not in ("noise", "hook-copy"))
+    # a defense page: its worst case per level beside the undefended line, per ranker
+    jpeg = pages["submission-synthetic-v2-jpeg.html"]
+    chart = re.search(r'<figure class="chart" id="defense-chart">(.*?)</figure>', jpeg, flags=re.S).group(1)
+    assert chart.count('id="series-') == 4 and chart.count('id="baseline-') == 4 and "undefended →" in jpeg
+    # the index: the default protocol first, the controls marked
+    index = pages["index.html"]
+    assert index.index(">synthetic-v2</a>") < index.index(">synthetic-v1</a>") and "(control)" in index
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 
@@ -180,5 +201,15 @@ def test_site_in_headless_chromium(served_site, tmp_path):
         assert names() == ascending[::-1]
         driver.save_screenshot(str(tmp_path / "protocol.png"))
         assert (tmp_path / "protocol.png").stat().st_size > 10_000
+        # every chart renders with a size, and no page is wider than the 1280 px window (wide tables scroll
+        # inside their own box)
+        for page in ("index.html", "protocol-synthetic-v2.html", "submission-synthetic-v2-jpeg.html",
+                     "submission-synthetic-v2-insa.html"):
+            driver.get(f"{served_site}/{page}")
+            sizes = driver.execute_script("return Array.from(document.querySelectorAll('figure.chart svg'))"
+                                          ".map(s => [s.getBoundingClientRect().width, s.getBoundingClientRect().height])")
+            assert all(w > 100 and h > 100 for w, h in sizes), (page, sizes)
+            assert page == "index.html" or sizes
+            assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280, page
     finally:
         driver.quit()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from conftest import attack_folder, defense_folder, trusting_test_code
 
 import aipbench
@@ -41,6 +43,22 @@ def test_overlapping_intervals_share_a_rank():
     # best first: A and B overlap (tied 1st); C is below both; D overlaps C only
     assert tied_ranks([[0.5, 0.9], [0.4, 0.6], [0.1, 0.3], [0.0, 0.2]]) == [1, 1, 3, 3]
     assert tied_ranks([[3, 3], [2, 2], [1, 1]]) == [1, 2, 3]
+    # a chain of overlaps is not one tie: C overlaps B but not A, so it starts its own rank
+    assert tied_ranks([[0.5, 0.9], [0.35, 0.6], [0.2, 0.4], [0.0, 0.1]]) == [1, 1, 3, 4]
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.3)), min_size=1, max_size=12))
+def test_every_two_entries_sharing_a_rank_overlap(centres):
+    intervals = sorted(([c - w, c + w] for c, w in centres), key=lambda iv: -(iv[0] + iv[1]))
+    ranks = tied_ranks(intervals)
+    assert ranks[0] == 1 and ranks == sorted(ranks)
+    for i in range(len(intervals)):
+        for j in range(i + 1, len(intervals)):
+            if ranks[i] == ranks[j]:
+                (lo_i, hi_i), (lo_j, hi_j) = intervals[i], intervals[j]
+                assert lo_i <= hi_j and lo_j <= hi_i
+            else:  # competition ranking: a rank is one more than the entries above it
+                assert ranks[j] == j + 1 or ranks[j] == ranks[j - 1]
 
 
 def _attack(tmp_path: Path, body: str, *, epsilon: int = 8) -> Path:

@@ -122,18 +122,19 @@ def model_downloads(rows: list[dict]) -> tuple[str, str]:
 
 def ranker_context(entry: "Entry", *, protocol_page: str) -> dict:
     """A ranker submission's page: its manifest, clean quality, robustness per level and every attack's rows."""
-    from aipbench.leaderboard.plots import lines_svg
+    from aipbench.leaderboard.charts import budget_chart
     from aipbench.leaderboard.status import STATUSES
 
     doc = entry.document
     sub = doc["submission"]
     n = str(doc["robustness"]["hit_rank"])
     link = sub["link"] if sub["link"].startswith(("https://", "http://")) else None  # never javascript: and co
-    sweep = {name: [(r["epsilon"], r["adversarial"]["hr"][n]) for r in a["results"] if r["epsilon"] is not None]
-             for name, a in doc["attacks"].items()}
+    sweep = {name: [(r["epsilon"], r["adversarial"]["hr"][n],
+                     r.get("intervals", {}).get("adversarial", {}).get("hr", {}).get(n))
+                    for r in a["results"] if r["epsilon"] is not None] for name, a in doc["attacks"].items()}
     sweep = {name: points for name, points in sweep.items() if len(points) > 1}
-    sweep_svg = lines_svg(sweep, title=f"{sub['name']}: adversarial HR@{n} against the budget", x_label="ε (8-bit units)",
-                          y_label=f"HR@{n}") if sweep else None
+    sweep_svg = budget_chart(sweep, title=f"{sub['name']}: adversarial HR@{n} against the budget", y_label=f"HR@{n}",
+                             controls=("noise", "hook-copy")) if sweep else None
     levels = [(level, doc["robustness"]["by_knowledge"].get(level)) for level in KNOWLEDGE]
     return {"s": sub, "doc": doc, "n": n, "protocol": entry.protocol, "protocol_page": protocol_page,
             "safe_link": link, "levels": levels, "sweep_svg": sweep_svg, "status": entry.status, "statuses": STATUSES}

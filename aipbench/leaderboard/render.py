@@ -10,8 +10,8 @@ import numpy as np
 
 from aipbench.leaderboard.downloads import ranker_downloads
 from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
-from aipbench.leaderboard.plots import histogram_svg, lines_svg
 from aipbench.leaderboard.status import STATUSES
+from aipbench.leaderboard.views import CONTROLS, defense_view, protocol_charts, submission_view
 from aipbench.results.references import PAPER_DATASETS
 
 if TYPE_CHECKING:
@@ -99,18 +99,21 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                     "held_out_ci": None if h is None else h["delta_hr_interval"], "n_items": r["n_items"],
                 })
         full = max((r["n_items"] for r in rows), default=0)  # an entry run on a subset of the cold items says so
-        rows = [{**row, "subset": row["n_items"] < full} for row in rows]
+        rows = [{**row, "subset": row["n_items"] < full, "control": row["name"] in CONTROLS} for row in rows]
         # scored on the held-out build first, by that score; then verified and reference entries, claimed, failed,
         # by ΔHR within each (tied ranks)
         rows.sort(key=lambda r: (_group(r), -(r["delta"] if r["held_out"] is None else r["held_out"]), r["name"]))
         offset = 0
-        for group in sorted({_group(r) for r in rows}):
+        for group in sorted({_group(r) for r in rows} - {CONTROL_GROUP}):
             members = [r for r in rows if _group(r) == group]
             ranks = tied_ranks([r["held_out_ci"] or [r["held_out"]] * 2 if group < 0 else r["delta_ci"] or [r["delta"]] * 2
                                 for r in members])
             for row, rank in zip(members, ranks):
                 row["rank"], row["tied"] = offset + rank, ranks.count(rank) > 1
             offset += len(members)
+        for row in rows:  # the controls are shown below the attacks, never ranked among them
+            if row["control"]:
+                row["rank"], row["tied"] = None, False
         if paper_dataset and table4 is not None:
             rows += _paper_rows(table4, paper_dataset, ranker)
         tables.append({"name": ranker, "rows": rows})
@@ -120,14 +123,29 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
 _TRUST = {"verified": 0, "reference": 0, "own": 0, "claimed": 1, "failed": 2}  # rank groups (aipbench.leaderboard.status)
 
 
+CONTROL_GROUP = 9
+
+
 def _group(row: dict) -> int:
-    """A row's rank group: scored on the held-out build (-1), else by how far its entry is trusted."""
+    """A row's rank group: scored on the held-out build (-1), else by how far its entry is trusted; the controls
+    apart, after every attack."""
+    if row["control"]:
+        return CONTROL_GROUP
     return -1 if row["held_out"] is not None else _TRUST[row["status"]]
 def tied_ranks(intervals: list[list[float]]) -> list[int]:
-    """Ranks of entries sorted best first, each entry's ΔHR interval given: an entry's rank is one plus the
-    number of entries whose interval lies wholly above its own, so entries whose intervals overlap share
-    a rank (tied), as a result table that reports its uncertainty should."""
-    return [1 + sum(1 for lo_j, _ in intervals if lo_j > hi) for _, hi in intervals]
+    """Ranks of entries sorted best first, each entry's ΔHR interval given, such that every two entries sharing a
+    rank have overlapping intervals: walking down the order, an entry joins the current tie if its interval
+    overlaps the interval of every entry in it, else starts a new one at its own position (competition
+    ranking: 1, 1, 3). Overlap is not transitive, so ties never chain across a gap."""
+    ranks, group = [], []
+    for k, (lo, hi) in enumerate(intervals):
+        if group and all(lo <= g_hi and g_lo <= hi for g_lo, g_hi in group):
+            group.append((lo, hi))
+            ranks.append(ranks[-1])
+        else:
+            group = [(lo, hi)]
+            ranks.append(k + 1)
+    return ranks
 
 
 def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]:
@@ -143,7 +161,7 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
         if adv.empty:
             continue
         rows.append({
-            "name": f"{attack} (reported in the paper)", "page": None, "paper": True, "rank": None,
+            "name": f"{attack} (reported in the paper)", "page": None, "paper": True, "rank": None, "control": False,
             "knowledge": {"insa": "insider", "expa": "expert"}.get(attack, "semantic"), "epsilon": 32 if attack != "c-sema" else "–",
             "coop": float(coop.iloc[0]), "adv": float(adv.value.iloc[0]), "delta": float(adv.value.iloc[0] - coop.iloc[0]),
             "lift": float(adv.value.iloc[0] / coop.iloc[0]) if coop.iloc[0] > 0 else None,
@@ -173,37 +191,6 @@ def _protocol_file_page(name: str, env) -> str | None:
                                                          file_sha256=hashlib.sha256(data).hexdigest(), sha256=proto.sha256)
 
 
-def _submission_context(entry: "Entry", n: str) -> dict:
-    doc = entry.document
-    sub = doc["submission"]
-    link = sub["link"] if sub["link"].startswith(("https://", "http://")) else None  # never javascript: and co
-    sweep = {}
-    for r in doc["results"]:
-        if r["epsilon"] is not None:
-            sweep.setdefault(r["ranker"], []).append((r["epsilon"], r["adversarial"]["hr"][n]))
-    sweep_svg = (lines_svg(sweep, title=f"adversarial HR@{n} against the budget", x_label="ε (8-bit units)",
-                           y_label=f"HR@{n}") if any(len(v) > 1 for v in sweep.values()) else None)
-    histograms = []
-    if entry.items is not None:
-        own = sub["threat"]["epsilon"]
-        for ranker in [r["ranker"] for r in _main_rows(entry)]:
-            rows = entry.items[(entry.items.ranker == ranker)
-                               & ((entry.items.epsilon == own) if own is not None else entry.items.epsilon.isna())]
-            if len(rows):
-                histograms.append(histogram_svg(
-                    {"cooperative": rows[f"cooperative_hr@{n}"].to_numpy(np.float64),
-                     "adversarial": rows[f"adversarial_hr@{n}"].to_numpy(np.float64)},
-                    title=f"{ranker}: per-item HR@{n}", x_label=f"{ranker}: HR@{n} of a cold item over users"))
-    examples = doc.get("examples", {})
-    return {
-        "s": sub, "doc": doc, "protocol": entry.protocol, "protocol_page": _protocol_page(entry.protocol),
-        "threat": _threat(sub), "safe_link": link, "k": n, "n": n,
-        "sheet": base64.b64encode(entry.examples_png).decode() if entry.examples_png else None,
-        "sheet_rows": examples.get("rows", []), "sheet_items": examples.get("items", []),
-        "sweep_svg": sweep_svg, "histograms": histograms, "status": entry.status, "statuses": STATUSES,
-    }
-
-
 def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None = None) -> dict[str, str]:
     """The site as {file name: HTML}: an index, a page per protocol and per submission. Pure: the same
     entries and references give the same bytes."""
@@ -229,6 +216,8 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         # built to mirror them), never beside a protocol of one's own
         paper_columns = name in _project_protocols()
         tables = _ranker_tables(mine, table4 if paper_columns else None, n, paper)
+        budget = max((r["epsilon"] for e in mine for r in e.document["results"] if r["epsilon"] is not None), default=32)
+        charts = protocol_charts(mine, n, epsilon=budget, rankers=[t["name"] for t in tables])
         defense_rows = _defense_rows([d for d in defenses if d.protocol == name])
         for table in tables:  # each table downloadable as CSV and JSON
             stem = f"protocol-{name}-{table['name']}"
@@ -248,7 +237,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
             pages[f"protocol-file-{name}.html"] = file_page
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
             name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from, rankers=tables,
-            paper_columns=paper_columns,
+            paper_columns=paper_columns, charts=charts,
             models=model_table, knowledge=KNOWLEDGE, models_csv=f"protocol-{name}-models.csv",
             models_json=f"protocol-{name}-models.json", defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
             file_page=f"protocol-file-{name}.html" if file_page is not None else None, statuses=STATUSES)
@@ -256,18 +245,24 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
                           "entries": mine + [e for e in defenses + models if e.protocol == name]})
     submissions = []
     for e in entries:
-        pages[_submission_page(e)] = env.get_template("submission.html").render(**_submission_context(e, n))
+        pages[_submission_page(e)] = env.get_template("submission.html").render(
+            **submission_view(e, n, protocol_page=_protocol_page(e.protocol), main_rows=_main_rows(e), threat=_threat))
         best = max(_main_rows(e), key=lambda r: r["delta"]["hr"][n])
         submissions.append({"name": e.name, "page": _submission_page(e), "protocol": e.protocol,
                             "knowledge": e.document["submission"]["knowledge"], "threat": _threat(e.document["submission"]),
                             "best_delta": best["delta"]["hr"][n], "best_ranker": best["ranker"],
-                            "authors": ", ".join(e.document["submission"]["authors"]), "status": e.status["status"]})
+                            "authors": ", ".join(e.document["submission"]["authors"]), "status": e.status["status"],
+                            "control": e.name in CONTROLS})
+    # the default protocol first; within a protocol the attacks, then the controls
+    protocols.sort(key=lambda p: (p["name"] != DEFAULT_PROTOCOL, p["name"]))
+    submissions.sort(key=lambda s: (s["protocol"] != DEFAULT_PROTOCOL, s["protocol"], s["control"], s["name"]))
     for m in models:
         pages[_submission_page(m)] = env.get_template("ranker.html").render(**ranker_context(m, protocol_page=_protocol_page(m.protocol)))
     for d in defenses:
         doc = d.document
         pages[_submission_page(d)] = env.get_template("defense.html").render(
-            s=doc["submission"], doc=doc, n=doc["hit_rank"], protocol=d.protocol, protocol_page=_protocol_page(d.protocol))
+            s=doc["submission"], doc=doc, n=doc["hit_rank"], protocol=d.protocol, protocol_page=_protocol_page(d.protocol),
+            **defense_view(d))
     defense_list = []
     for d in defenses:
         rows = d.document["results"]
@@ -291,6 +286,7 @@ def _defense_rows(defenses: list["Entry"]) -> list[dict]:
                          "level": "–" if r["level"] is None else r["level"],
                          "test_hr_before": r["clean"]["undefended"]["test_hr"], "test_hr": r["clean"]["defended"]["test_hr"],
                          "coop": r["clean"]["defended"]["cooperative_hr"], "worst": r["worst_case"]["hr"],
+                         "undefended": max(side["undefended"]["hr"] for side in r["attacks"].values()),
                          "by": f"{r['worst_case']['attack']} ({r['worst_case']['mode']})",
                          "flags": [f["flag"] for f in r.get("flags", [])], "checked": "checks" in d.document})
     return rows

@@ -1,0 +1,106 @@
+"""What the leaderboard's pages show beside their tables, as charts: a submission's budget curves (with intervals)
+and per-item distributions; a protocol's attacks against ε per ranker, with the cooperative baseline and the
+controls, and its attack × ranker lift heatmap; a defense's worst case per level beside the undefended system."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aipbench.leaderboard.charts import budget_chart, defense_chart, distribution_chart, lift_heatmap
+from aipbench.leaderboard.status import STATUSES
+
+if TYPE_CHECKING:
+    from aipbench.leaderboard.entries import Entry
+
+__all__ = ["CONTROLS", "defense_view", "protocol_charts", "submission_view"]
+
+CONTROLS = ("noise", "hook-copy")  # the lower and the upper control: shown apart, never ranked as attacks
+
+
+def _interval(row: dict, n: str) -> list[float] | None:
+    return row.get("intervals", {}).get("adversarial", {}).get("hr", {}).get(n)
+
+
+def submission_view(entry: "Entry", n: str, *, protocol_page: str, main_rows: list[dict],
+                    threat: Callable[[dict], str]) -> dict:
+    """An attack's page: its manifest, budget curves per ranker (intervals as bands), per-item distributions."""
+    doc = entry.document
+    sub = doc["submission"]
+    link = sub["link"] if sub["link"].startswith(("https://", "http://")) else None  # never javascript: and co
+    sweep: dict[str, list] = {}
+    for r in doc["results"]:
+        if r["epsilon"] is not None:
+            sweep.setdefault(r["ranker"], []).append((r["epsilon"], r["adversarial"]["hr"][n], _interval(r, n)))
+    sweep_svg = (budget_chart(sweep, title=f"{sub['name']}: adversarial HR@{n} against the budget", y_label=f"HR@{n}")
+                 if any(len(v) > 1 for v in sweep.values()) else None)
+    panels = {}
+    if entry.items is not None:
+        own = sub["threat"]["epsilon"]
+        for ranker in [r["ranker"] for r in main_rows]:
+            rows = entry.items[(entry.items.ranker == ranker)
+                               & ((entry.items.epsilon == own) if own is not None else entry.items.epsilon.isna())]
+            if len(rows):
+                panels[ranker] = {"cooperative": rows[f"cooperative_hr@{n}"].to_numpy(np.float64),
+                                  "adversarial": rows[f"adversarial_hr@{n}"].to_numpy(np.float64)}
+    histograms = [distribution_chart(panels, title=f"per-item HR@{n}: the share of cold items at or below each value",
+                                     x_label=f"HR@{n} of a cold item")] if panels else []
+    examples = doc.get("examples", {})
+    return {
+        "s": sub, "doc": doc, "protocol": entry.protocol, "protocol_page": protocol_page,
+        "threat": threat(sub), "safe_link": link, "k": n, "n": n,
+        "sheet": base64.b64encode(entry.examples_png).decode() if entry.examples_png else None,
+        "sheet_rows": examples.get("rows", []), "sheet_items": examples.get("items", []),
+        "sweep_svg": sweep_svg, "histograms": histograms, "status": entry.status, "statuses": STATUSES,
+    }
+
+
+def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: list[str]) -> dict:
+    """Per ranker, every attack entry's adversarial HR@n against ε with its band (controls dotted; unbounded
+    attacks and the cooperative images as horizontal lines); and the lift of each attack on each ranker at the
+    protocol's budget (unbounded attacks at their own)."""
+    curves, lifts = [], {}
+    for ranker in rankers:
+        series, baselines, coop = {}, {}, (0, None)
+        for e in entries:
+            rows = [r for r in e.document["results"] if r["ranker"] == ranker]
+            for r in rows:
+                if r["n_items"] > coop[0]:  # the cooperative baseline of the largest set of cold items
+                    coop = (r["n_items"], r["cooperative"]["hr"][n])
+                if r["epsilon"] in (None, epsilon):
+                    lifts[e.name, ranker] = r["hr_lift"]
+            bounded = [(r["epsilon"], r["adversarial"]["hr"][n], _interval(r, n)) for r in rows if r["epsilon"] is not None]
+            if bounded:
+                series[e.name] = bounded
+            elif rows:
+                baselines[f"{e.name} (unbounded)"] = rows[0]["adversarial"]["hr"][n]
+        if coop[1] is not None:
+            baselines["cooperative"] = coop[1]
+        if series:
+            curves.append(budget_chart(series, title=f"{ranker}: adversarial HR@{n} against ε", y_label=f"HR@{n}",
+                                       baselines=baselines, controls=CONTROLS))
+    attacks = sorted({a for a, _ in lifts}, key=lambda a: (a in CONTROLS, a))
+    heatmap = lift_heatmap(lifts, attacks=attacks, rankers=rankers, title=f"lift of HR@{n} (adversarial / "
+                           f"cooperative) at ε = {epsilon}") if lifts else None
+    return {"curves": curves, "heatmap": heatmap}
+
+
+def defense_view(entry: "Entry") -> dict:
+    """A defense's page: per ranker the worst-case adversarial HR at each level beside the undefended system's
+    worst case (which the table shows too), and the clean test HR it keeps."""
+    doc = entry.document
+    n = str(doc["hit_rank"])
+    levels = list(dict.fromkeys(r["level"] for r in doc["results"]))
+    worst, undefended, clean = {}, {}, {}
+    for r in doc["results"]:
+        worst.setdefault(r["ranker"], []).append(r["worst_case"]["hr"])
+        clean.setdefault(r["ranker"], []).append(r["clean"]["defended"]["test_hr"])
+        undefended[r["ranker"]] = max(side["undefended"]["hr"] for side in r["attacks"].values())
+    parameter = doc["submission"].get("parameter") or "level"
+    chart = defense_chart(["–" if v is None else v for v in levels], worst, undefended=undefended, clean=clean,
+                          parameter=parameter, y_label=f"worst-case adversarial HR@{n}",
+                          title=f"{doc['submission']['name']}: worst case per {parameter}, beside the undefended")
+    return {"chart": chart, "undefended_worst": undefended}
