@@ -143,6 +143,16 @@ def test_build_from_the_committed_results(tmp_path):
     # the index: the default protocol first, the controls marked
     index = pages["index.html"]
     assert index.index(">synthetic-v2</a>") < index.index(">synthetic-v1</a>") and "(control)" in index
+    # the reproduction on the site: the claims with their verdicts, each table beside the paper's numbers, the
+    # figures, and the black-box comparison
+    repro = pages["reproduction-synthetic-v2.html"]
+    claims = json.loads((COMMITTED / "synthetic-v2" / "reproduce" / "claims.json").read_text())["claims"]
+    assert repro.count('<tr class="claim-') == len(claims) and repro.count("<strong>does not hold</strong>") == \
+        sum(c["holds"] is False for c in claims)
+    assert 'id="table-table4"' in repro and "0.0270** (paper 0.8296)" in repro  # AlexRank INSA, Amazon Men
+    assert 'id="figure-figure4"' in repro and 'src="data:image/svg+xml;base64,' in repro
+    assert 'id="comparison"' in repro and ">nes</th>" in repro
+    assert 'href="reproduction-synthetic-v2.html"' in v2 and 'href="reproduction-synthetic-v2.html"' in index
     with pytest.raises(InputError, match="no such results folder"):
         build_site(tmp_path / "missing", tmp_path / "site2")
 
@@ -204,12 +214,15 @@ def test_site_in_headless_chromium(served_site, tmp_path):
         # every chart renders with a size, and no page is wider than the 1280 px window (wide tables scroll
         # inside their own box)
         for page in ("index.html", "protocol-synthetic-v2.html", "submission-synthetic-v2-jpeg.html",
-                     "submission-synthetic-v2-insa.html"):
+                     "submission-synthetic-v2-insa.html", "reproduction-synthetic-v2.html"):
             driver.get(f"{served_site}/{page}")
             sizes = driver.execute_script("return Array.from(document.querySelectorAll('figure.chart svg'))"
                                           ".map(s => [s.getBoundingClientRect().width, s.getBoundingClientRect().height])")
             assert all(w > 100 and h > 100 for w, h in sizes), (page, sizes)
-            assert page == "index.html" or sizes
+            assert page in ("index.html", "reproduction-synthetic-v2.html") or sizes
+            if page.startswith("reproduction"):  # the figures, as images
+                assert driver.execute_script("return Array.from(document.querySelectorAll('figure.chart img'))"
+                                             ".every(i => i.complete && i.naturalWidth > 100)")
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280, page
     finally:
         driver.quit()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from aipbench.leaderboard.downloads import ranker_downloads
 from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
+from aipbench.leaderboard.reproduction import collect_reproductions, reproduction_page
 from aipbench.leaderboard.status import STATUSES
 from aipbench.leaderboard.views import CONTROLS, defense_view, protocol_charts, submission_view
 from aipbench.results.references import PAPER_DATASETS
@@ -191,9 +189,11 @@ def _protocol_file_page(name: str, env) -> str | None:
                                                          file_sha256=hashlib.sha256(data).hexdigest(), sha256=proto.sha256)
 
 
-def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None = None) -> dict[str, str]:
-    """The site as {file name: HTML}: an index, a page per protocol and per submission. Pure: the same
-    entries and references give the same bytes."""
+def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None = None, *,
+           reproductions: dict[str, tuple] | None = None) -> dict[str, str]:
+    """The site as {file name: HTML}: an index, a page per protocol and per submission, and a reproduction page
+    per protocol in ``reproductions`` (``reproduction.collect_reproductions``). Pure: the same entries and
+    references give the same bytes."""
     from aipbench.protocol import DEFAULT_PROTOCOL, load_protocol
 
     env = _env()
@@ -232,16 +232,22 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
             import json
 
             pages[f"protocol-{name}-defenses.json"] = json.dumps(defense_rows, indent=1, sort_keys=True) + "\n"
+        if name in (reproductions or {}):
+            view, comparison = reproductions[name]
+            pages[f"reproduction-{name}.html"] = reproduction_page(env, protocol=name, view=view, comparison=comparison,
+                                                                   n=n, protocol_page=_protocol_page(name))
         file_page = _protocol_file_page(name, env)
         if file_page is not None:
             pages[f"protocol-file-{name}.html"] = file_page
         pages[_protocol_page(name)] = env.get_template("protocol.html").render(
             name=name, sha256=sha, n=n, alpha=alpha, paper_dataset=paper, built_from=built_from, rankers=tables,
             paper_columns=paper_columns, charts=charts,
+            reproduction=f"reproduction-{name}.html" if name in (reproductions or {}) else None,
             models=model_table, knowledge=KNOWLEDGE, models_csv=f"protocol-{name}-models.csv",
             models_json=f"protocol-{name}-models.json", defenses=defense_rows, defenses_json=f"protocol-{name}-defenses.json" if defense_rows else None,
             file_page=f"protocol-file-{name}.html" if file_page is not None else None, statuses=STATUSES)
         protocols.append({"name": name, "sha256": sha, "page": _protocol_page(name),
+                          "reproduction": f"reproduction-{name}.html" if name in (reproductions or {}) else None,
                           "entries": mine + [e for e in defenses + models if e.protocol == name]})
     submissions = []
     for e in entries:
@@ -297,7 +303,9 @@ def build_site(results_dir: str | Path, out: str | Path) -> list[Path]:
     from aipbench.leaderboard.entries import load_entries
     from aipbench.results.references import load_reference
 
-    pages = render(load_entries(results_dir), {"table4": load_reference("table4")})
+    entries = load_entries(results_dir)
+    reproductions = collect_reproductions(Path(results_dir), {e.protocol for e in entries}, project=_project_protocols())
+    pages = render(entries, {"table4": load_reference("table4")}, reproductions=reproductions)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -70,7 +70,6 @@ class Reproduction:
     def table(self) -> str:
         """The cells pivoted like the paper's table: rows = what was measured, columns = rankers;
         ** = significant (p < the protocol's level), arrows = direction, (paper …) beside ours."""
-        import pandas as pd
         from tabulate import tabulate
 
         if self.claims:
@@ -80,6 +79,13 @@ class Reproduction:
                             headers=["", "the paper says", "evidence"], tablefmt="github")
         if not self.cells:
             return "(no cells)"
+        headers, body = self.pivot()
+        return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+    def pivot(self) -> tuple[list[str], list[list[str]]]:
+        """(headers, rows) of the paper-shaped table: what was measured, then one column per ranker."""
+        import pandas as pd
+
         frame = pd.DataFrame(self.cells)
         place = [k for k in PLACE if frame[k].notna().any()] + ["metric"]
         from aipbench.rankers.registry import ranker_names
@@ -97,7 +103,7 @@ class Reproduction:
         body = [[*key, *(cols.get(r, "") for r in rankers)] for key, cols in rows.items()]
         if place[0] == "embedding_length":  # Figure 5: by length, as on its x axis
             body.sort(key=lambda row: row[0])
-        return tabulate(body, headers=[*place, *rankers], tablefmt="github", disable_numparse=True)
+        return [*place, *rankers], [[str(v) for v in row] for row in body]
 
     def document(self) -> dict:
         from aipbench.results.document import seal
