@@ -33,3 +33,13 @@ def test_the_other_charts_show_what_they_are_given():
                             undefended={"vbpr": 0.039, "amr": 0.035}, clean={"vbpr": [0.05, 0.049, 0.045]},
                             parameter="quality", title="jpeg", y_label="HR@5")
     assert defense.count('id="series-') == 2 and defense.count('id="baseline-') == 2 and 'id="clean-vbpr"' in defense
+
+
+def test_scatter_and_spread_charts():
+    from aipbench.leaderboard.charts import scatter_chart, spread_chart
+
+    scatter = scatter_chart({"insa": [(22.3, 0.039, "vbpr"), (25.5, 0.027, "alexrank")], "expa": [(30.1, 0.01, "vbpr")]},
+                            title="quality", x_label="PSNR", y_label="HR@5", label_points=True)
+    assert scatter.count('id="series-') == 2 and "alexrank" in scatter
+    spread = spread_chart({"vbpr": [0.039, 0.044, 0.038], "dvbpr": [0.072, 0.050, 0.048]}, title="seeds", y_label="HR@5")
+    assert spread.count('id="series-') == 2 and spread.count('id="range-') == 2

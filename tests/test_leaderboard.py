@@ -131,6 +131,12 @@ def test_build_from_the_committed_results(tmp_path):
                and json.loads(p.read_text())["submission"]["threat"]["norm"] == "linf"}
     assert len(curves) == 4 and all(c.count('id="series-') == len(bounded) for c in curves)
     assert all('id="baseline-cooperative"' in c and 'id="band-insa"' in c for c in curves)
+    # image quality (a series per attack), the replica spread (INSA's and noise's three seeds), the model table
+    quality = re.search(r'<figure class="chart" id="quality-chart">(.*?)</figure>', v2, flags=re.S).group(1)
+    assert quality.count('id="series-') == len([p for p in (COMMITTED / "synthetic-v2").glob("*.items.csv")]) - 1
+    assert v2.count('<figure class="chart spread">') == 2
+    models = re.search(r'<figure class="chart" id="model-chart">(.*?)</figure>', v2, flags=re.S).group(1)
+    assert models.count('id="series-') == 2 and "visual-mf" in models
     attacks = [p for p in (COMMITTED / "synthetic-v2").glob("*.json") if json.loads(p.read_text()).get("kind", "attack") == "attack"]
     assert 'id="lift-heatmap"' in v2 and v2.count('id="cell-') == 4 * len(attacks)
     ranks = {name: rank for name, rank in re.findall(r'<tr id="vbpr-([\w-]+)"[^>]*>\s*<td>(.*?)</td>', v2)}
@@ -224,5 +230,20 @@ def test_site_in_headless_chromium(served_site, tmp_path):
                 assert driver.execute_script("return Array.from(document.querySelectorAll('figure.chart img'))"
                                              ".every(i => i.complete && i.naturalWidth > 100)")
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280, page
+        # the compact view and the filters
+        from selenium.webdriver.support.ui import Select
+
+        driver.get(f"{served_site}/protocol-synthetic-v2.html")
+        shown = lambda: len([h for h in driver.find_elements(By.CSS_SELECTOR, "#attacks-vbpr th") if h.is_displayed()])  # noqa: E731
+        compact = shown()
+        driver.find_element(By.ID, "show-details").click()
+        assert compact == 8 and shown() == 18  # rank, name, knowledge, ε, adv, Δ, lift, flags; then status and the rest
+        Select(driver.find_element(By.ID, "knowledge-filter")).select_by_value("insider")
+        rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#attacks-vbpr tbody tr") if r.is_displayed()]
+        assert rows and {r.get_attribute("data-knowledge") for r in rows} == {"insider"}
+        driver.get(f"{served_site}/index.html")
+        Select(driver.find_element(By.ID, "kind-filter")).select_by_value("defense")
+        kinds = {r.get_attribute("data-kind") for r in driver.find_elements(By.CSS_SELECTOR, "tr[data-kind]") if r.is_displayed()}
+        assert kinds == {"defense"}
     finally:
         driver.quit()

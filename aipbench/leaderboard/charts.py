@@ -14,7 +14,7 @@ import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
-__all__ = ["budget_chart", "defense_chart", "distribution_chart", "lift_heatmap", "to_svg"]
+__all__ = ["budget_chart", "defense_chart", "distribution_chart", "lift_heatmap", "scatter_chart", "spread_chart", "to_svg"]
 
 STYLE = {"svg.hashsalt": "aipbench", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
          "axes.spines.right": False, "figure.dpi": 72}
@@ -156,5 +156,49 @@ def defense_chart(levels: Sequence, worst: dict[str, Sequence[float]], *, undefe
         ax.set_ylabel(y_label)
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.12, 1.0))
+        ax.set_title(title, fontsize=9)
+    return to_svg(fig, title)
+
+
+def scatter_chart(groups: dict[str, Sequence[tuple[float, float, str]]], *, title: str, x_label: str, y_label: str,
+                  label_points: bool = False) -> Markup:
+    """One marker series per group of (x, y, label) points (e.g. each attack's rankers: image quality against
+    adversarial HR; each model: clean quality against its worst case), labelled where asked."""
+    fig, ax = _figure()
+    with matplotlib.rc_context(STYLE):
+        for k, (name, points) in enumerate(sorted(groups.items())):
+            if not points:
+                continue
+            xs, ys, labels = zip(*points)
+            dots = ax.scatter(xs, ys, s=22, color=COLOURS[k % len(COLOURS)], label=name, zorder=3)
+            dots.set_gid(f"series-{_slug(name)}")
+            for x, y, text in points if label_points else ():
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.set_ylim(bottom=0)
+        ax.grid(color="#eee", lw=0.6)
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.set_title(title, fontsize=9)
+    return to_svg(fig, title)
+
+
+def spread_chart(spread: dict[str, Sequence[float]], *, title: str, y_label: str) -> Markup:
+    """Per ranker, the value of each replica (another training seed) as a dot and their range as a bar."""
+    fig, ax = _figure(4.2, 2.8)
+    names = sorted(spread)
+    with matplotlib.rc_context(STYLE):
+        for k, name in enumerate(names):
+            values = list(spread[name])
+            colour = COLOURS[k % len(COLOURS)]
+            bar = ax.vlines(k, min(values), max(values), color=colour, lw=6, alpha=0.3)
+            bar.set_gid(f"range-{_slug(name)}")
+            dots = ax.scatter([k] * len(values), values, color=colour, s=18, zorder=3)
+            dots.set_gid(f"series-{_slug(name)}")
+        ax.set_xticks(range(len(names)), names)
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        ax.set_ylabel(y_label)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", color="#eee", lw=0.6)
         ax.set_title(title, fontsize=9)
     return to_svg(fig, title)

@@ -217,14 +217,14 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         paper_columns = name in _project_protocols()
         tables = _ranker_tables(mine, table4 if paper_columns else None, n, paper)
         budget = max((r["epsilon"] for e in mine for r in e.document["results"] if r["epsilon"] is not None), default=32)
-        charts = protocol_charts(mine, n, epsilon=budget, rankers=[t["name"] for t in tables])
+        model_table = protocol_models(mine + [m for m in models if m.protocol == name], n=n, protocol=name,
+                                      page=_submission_page)
+        charts = protocol_charts(mine, n, epsilon=budget, rankers=[t["name"] for t in tables], models=model_table)
         defense_rows = _defense_rows([d for d in defenses if d.protocol == name])
         for table in tables:  # each table downloadable as CSV and JSON
             stem = f"protocol-{name}-{table['name']}"
             pages[f"{stem}.csv"], pages[f"{stem}.json"] = ranker_downloads(table["rows"])
             table["csv"], table["json"] = f"{stem}.csv", f"{stem}.json"
-        model_table = protocol_models(mine + [m for m in models if m.protocol == name], n=n, protocol=name,
-                                      page=_submission_page)
         if model_table:
             stem = f"protocol-{name}-models"
             pages[f"{stem}.csv"], pages[f"{stem}.json"] = model_downloads(model_table)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aipbench.leaderboard.charts import budget_chart, defense_chart, distribution_chart, lift_heatmap
+from aipbench.leaderboard.charts import (budget_chart, defense_chart, distribution_chart, lift_heatmap, scatter_chart,
+                                         spread_chart)
 from aipbench.leaderboard.status import STATUSES
 
 if TYPE_CHECKING:
@@ -58,11 +59,12 @@ def submission_view(entry: "Entry", n: str, *, protocol_page: str, main_rows: li
     }
 
 
-def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: list[str]) -> dict:
+def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: list[str], models: list[dict]) -> dict:
     """Per ranker, every attack entry's adversarial HR@n against ε with its band (controls dotted; unbounded
-    attacks and the cooperative images as horizontal lines); and the lift of each attack on each ranker at the
-    protocol's budget (unbounded attacks at their own)."""
-    curves, lifts = [], {}
+    attacks and the cooperative images as horizontal lines); the lift of each attack on each ranker at the
+    protocol's budget (unbounded attacks at their own); attack strength against image quality; the spread over
+    the rankers' training seeds; the model table as clean quality against worst case."""
+    curves, lifts, quality, spreads = [], {}, {}, []
     for ranker in rankers:
         series, baselines, coop = {}, {}, (0, None)
         for e in entries:
@@ -72,6 +74,9 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
                     coop = (r["n_items"], r["cooperative"]["hr"][n])
                 if r["epsilon"] in (None, epsilon):
                     lifts[e.name, ranker] = r["hr_lift"]
+                    if r["image_quality"]["mean_psnr"] is not None and r["image_quality"]["mean_psnr"] < 100:
+                        quality.setdefault(e.name, []).append((r["image_quality"]["mean_psnr"],
+                                                              r["adversarial"]["hr"][n], ranker))
             bounded = [(r["epsilon"], r["adversarial"]["hr"][n], _interval(r, n)) for r in rows if r["epsilon"] is not None]
             if bounded:
                 series[e.name] = bounded
@@ -82,10 +87,28 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
         if series:
             curves.append(budget_chart(series, title=f"{ranker}: adversarial HR@{n} against ε", y_label=f"HR@{n}",
                                        baselines=baselines, controls=CONTROLS))
+    for e in entries:  # the spread over the rankers' training seeds, where an entry measured it
+        spread = {r["ranker"]: r["replicas"]["adversarial_hr"] for r in e.document["results"]
+                  if r["epsilon"] in (None, epsilon) and (r.get("replicas") or {}).get("count", 0) > 1}
+        if spread:
+            spreads.append(spread_chart(spread, title=f"{e.name}: adversarial HR@{n} over the rankers' training seeds",
+                                        y_label=f"HR@{n}"))
     attacks = sorted({a for a, _ in lifts}, key=lambda a: (a in CONTROLS, a))
     heatmap = lift_heatmap(lifts, attacks=attacks, rankers=rankers, title=f"lift of HR@{n} (adversarial / "
                            f"cooperative) at ε = {epsilon}") if lifts else None
-    return {"curves": curves, "heatmap": heatmap}
+    judged = [m for m in models if m.get("worst")]
+    return {"curves": curves, "heatmap": heatmap, "spreads": spreads,
+            "quality": scatter_chart(quality, title=f"attack strength against image quality at ε = {epsilon}",
+                                     x_label="mean PSNR of the edited images (dB)", y_label=f"adversarial HR@{n}")
+            if quality else None,
+            "models": scatter_chart({"the protocol's rankers": [(m["test_hr"], m["worst"]["hr"], m["name"]) for m in judged
+                                                                if not m["page"]],
+                                     "ranker submissions": [(m["test_hr"], m["worst"]["hr"], m["name"]) for m in judged
+                                                            if m["page"]]},
+                                    title=f"models: clean test HR@{n} against worst-case adversarial HR@{n}",
+                                    x_label=f"clean test HR@{n} (higher: better)",
+                                    y_label=f"worst-case adversarial HR@{n} (lower: more robust)", label_points=True)
+            if judged else None}
 
 
 def defense_view(entry: "Entry") -> dict:
