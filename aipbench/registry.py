@@ -47,6 +47,10 @@ class Registry(Generic[T]):
         except KeyError:
             raise InputError(f"unknown {self.kind} '{name}'{suggestion(name, self._items)}") from None
 
+    def remove(self, name: str) -> T:
+        """Take ``name`` out again (an extension a test or a session added for a while)."""
+        return self._items.pop(name)
+
     def names(self) -> list[str]:
         return list(self._items)
 

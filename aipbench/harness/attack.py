@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aipbench.pipeline.prepared import Prepared
     from aipbench.rankers.base import Ranker
     from aipbench.results.document import Results
+    from aipbench.results.rows import AttackRow
     from aipbench.scoring.intervals import Bootstrap
     from aipbench.scoring.metrics import ColdItemMetrics
 
@@ -47,57 +48,25 @@ def budgets(sub: "Submission", epsilons: Sequence[int] | None, protocol: "Protoc
 
 
 def _score_row(ranker: "Ranker", prepared: "Prepared", before: "ColdItemMetrics", coop: np.ndarray, adv: np.ndarray,
-               *, epsilon: int | None, target: str, timing: dict, boot: "Bootstrap") -> tuple[dict, dict]:
-    """One results row and its per-item columns; ``before``: the cooperative images' metrics. Every mean
-    carries its bootstrap interval; the row's own flags (budget use, objective) are set here."""
-    from aipbench.scoring.flags import objective_not_improved, unused_budget
+               *, epsilon: int | None, target: str, timing: dict, boot: "Bootstrap") -> tuple["AttackRow", dict]:
+    """One typed results row (``aipbench.results.rows``) and its per-item columns; ``before``: the cooperative
+    images' metrics. The harness computes; the row is assembled in ``results``."""
+    from aipbench.results.rows import assemble_row
     from aipbench.scoring.image_quality import image_quality
-    from aipbench.scoring.intervals import attack_intervals
     from aipbench.scoring.metrics import image_metrics, prediction_shift
-    from aipbench.scoring.significance import significance
+    from aipbench.scoring.row_metrics import RowInputs
 
     protocol, summary = prepared.protocol, prepared.summary(ranker)
-    ranks, level = prepared.hit_ranks, protocol.metrics.significance_level
+    ranks = tuple(prepared.hit_ranks)
     start = time.perf_counter()
     after = image_metrics(ranker, adv, summary)
     shift, shift_set = prediction_shift(after.mean_score, before.mean_score)
-    quality = image_quality(adv, coop)
-    k = lambda d: {str(n): float(d[n].mean()) for n in ranks}  # noqa: E731
-    first = ranks[0]
-    coop_hr = float(before.hit_rate[first].mean())
-    row = {
-        "ranker": ranker.name,
-        "epsilon": epsilon,
-        "attack_target": target,
-        "n_items": int(len(coop)),
-        "n_users": int(ranker.n_users),
-        "clean": {"test_auc": float(summary.test_auc.mean()), "test_hr": {str(n): summary.test_hit_rate(n) for n in ranks}},
-        "cooperative": {"hr": k(before.hit_rate), "availability": k(before.availability),
-                        "mean_score": float(before.mean_score.mean())},
-        "adversarial": {"hr": k(after.hit_rate), "availability": k(after.availability),
-                        "mean_score": float(after.mean_score.mean())},
-        "delta": {"hr": {str(n): float((after.hit_rate[n] - before.hit_rate[n]).mean()) for n in ranks},
-                  "availability": {str(n): float((after.availability[n] - before.availability[n]).mean()) for n in ranks}},
-        "hr_lift": float(after.hit_rate[first].mean()) / coop_hr if coop_hr > 0 else None,
-        "prediction_shift": {"value": shift_set, "magnitude": abs(shift_set),
-                             "direction": "up" if shift_set > 0 else "down" if shift_set < 0 else "none",
-                             "test": significance(after.mean_score, before.mean_score, level)},
-        "hr_test": significance(after.hit_rate[first], before.hit_rate[first], level),
-        "availability_test": significance(after.availability[first], before.availability[first], level),
-        "image_quality": quality.summary(),
-        "intervals": attack_intervals(boot, before=before, after=after, shift=shift, ranks=ranks),
-        "flags": [f for f in (unused_budget(quality.linf, epsilon), objective_not_improved(shift_set, coop_hr, float(after.hit_rate[first].mean()))) if f],
-        "timing": {**timing, "scoring_s": time.perf_counter() - start},
-    }
-    items = {
-        "ranker": ranker.name, "epsilon": epsilon,
-        **{f"cooperative_hr@{n}": before.hit_rate[n] for n in ranks},
-        **{f"adversarial_hr@{n}": after.hit_rate[n] for n in ranks},
-        **{f"cooperative_availability@{n}": before.availability[n] for n in ranks},
-        **{f"adversarial_availability@{n}": after.availability[n] for n in ranks},
-        "cooperative_mean_score": before.mean_score, "adversarial_mean_score": after.mean_score,
-        "prediction_shift": shift, "linf": quality.linf, "psnr": quality.psnr, "ssim": quality.ssim,
-    }
+    inputs = RowInputs(before=before, after=after, quality=image_quality(adv, coop), ranks=ranks)
+    scored = {"ranker": ranker.name, "epsilon": epsilon, "attack_target": target, "n_users": int(ranker.n_users),
+              "clean": {"test_auc": float(summary.test_auc.mean()), "test_hr": {str(n): summary.test_hit_rate(n) for n in ranks}},
+              "shift": shift, "shift_set": shift_set, "timing": timing}
+    row, items = assemble_row(inputs, scored=scored, boot=boot, level=protocol.metrics.significance_level)
+    row.timing = {**timing, "scoring_s": time.perf_counter() - start}
     return row, items
 
 
@@ -195,21 +164,22 @@ def evaluate_attack(
             if target in source.queries:  # a black-box attack: its oracle's budget and what it used
                 from aipbench.attacks.oracle import PROBE_USERS, QUERIES_PER_ITEM
 
-                row["oracle"] = {"response": "rank", "probe_users": min(PROBE_USERS, dataset.n_users),
-                                 "budget": QUERIES_PER_ITEM * len(cold), "queries": source.queries[target]}
+                row.oracle = {"response": "rank", "probe_users": min(PROBE_USERS, dataset.n_users),
+                              "budget": QUERIES_PER_ITEM * len(cold), "queries": source.queries[target]}
             if not noise.is_the_control(sub_hash):  # the protocol's noise floor, beside every attack row
                 floor = noise.compare(ranker, source.epsilon or proto.threat.epsilon, before.hit_rate[int(first)])
-                row["noise_floor"] = {"hr": floor["hr"], "delta": floor["delta"], "p": floor["test"]["p"],
-                                      "significant": floor["test"]["significant"]}
-                row["flags"] += [f for f in (noise_floor(floor, row["cooperative"]["hr"][first]),) if f]
+                row.noise_floor = {"hr": floor["hr"], "delta": floor["delta"], "p": floor["test"]["p"],
+                                   "significant": floor["test"]["significant"]}
+                row.flags += [f for f in (noise_floor(floor, row.cooperative["hr"][first]),) if f]
             if check_determinism and sub.entry is not None and source is sources[0] and target not in checked_determinism:
                 checked_determinism[target] = determinism_flag(
                     sub, sub_hash=sub_hash, prepared=prepared, ranker=ranker, epsilon=source.epsilon, items=cold,
                     time_limit=time_limit, isolation=isolation, log=log)
             if checked_determinism.get(target):
-                row["flags"].append(checked_determinism[target])
+                row.flags.append(checked_determinism[target])
             if replicas > 1:
-                row["replicas"] = _replica_spread(prepared, name, source, cold, replicas, row, first)
+                row.replicas = _replica_spread(prepared, name, source, cold, replicas, row.to_dict(), first)
+            row = row.to_dict()
             rows.append(row)
             per_item.append(pd.DataFrame({"item": cold, **cols}))
             label = target if source.epsilon is None or len(sources) == 1 else f"{target} eps={source.epsilon}"

@@ -5,6 +5,8 @@ beside the undefended line. Each plotted series is a ``<g id="series-…">`` and
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import re
 from collections.abc import Sequence
@@ -19,6 +21,34 @@ __all__ = ["budget_chart", "defense_chart", "distribution_chart", "lift_heatmap"
 STYLE = {"svg.hashsalt": "aipbench", "svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
          "axes.spines.right": False, "figure.dpi": 72}
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def _key(value):
+    """A hashable stand-in for a chart's arguments (arrays by content)."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, str(value.dtype), hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, dict):
+        return tuple((k, _key(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_key(v) for v in value)
+    return value
+
+
+def _memo(chart):
+    """Charts are pure functions of their numbers: one drawn for the same arguments again (a site built twice
+    in one process, the same sweep on two pages) is the SVG drawn the first time."""
+    drawn: dict = {}
+
+    @functools.wraps(chart)
+    def cached(*args, **kwargs):
+        key = (_key(args), _key(kwargs))
+        if key not in drawn:
+            if len(drawn) >= 1024:  # bounded: a long-lived process forgets the oldest
+                drawn.pop(next(iter(drawn)))
+            drawn[key] = chart(*args, **kwargs)
+        return drawn[key]
+
+    return cached
 
 
 def _slug(text: str) -> str:
@@ -42,6 +72,7 @@ def _figure(width: float = 5.2, height: float = 3.0) -> tuple[Figure, object]:
     return fig, ax
 
 
+@_memo
 def budget_chart(series: dict[str, Sequence[tuple[float, float, Sequence[float] | None]]], *, title: str, y_label: str,
                  baselines: dict[str, float] | None = None, controls: Sequence[str] = ()) -> Markup:
     """HR against the budget ε: one line per series of (ε, value, [low, high] or None) with its interval as a
@@ -76,6 +107,7 @@ def budget_chart(series: dict[str, Sequence[tuple[float, float, Sequence[float] 
     return to_svg(fig, title)
 
 
+@_memo
 def distribution_chart(panels: dict[str, dict[str, np.ndarray]], *, title: str, x_label: str) -> Markup:
     """Per key (a ranker; one colour each), each sample as its empirical distribution — the share of items at or
     below each value; the first sample dashed — on a symmetric log axis, so that a sample with most of its mass at
@@ -103,24 +135,28 @@ def distribution_chart(panels: dict[str, dict[str, np.ndarray]], *, title: str, 
     return to_svg(fig, title)
 
 
+@_memo
 def lift_heatmap(lifts: dict[tuple[str, str], float | None], *, attacks: Sequence[str], rankers: Sequence[str],
-                 title: str) -> Markup:
-    """Attack × ranker: the lift of HR (adversarial over cooperative) on a log colour scale, each cell labelled."""
+                 title: str, fmt: str = ".1f", log: bool = True) -> Markup:
+    """Attack × ranker: the lift of HR (adversarial over cooperative) on a log colour scale, each cell labelled
+    (``log=False``: any value, e.g. a registered row metric, on a linear scale, formatted with ``fmt``)."""
     fig, ax = _figure(1.2 + 1.0 * len(rankers), 0.8 + 0.32 * len(attacks))
     grid = np.full((len(attacks), len(rankers)), np.nan)
     for (a, r), value in lifts.items():
         if value is not None and a in attacks and r in rankers:
             grid[attacks.index(a), rankers.index(r)] = value
     with matplotlib.rc_context(STYLE):
-        shown = np.log10(np.clip(grid, 0.1, None))
-        image = ax.imshow(shown, cmap="viridis", aspect="auto", vmin=-1, vmax=max(1.0, float(np.nanmax(shown)) if
-                                                                                  np.isfinite(shown).any() else 1.0))
+        shown = np.log10(np.clip(grid, 0.1, None)) if log else grid
+        finite = np.isfinite(shown).any()
+        low = -1.0 if log else (float(np.nanmin(shown)) if finite else 0.0)
+        high = max(1.0, float(np.nanmax(shown)) if finite else 1.0) if log else (float(np.nanmax(shown)) if finite else 1.0)
+        image = ax.imshow(shown, cmap="viridis", aspect="auto", vmin=low, vmax=max(high, low + 1e-12))
         image.set_gid("heatmap")
         for i, a in enumerate(attacks):
             for j, r in enumerate(rankers):
-                text = "–" if np.isnan(grid[i, j]) else f"{grid[i, j]:.1f}×"
-                cell = ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                               color="white" if np.isfinite(shown[i, j]) and shown[i, j] < 0.8 else "black")
+                text = "–" if np.isnan(grid[i, j]) else format(grid[i, j], fmt) + ("×" if log else "")
+                dark = np.isfinite(shown[i, j]) and shown[i, j] < low + 0.6 * (high - low)
+                cell = ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
                 cell.set_gid(f"cell-{_slug(a)}-{_slug(r)}")
         ax.set_xticks(range(len(rankers)), rankers)
         ax.set_yticks(range(len(attacks)), attacks)
@@ -129,6 +165,7 @@ def lift_heatmap(lifts: dict[tuple[str, str], float | None], *, attacks: Sequenc
     return to_svg(fig, title)
 
 
+@_memo
 def defense_chart(levels: Sequence, worst: dict[str, Sequence[float]], *, undefended: dict[str, float],
                   clean: dict[str, Sequence[float]] | None, parameter: str, title: str, y_label: str) -> Markup:
     """Per ranker, the worst-case adversarial HR at each level of a defense beside the undefended system's
@@ -160,6 +197,7 @@ def defense_chart(levels: Sequence, worst: dict[str, Sequence[float]], *, undefe
     return to_svg(fig, title)
 
 
+@_memo
 def scatter_chart(groups: dict[str, Sequence[tuple[float, float, str]]], *, title: str, x_label: str, y_label: str,
                   label_points: bool = False) -> Markup:
     """One marker series per group of (x, y, label) points (e.g. each attack's rankers: image quality against
@@ -183,6 +221,7 @@ def scatter_chart(groups: dict[str, Sequence[tuple[float, float, str]]], *, titl
     return to_svg(fig, title)
 
 
+@_memo
 def spread_chart(spread: dict[str, Sequence[float]], *, title: str, y_label: str) -> Markup:
     """Per ranker, the value of each replica (another training seed) as a dot and their range as a bar."""
     fig, ax = _figure(4.2, 2.8)

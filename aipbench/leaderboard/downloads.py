@@ -19,11 +19,13 @@ def ranker_downloads(rows: list[dict]) -> tuple[str, str]:
 
     from aipbench.results.document import spreadsheet_safe
 
-    records = [{k: (None if r.get(k) == "–" else r.get(k)) for k in DOWNLOAD_COLUMNS} for r in rows]
+    records = [{**{k: (None if r.get(k) == "–" else r.get(k)) for k in DOWNLOAD_COLUMNS},
+                **{f"metric:{m}": v for m, v in (r.get("metrics") or {}).items()}} for r in rows]
+    extra = sorted({k for rec in records for k in rec if k.startswith("metric:")})
     flat = pd.DataFrame([{**rec, "adv_ci": json.dumps(rec["adv_ci"]), "delta_ci": json.dumps(rec["delta_ci"]),
                           "held_out_ci": json.dumps(rec["held_out_ci"]),
                           "noise": json.dumps(rec["noise"]), "flags": " ".join(rec["flags"] or [])} for rec in records],
-                        columns=list(DOWNLOAD_COLUMNS))
+                        columns=[*DOWNLOAD_COLUMNS, *extra])
     buf = io.StringIO()
     spreadsheet_safe(flat).to_csv(buf, index=False, float_format="%.10g", lineterminator="\n")
     return buf.getvalue(), json.dumps(records, indent=1, sort_keys=True, allow_nan=False) + "\n"

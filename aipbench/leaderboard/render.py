@@ -9,7 +9,7 @@ from aipbench.leaderboard.downloads import ranker_downloads
 from aipbench.leaderboard.models import KNOWLEDGE, model_downloads, model_list, protocol_models, ranker_context
 from aipbench.leaderboard.reproduction import collect_reproductions, reproduction_page
 from aipbench.leaderboard.status import STATUSES
-from aipbench.leaderboard.views import CONTROLS, defense_view, protocol_charts, submission_view
+from aipbench.leaderboard.views import CONTROLS, defense_view, project_protocols, protocol_charts, submission_view
 from aipbench.results.references import PAPER_DATASETS
 
 if TYPE_CHECKING:
@@ -23,8 +23,13 @@ __all__ = ["build_site", "render", "tied_ranks"]
 def _env():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    return Environment(loader=PackageLoader("aipbench", "templates"), autoescape=select_autoescape(["html"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    from aipbench.results.tables import metric_format, metric_label
+
+    env = Environment(loader=PackageLoader("aipbench", "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["metric_label"] = metric_label  # a registered row metric's label and format (scoring.row_metrics)
+    env.filters["metric_value"] = lambda v, name: "–" if v is None else format(v, metric_format(name))
+    return env
 
 
 def _protocol_page(name: str) -> str:
@@ -53,17 +58,6 @@ def _paper_hr(table4: "pd.DataFrame | None", attack: str, ranker: str, n: str) -
     cells = table4[(table4.attack == attack) & (table4.ranker == ranker) & (table4.item_set == "adversarial_cold")]
     by = dict(zip(cells.dataset, cells.value))
     return " / ".join(f"{by[d]:.4f}" for d in ("amazon-men", "tradesy") if d in by) or "–"
-
-
-def _project_protocols() -> set[str]:
-    """The names of the project's own protocols (the checkout's or installation's ``protocols/``)."""
-    from aipbench.errors import InputError
-    from aipbench.paths import protocols_dir
-
-    try:
-        return {p.stem for p in protocols_dir().glob("*.toml")}
-    except InputError:
-        return set()
 
 
 def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | None) -> list[dict]:
@@ -95,6 +89,7 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                     "reference": _paper_hr(table4, e.name, ranker, n), "status": e.status["status"],
                     "anchor": f"{ranker}-{e.name}", "held_out": None if h is None else h["delta_hr"],
                     "held_out_ci": None if h is None else h["delta_hr_interval"], "n_items": r["n_items"],
+                    "metrics": r.get("metrics", {}),
                 })
         full = max((r["n_items"] for r in rows), default=0)  # an entry run on a subset of the cold items says so
         rows = [{**row, "subset": row["n_items"] < full, "control": row["name"] in CONTROLS} for row in rows]
@@ -114,7 +109,7 @@ def _ranker_tables(entries: list["Entry"], table4, n: str, paper_dataset: str | 
                 row["rank"], row["tied"] = None, False
         if paper_dataset and table4 is not None:
             rows += _paper_rows(table4, paper_dataset, ranker)
-        tables.append({"name": ranker, "rows": rows})
+        tables.append({"name": ranker, "rows": rows, "metrics": sorted({m for r in rows for m in r.get("metrics", {})})})
     return tables
 
 
@@ -165,7 +160,7 @@ def _paper_rows(table4: "pd.DataFrame", dataset: str, ranker: str) -> list[dict]
             "lift": float(adv.value.iloc[0] / coop.iloc[0]) if coop.iloc[0] > 0 else None,
             "avail": float(avail.value.iloc[0] - ordinary.iloc[0]) if not avail.empty and not ordinary.empty else None,
             "shift": None, "p": None, "significant": bool(adv.significant.iloc[0]), "psnr": None, "ssim": None,
-            "reference": "", "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
+            "reference": "", "metrics": {}, "adv_ci": None, "delta_ci": None, "flags": [], "checked": False, "noise": None,
             "replicas": None, "tied": False, "status": "paper", "anchor": f"{ranker}-paper-{attack}",
             "held_out": None, "held_out_ci": None, "n_items": None, "subset": False,
         })
@@ -214,7 +209,7 @@ def render(entries: list["Entry"], references: dict[str, "pd.DataFrame"] | None 
         built_from = sorted({kv for e in everything if e.protocol == name for kv in e.inputs.items()})
         # the paper's numbers sit beside the project's protocols only (its real data sets and the embedded worlds
         # built to mirror them), never beside a protocol of one's own
-        paper_columns = name in _project_protocols()
+        paper_columns = name in project_protocols()
         tables = _ranker_tables(mine, table4 if paper_columns else None, n, paper)
         budget = max((r["epsilon"] for e in mine for r in e.document["results"] if r["epsilon"] is not None), default=32)
         model_table = protocol_models(mine + [m for m in models if m.protocol == name], n=n, protocol=name,
@@ -304,7 +299,7 @@ def build_site(results_dir: str | Path, out: str | Path) -> list[Path]:
     from aipbench.results.references import load_reference
 
     entries = load_entries(results_dir)
-    reproductions = collect_reproductions(Path(results_dir), {e.protocol for e in entries}, project=_project_protocols())
+    reproductions = collect_reproductions(Path(results_dir), {e.protocol for e in entries}, project=project_protocols())
     pages = render(entries, {"table4": load_reference("table4")}, reproductions=reproductions)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

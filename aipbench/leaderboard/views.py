@@ -13,13 +13,25 @@ import numpy as np
 from aipbench.leaderboard.charts import (budget_chart, defense_chart, distribution_chart, lift_heatmap, scatter_chart,
                                          spread_chart)
 from aipbench.leaderboard.status import STATUSES
+from aipbench.results.tables import metric_format, metric_label
 
 if TYPE_CHECKING:
     from aipbench.leaderboard.entries import Entry
 
-__all__ = ["CONTROLS", "defense_view", "protocol_charts", "submission_view"]
+__all__ = ["CONTROLS", "defense_view", "project_protocols", "protocol_charts", "submission_view"]
 
 CONTROLS = ("noise", "hook-copy")  # the lower and the upper control: shown apart, never ranked as attacks
+
+
+def project_protocols() -> set[str]:
+    """The names of the project's own protocols (the checkout's or installation's ``protocols/``)."""
+    from aipbench.errors import InputError
+    from aipbench.paths import protocols_dir
+
+    try:
+        return {p.stem for p in protocols_dir().glob("*.toml")}
+    except InputError:
+        return set()
 
 
 def _interval(row: dict, n: str) -> list[float] | None:
@@ -64,7 +76,7 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
     attacks and the cooperative images as horizontal lines); the lift of each attack on each ranker at the
     protocol's budget (unbounded attacks at their own); attack strength against image quality; the spread over
     the rankers' training seeds; the model table as clean quality against worst case."""
-    curves, lifts, quality, spreads = [], {}, {}, []
+    curves, lifts, quality, spreads, metrics = [], {}, {}, [], {}
     for ranker in rankers:
         series, baselines, coop = {}, {}, (0, None)
         for e in entries:
@@ -74,6 +86,8 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
                     coop = (r["n_items"], r["cooperative"]["hr"][n])
                 if r["epsilon"] in (None, epsilon):
                     lifts[e.name, ranker] = r["hr_lift"]
+                    for name, value in r.get("metrics", {}).items():  # registered row metrics
+                        metrics.setdefault(name, {})[e.name, ranker] = value
                     if r["image_quality"]["mean_psnr"] is not None and r["image_quality"]["mean_psnr"] < 100:
                         quality.setdefault(e.name, []).append((r["image_quality"]["mean_psnr"],
                                                               r["adversarial"]["hr"][n], ranker))
@@ -97,7 +111,9 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
     heatmap = lift_heatmap(lifts, attacks=attacks, rankers=rankers, title=f"lift of HR@{n} (adversarial / "
                            f"cooperative) at ε = {epsilon}") if lifts else None
     judged = [m for m in models if m.get("worst")]
-    return {"curves": curves, "heatmap": heatmap, "spreads": spreads,
+    metric_maps = [lift_heatmap(values, attacks=attacks, rankers=rankers, title=f"{metric_label(name)} at ε = {epsilon}",
+                                fmt=metric_format(name), log=False) for name, values in sorted(metrics.items())]
+    return {"curves": curves, "heatmap": heatmap, "spreads": spreads, "metrics": metric_maps,
             "quality": scatter_chart(quality, title=f"attack strength against image quality at ε = {epsilon}",
                                      x_label="mean PSNR of the edited images (dB)", y_label=f"adversarial HR@{n}")
             if quality else None,

@@ -3,7 +3,7 @@ Table 8."""
 
 from __future__ import annotations
 
-__all__ = ["attack_table", "defense_table", "ranker_table"]
+__all__ = ["attack_table", "defense_table", "metric_format", "metric_label", "ranker_table"]
 
 
 def attack_table(doc: dict) -> str:
@@ -28,6 +28,8 @@ def attack_table(doc: dict) -> str:
             "SSIM": r["image_quality"]["mean_ssim"],
             "Linf": r["image_quality"]["max_linf"],
         }
+        for name, value in r.get("metrics", {}).items():  # registered metrics (aipbench.scoring.row_metrics)
+            line[metric_label(name)] = "-" if value is None else format(value, metric_format(name))
         if "noise_floor" in r:
             line[f"noise HR@{n}"] = f"{r['noise_floor']['hr']:.4f}" + ("*" if r["noise_floor"]["significant"] else "")
         if "checks" in doc:
@@ -118,3 +120,17 @@ def ranker_table(doc: dict) -> str:
                                                       "flags"], tablefmt="github"), "",
                       tabulate(levels, headers=["knowledge", "worst attack", "eps", f"adv HR@{n}"], tablefmt="github"),
                       summary])
+
+
+def metric_label(name: str) -> str:
+    """A registered row metric's column label (its name where it is not registered in this process)."""
+    from aipbench.scoring.row_metrics import ROW_METRICS
+
+    return ROW_METRICS.get(name).label if name in ROW_METRICS else name
+
+
+def metric_format(name: str) -> str:
+    """A registered row metric's number format ('.4g' where it is not registered in this process)."""
+    from aipbench.scoring.row_metrics import ROW_METRICS
+
+    return ROW_METRICS.get(name).fmt if name in ROW_METRICS else ".4g"
