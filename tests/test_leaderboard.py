@@ -230,6 +230,11 @@ def test_site_in_headless_chromium(served_site, tmp_path):
                 assert driver.execute_script("return Array.from(document.querySelectorAll('figure.chart img'))"
                                              ".every(i => i.complete && i.naturalWidth > 100)")
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 1280, page
+        # the pages work from file:// too (no server: the charts are inline SVG, the scripts inline)
+        driver.get((tmp_path / "site" / "protocol-synthetic-v2.html").as_uri())
+        assert driver.find_element(By.TAG_NAME, "h1").text == "synthetic-v2"
+        assert driver.execute_script("return document.querySelectorAll('figure.chart svg').length") >= 5
+        assert not [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         # the compact view and the filters
         from selenium.webdriver.support.ui import Select
 
