@@ -55,12 +55,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
-def to_svg(fig: Figure, title: str) -> Markup:
-    """``fig`` as an inline ``<svg>`` (no XML prologue, no date), titled for screen readers."""
+def to_svg(fig: Figure, title: str, *, margins: dict | None = None) -> Markup:
+    """``fig`` as an inline ``<svg>`` (no XML prologue, no date), titled for screen readers. ``margins``: the
+    axes' place in the figure (``subplots_adjust``), which costs one drawing less than fitting it to its
+    contents (the default, for charts whose labels vary in length)."""
     buffer = io.StringIO()
     with matplotlib.rc_context(STYLE):
+        if margins:
+            fig.subplots_adjust(**margins)
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Title": title},
-                    bbox_inches="tight")
+                    bbox_inches=None if margins else "tight")
     text = buffer.getvalue()
     return Markup(text[text.index("<svg"):])
 
@@ -104,7 +108,7 @@ def budget_chart(series: dict[str, Sequence[tuple[float, float, Sequence[float] 
         ax.grid(axis="y", color="#ddd", lw=0.6)
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_title(title, fontsize=9)
-    return to_svg(fig, title)
+    return to_svg(fig, title, margins={"left": 0.14, "right": 0.7, "bottom": 0.16, "top": 0.9})
 
 
 @_memo
@@ -112,7 +116,7 @@ def distribution_chart(panels: dict[str, dict[str, np.ndarray]], *, title: str, 
     """Per key (a ranker; one colour each), each sample as its empirical distribution — the share of items at or
     below each value; the first sample dashed — on a symmetric log axis, so that a sample with most of its mass at
     0 (cooperative cold items) still shows its tail."""
-    fig, ax = _figure(5.2, 3.0)
+    fig, ax = _figure(6.6, 3.0)
     with matplotlib.rc_context(STYLE):
         top = 0.0
         for k, (panel, samples) in enumerate(panels.items()):
@@ -132,7 +136,7 @@ def distribution_chart(panels: dict[str, dict[str, np.ndarray]], *, title: str, 
         ax.grid(color="#eee", lw=0.6)
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_title(title, fontsize=9)
-    return to_svg(fig, title)
+    return to_svg(fig, title, margins={"left": 0.09, "right": 0.6, "bottom": 0.17, "top": 0.9})
 
 
 @_memo
@@ -171,7 +175,7 @@ def defense_chart(levels: Sequence, worst: dict[str, Sequence[float]], *, undefe
     """Per ranker, the worst-case adversarial HR at each level of a defense beside the undefended system's
     (dashed, same colour), and the clean HR it keeps (thin, right axis) — whether the defense helps, and what it
     costs."""
-    fig, ax = _figure()
+    fig, ax = _figure(6.6, 3.0)
     positions = list(range(len(levels)))
     with matplotlib.rc_context(STYLE):
         for k, ranker in enumerate(sorted(worst)):
@@ -186,15 +190,15 @@ def defense_chart(levels: Sequence, worst: dict[str, Sequence[float]], *, undefe
                 cost, = right.plot(positions, clean[ranker], color=COLOURS[k % len(COLOURS)], lw=0.8, ls=":",
                                    label=f"{ranker}: clean test HR")
                 cost.set_gid(f"clean-{_slug(ranker)}")
-            right.set_ylabel("clean test HR (dotted)")
+            right.set_ylabel("clean test HR (dotted)", labelpad=2)
             right.set_ylim(bottom=0)
         ax.set_xticks(positions, [str(v) for v in levels])
         ax.set_xlabel(parameter)
         ax.set_ylabel(y_label)
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.12, 1.0))
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.2 if clean else 1.0, 1.0))
         ax.set_title(title, fontsize=9)
-    return to_svg(fig, title)
+    return to_svg(fig, title, margins={"left": 0.1, "right": 0.56, "bottom": 0.16, "top": 0.9})
 
 
 @_memo
@@ -218,7 +222,7 @@ def scatter_chart(groups: dict[str, Sequence[tuple[float, float, str]]], *, titl
         ax.grid(color="#eee", lw=0.6)
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.set_title(title, fontsize=9)
-    return to_svg(fig, title)
+    return to_svg(fig, title, margins={"left": 0.14, "right": 0.7, "bottom": 0.16, "top": 0.9})
 
 
 @_memo
@@ -240,4 +244,4 @@ def spread_chart(spread: dict[str, Sequence[float]], *, title: str, y_label: str
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", color="#eee", lw=0.6)
         ax.set_title(title, fontsize=9)
-    return to_svg(fig, title)
+    return to_svg(fig, title, margins={"left": 0.16, "right": 0.97, "bottom": 0.12, "top": 0.88})

@@ -59,7 +59,7 @@ def submission_view(entry: "Entry", n: str, *, protocol_page: str, main_rows: li
             if len(rows):
                 panels[ranker] = {"cooperative": rows[f"cooperative_hr@{n}"].to_numpy(np.float64),
                                   "adversarial": rows[f"adversarial_hr@{n}"].to_numpy(np.float64)}
-    histograms = [distribution_chart(panels, title=f"per-item HR@{n}: the share of cold items at or below each value",
+    histograms = [distribution_chart(panels, title=f"per-item HR@{n}",
                                      x_label=f"HR@{n} of a cold item")] if panels else []
     examples = doc.get("examples", {})
     return {
@@ -121,9 +121,9 @@ def protocol_charts(entries: list["Entry"], n: str, *, epsilon: int, rankers: li
                                                                 if not m["page"]],
                                      "ranker submissions": [(m["test_hr"], m["worst"]["hr"], m["name"]) for m in judged
                                                             if m["page"]]},
-                                    title=f"models: clean test HR@{n} against worst-case adversarial HR@{n}",
+                                    title=f"models: clean quality against robustness",
                                     x_label=f"clean test HR@{n} (higher: better)",
-                                    y_label=f"worst-case adversarial HR@{n} (lower: more robust)", label_points=True)
+                                    y_label=f"worst-case adv. HR@{n} (lower: robust)", label_points=True)
             if judged else None}
 
 
