@@ -28,7 +28,8 @@ def init(tmp_path, kind, flag, value):
 
 
 @needs_sandbox
-@pytest.mark.parametrize("kind,flag,value", [STUBS[0], STUBS[5], STUBS[8]])
+@pytest.mark.parametrize("kind,flag,value", [STUBS[0], pytest.param(*STUBS[5], marks=pytest.mark.slow),
+                                             pytest.param(*STUBS[8], marks=pytest.mark.slow)])
 def test_each_kind_s_stub_imports_in_its_sandbox(tmp_path, kind, flag, value):
     folder = init(tmp_path, kind, flag, value)
     result = run_cli(["submission", "check", str(folder)])
