@@ -230,6 +230,7 @@ def defense_docs(tiny_rankers, tmp_path_factory):
     return lambda name: defense_document(name, home=tiny_rankers.root.parent, scratch=scratch)
 
 
+@pytest.mark.slow  # 68 s (its document's 40 attacked training items and every reference attack): with -m slow
 def test_detector_catches_transfer_attacks_and_the_adaptive_attack_evades_it(defense_docs):
     """The reference detector flags the transferred INSA images at 1% false alarms; INSA re-run through
     the hinge evades it and promotes again. Clean quality is untouched (the detector only gates uploads)."""
@@ -243,7 +244,7 @@ def test_detector_catches_transfer_attacks_and_the_adaptive_attack_evades_it(def
     assert doc["detector"]["training_items"] == DETECTOR_ITEMS and doc["table8"] == []
 
 
-@pytest.mark.parametrize("defense", ["amr", "detector"])
+@pytest.mark.parametrize("defense", ["amr", pytest.param("detector", marks=pytest.mark.slow)])
 def test_the_tiny_defense_matches_its_pins(defense_docs, defense):
     pinned = {k: v for k, v in PINS.items() if k.startswith(f"defense/{defense}/")}
     problems = compare_pins(pinned, defense_pins(defense_docs(defense)))
