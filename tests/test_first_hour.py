@@ -115,6 +115,7 @@ def test_a_live_bar_shows_counts_and_an_estimate(capsys):
     assert quiet.bar is None and "hidden" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @needs_sandbox
 def test_a_progress_report_that_is_not_two_numbers_is_one_line(tmp_path, tiny_rankers):
     folder = init(tmp_path, "attack", "--knowledge", "semantic")
