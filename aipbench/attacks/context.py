@@ -38,7 +38,7 @@ _DOCS = {
     "hook_item": "id of the hook item (the catalog item with the most training interactions)",
     "hook_image": "the hook item's uint8 image (3×H×W)",
     "image_model": "the ranker's image model: Φ for AlexRank/VBPR/AMR, the CNN Φ_e for DVBPR",
-    "image_model_name": "which image model that is: 'extractor' (Φ) or 'dvbpr' (Φ_e)",
+    "image_model_name": "which image model that is: 'extractor' (the protocol's Φ) or 'dvbpr' (a network the ranker trained itself, as DVBPR's Φ_e)",
     "classifier": "the pre-trained classifier: uint8 or [0, 1] images → class logits",
     "popular_class": "the class with the most training interactions (TAaMR's target)",
     "oracle": "query(images) -> each image's rank in the probe users' lists, against a budget of queried images",

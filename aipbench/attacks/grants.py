@@ -116,7 +116,9 @@ def build_context(
         "hook_item": lambda: int(dataset.hook_item),
         "hook_image": lambda: np.asarray(dataset.images[dataset.hook_item]).copy(),
         "image_model": lambda: ranker.image_model,
-        "image_model_name": lambda: ranker.image_model_name,
+        # the contract's two kinds: the protocol's Φ, or a network the ranker trained itself (a submitted ranker's
+        # "own" is what DVBPR's Φ_e is to an expert attack such as EXPA)
+        "image_model_name": lambda: "extractor" if ranker.image_model_name == "extractor" else "dvbpr",
         "classifier": lambda: _classifier(store, extractor()).to(device),
         "popular_class": lambda: popular_class(store, dataset),
         "oracle": lambda: rank_oracle(ranker, prepared.base_sets, seed=store.protocol.data.seed, n_items=len(cold),
