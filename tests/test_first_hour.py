@@ -36,6 +36,7 @@ def test_each_kind_s_stub_imports_in_its_sandbox(tmp_path, kind, flag, value):
     assert result.exit_code == 0 and result.output.startswith(f"ok: {folder.name} ({kind}"), result.output
 
 
+@pytest.mark.slow  # every stub's dry run is below, also -m slow; this one is the quickest to run alone
 @needs_sandbox
 def test_a_stub_s_dry_run_on_tiny(tmp_path, tiny_rankers):
     folder = init(tmp_path, "attack", "--knowledge", "semantic")
