@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["ENABLED", "LiveBar", "Throttle", "parse", "report", "reporting"]
+__all__ = ["ENABLED", "LiveBar", "Throttle", "forward", "parse", "report", "reporting", "require"]
 
 # Bars on the terminal unless AIPBENCH_PROGRESS=0 (CI, tests, logs).
 ENABLED = os.environ.get("AIPBENCH_PROGRESS", "1") != "0"
@@ -48,6 +48,22 @@ def parse(done, total) -> tuple[float, float] | None:
     return min(done, total), total
 
 
+def require(done, total) -> tuple[float, float]:
+    """(done, total) checked as ``parse`` does, for the code that reports them: a ValueError saying the rule."""
+    checked = parse(done, total)
+    if checked is None:
+        raise ValueError(f"progress(done, total) takes two finite numbers, 0 <= done and total > 0; got {done!r}, "
+                         f"{total!r}")
+    return checked
+
+
+def forward(progress: Reporter | None, value) -> None:
+    """A [done, total] report from a child to ``progress`` (the live bar); anything else is dropped (a display)."""
+    checked = parse(*value) if isinstance(value, list) and len(value) == 2 else None
+    if progress is not None and checked is not None:
+        progress(*checked)
+
+
 class Throttle:
     """``send`` at most every ``interval`` seconds, and always when the work is done: a loop may report every
     step without flooding a channel."""
@@ -56,10 +72,7 @@ class Throttle:
         self.send, self.interval, self.last = send, interval, -math.inf
 
     def __call__(self, done: float, total: float) -> None:
-        checked = parse(done, total)
-        if checked is None:
-            raise ValueError(f"progress(done, total) takes two finite numbers, 0 <= done and total > 0; "
-                             f"got {done!r}, {total!r}")
+        checked = require(done, total)
         now = time.monotonic()
         if checked[0] >= checked[1] or now - self.last >= self.interval:
             self.last = now

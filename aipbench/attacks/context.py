@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from aipbench.progress import parse, report
+from aipbench.progress import report, require
 
 __all__ = ["GRANTS", "KNOWLEDGE_LEVELS", "PUBLIC", "PUBLIC_DOCS", "AttackContext", "KnowledgeError", "context_table",
            "level_grants", "levels_granting"]
@@ -142,11 +142,7 @@ class AttackContext:
         """Report how far the attack is — ``done`` of ``total`` in any unit (items, steps, queries) — as often as
         it likes: the harness shows one live bar per run with a count and an estimate of the time left
         (``AIPBENCH_PROGRESS=0`` hides it); a report costs nothing when nobody listens."""
-        checked = parse(done, total)
-        if checked is None:
-            raise ValueError(f"progress(done, total) takes two finite numbers, 0 <= done and total > 0; got "
-                             f"{done!r}, {total!r}")
-        report(*checked)
+        report(*require(done, total))
 
     def item_rng(self, item: int) -> np.random.Generator:
         """A random generator for one cold item, seeded by (the protocol's seed, the item's id): an attack

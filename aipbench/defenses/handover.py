@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aipbench.progress import parse, report
+from aipbench.progress import report, require
 
 __all__ = ["Handover"]
 
@@ -30,11 +30,7 @@ class Handover:
     def progress(self, done: float, total: float) -> None:
         """Report how far the work is — ``done`` of ``total`` in any unit — as often as it likes: the harness
         shows a live bar with an estimate of the time left (``AIPBENCH_PROGRESS=0`` hides it)."""
-        checked = parse(done, total)
-        if checked is None:
-            raise ValueError(f"progress(done, total) takes two finite numbers, 0 <= done and total > 0; got "
-                             f"{done!r}, {total!r}")
-        report(*checked)
+        report(*require(done, total))
 
     def missing(self, name: str) -> Exception:
         """What asking for a field not handed over raises (an error that says what is offered)."""

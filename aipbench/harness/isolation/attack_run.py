@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from aipbench.errors import MAX_MESSAGE, InputError, one_line
-from aipbench.progress import parse as parse_progress
-from aipbench.progress import reporting
 from aipbench.harness.isolation.attack_child import FAILED, PROGRESS, RESULT, MappedFile, PackedFiles, attack_images
 from aipbench.harness.isolation.channel import ChannelClosed, ChannelTimeout, ChannelTooLarge
 from aipbench.harness.isolation.limits import current_limits, limit_hit
@@ -29,6 +27,7 @@ from aipbench.harness.isolation.oracle_link import QUERY, answer, client_for
 from aipbench.harness.isolation.process import Child
 from aipbench.harness.isolation.scratch import Binds, make_scratch
 from aipbench.harness.isolation.trust import ISOLATIONS, check_in_process, require_sandbox
+from aipbench.progress import forward, reporting
 
 __all__ = ["DEFAULT_TIME_LIMIT", "run_attack"]
 
@@ -112,17 +111,6 @@ def run_attack(entry_file: Path, class_name: str, context, *, workdir: Path, tim
             shutil.rmtree(binds.scratch, ignore_errors=True)
 
 
-def _pass_on(progress, data: bytes) -> None:
-    """A progress message to the live bar; one that is not two numbers is dropped (it is only a display)."""
-    try:
-        done, total = json.loads(data)
-    except (ValueError, TypeError):
-        return
-    checked = parse_progress(done, total)
-    if progress is not None and checked is not None:
-        progress(*checked)
-
-
 def _converse(child: Child, oracle, *, entry_file: Path, class_name: str, workdir: Path, deadline: float,
               time_limit: float, cap: int, limits, progress=None) -> np.ndarray:
     """Answer the child's oracle queries and pass on its progress until it sends its images or its error, exits,
@@ -134,7 +122,10 @@ def _converse(child: Child, oracle, *, entry_file: Path, class_name: str, workdi
                 child.channel.send(answer(oracle, message[1:]), deadline=deadline)
                 continue
             if message[:1] == PROGRESS:
-                _pass_on(progress, message[1:MAX_PROGRESS])
+                try:
+                    forward(progress, json.loads(message[1:MAX_PROGRESS]))
+                except ValueError:  # not JSON: dropped, it is only a display
+                    pass
                 continue
         except ChannelTimeout:
             raise InputError(f"{entry_file}: the attack ran past its time limit of {time_limit:g} s") from None

@@ -28,19 +28,12 @@ from aipbench.harness.isolation.limits import current_limits, limit_hit
 from aipbench.harness.isolation.process import Child
 from aipbench.harness.isolation.scratch import Binds, make_scratch
 from aipbench.harness.isolation.trust import require_sandbox
-from aipbench.progress import parse as parse_progress
+from aipbench.progress import forward
 
 __all__ = ["MAX_REPLY", "Worker", "close_all"]
 
 MAX_REPLY = 1 << 16  # bytes of one JSON reply
 _LIVE: set["Worker"] = set()
-
-
-def _pass_on(progress, value) -> None:
-    """A progress report to the live bar; one that is not two numbers is dropped (it is only a display)."""
-    checked = parse_progress(*value) if isinstance(value, list) and len(value) == 2 else None
-    if progress is not None and checked is not None:
-        progress(*checked)
 
 
 def close_all() -> None:
@@ -102,7 +95,7 @@ class Worker:
                 channel.send(payload, deadline=deadline)
             reply = json.loads(channel.recv(max_bytes=MAX_REPLY, deadline=deadline), parse_constant=_no_constant)
             while isinstance(reply, dict) and list(reply) == ["progress"]:  # the code's progress(done, total)
-                _pass_on(progress, reply["progress"])
+                forward(progress, reply["progress"])
                 reply = json.loads(channel.recv(max_bytes=MAX_REPLY, deadline=deadline), parse_constant=_no_constant)
             if not isinstance(reply, dict):
                 raise ValueError("not a JSON object")
